@@ -1,0 +1,210 @@
+"""Hub ingest benchmark: push events in batches through HTTP to a real `pos-hub serve`
+(SQLite, and PostgreSQL when POS_HUB_TEST_DATABASE_URL is set), beside the raw batched
+insert rate of the same database measured in the same run (same table shape, executemany
+of the same rows in the same batch size, one transaction per batch). Target: >= 0.3.
+
+    .venv/bin/python bench/bench_hub_ingest.py                   # 100,000 events
+    .venv/bin/python bench/bench_hub_ingest.py --events 20000 --batch 500
+
+Events are real: enrolments and sales sealed with the domain code (earn points computed by
+`earn_for_sale`, so the hub's rule check passes), one terminal's gap-free chain. They are
+generated and serialised before timing starts; the hub runs in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Table, create_engine, text
+from sqlalchemy.pool import NullPool
+
+from hub.db import migrate
+from hub.settings import normalise_url
+from hub.store.ledger import _event_row
+from hub.tables import events as events_table
+from hub.tables import metadata
+from loyalty.clock import HybridClock
+from loyalty.earning import earn_for_sale
+from loyalty.events import GENESIS, Event, EventDraft, format_instant, seal
+from loyalty.fold import MemberState, apply
+from loyalty.ids import new_member_id
+from loyalty.program import load_program_text
+from loyalty.sale import make_sale
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = (ROOT / "config.example.toml").read_text()
+PROGRAM = load_program_text(CONFIG)
+ORIGIN = "S001-T1"
+
+
+def generate(n: int, members: int) -> list[Event]:
+    """n events of one terminal: each member enrolled, then sales at random members."""
+    rng = random.Random(7)
+    clock = HybridClock()
+    start = datetime.now(UTC) - timedelta(days=30)
+    out: list[Event] = []
+    chain = GENESIS
+    states: dict[str, MemberState] = {}
+    ids: list[str] = []
+
+    def add(draft: EventDraft, at: datetime) -> None:
+        nonlocal chain
+        event = seal(draft, origin=ORIGIN, origin_seq=len(out) + 1, origin_epoch=1,
+                     prev_hash=chain, occurred_at=format_instant(at),
+                     hlc=clock.now(int(at.timestamp() * 1000)), program_version=PROGRAM.version)
+        chain = event.content_hash()
+        apply(states.setdefault(event.member_id, MemberState(event.member_id)), event)
+        out.append(event)
+
+    step = timedelta(days=30) / n
+    for i in range(n):
+        at = start + step * i
+        if len(ids) < members and (not ids or rng.random() < 0.2):
+            member = new_member_id()
+            ids.append(member)
+            add(EventDraft(kind="enrol", member_id=member, ref=f"E{i}", data={
+                "channel": "store:S001-T1", "card_number": None,
+                "profile": {"name": f"Member {i}", "phone": f"+336{i:08d}"}}), at)
+            continue
+        member = rng.choice(ids)
+        earned = earn_for_sale(PROGRAM, states[member], make_sale(total=rng.randint(200, 5000)),
+                               at, receipt_no=f"{ORIGIN}-{i:07d}")
+        add(earned.drafts[0], at)  # the purchase itself (bonuses would add a second event)
+    return out[:n]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(folder: Path, url: str) -> tuple[subprocess.Popen, str, str]:
+    env = {**os.environ, "POS_HUB__DATABASE_URL": url, "POS_HUB__JOBS_INTERVAL_S": "0"}
+    bin_ = str(Path(sys.executable).parent / "pos-hub")
+    cfg = ["--config", str(folder / "hub.toml")]
+
+    def cli(*args: str) -> str:
+        return subprocess.run([bin_, *args, *cfg], env=env, check=True, capture_output=True,
+                              text=True, cwd=folder).stdout
+
+    cli("init")
+    token = cli("terminal", "add", ORIGIN).strip().splitlines()[-1]
+    port = free_port()
+    proc = subprocess.Popen([bin_, "serve", *cfg, "--port", str(port), "--log-level",
+                             "warning"], env=env, cwd=folder)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(base + "/openapi.json", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, base, token
+
+
+def hub_rate(folder: Path, url: str, bodies: list[bytes], n: int) -> float:
+    proc, base, token = serve(folder, url)
+    try:
+        with httpx.Client(base_url=base, timeout=120, headers={
+                "Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as c:
+            t0 = time.perf_counter()
+            for body in bodies:
+                r = c.post("/v1/sync/push", content=body)
+                assert r.status_code == 200, r.text[:300]
+            took = time.perf_counter() - t0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    return n / took
+
+
+def raw_rate(url: str, rows: list[dict], batch: int) -> float:
+    """executemany of the same rows into a table shaped like `events`, a batch per txn."""
+    engine = create_engine(url, poolclass=NullPool)
+    if url.startswith("sqlite"):
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+    raw = Table("raw_events", metadata, *[c._copy() for c in events_table.columns],
+                extend_existing=True)
+    raw.drop(engine, checkfirst=True)
+    raw.create(engine)
+    try:
+        with engine.connect() as conn:
+            t0 = time.perf_counter()
+            for start in range(0, len(rows), batch):
+                with conn.begin():
+                    conn.execute(raw.insert(), rows[start:start + batch])
+            took = time.perf_counter() - t0
+    finally:
+        raw.drop(engine)
+        metadata.remove(raw)
+        engine.dispose()
+    return len(rows) / took
+
+
+def run_backend(name: str, url: str, events: list[Event], batch: int, folder: Path) -> None:
+    bodies = [json.dumps({"origin": ORIGIN, "origin_epoch": 1,
+                          "events": [e.to_dict() for e in events[i:i + batch]]}).encode()
+              for i in range(0, len(events), batch)]
+    rows = [_event_row(e, e.canonical(), format_instant(datetime.now(UTC))) for e in events]
+    migrate(url)
+    raw = raw_rate(url, rows, batch)
+    hub = hub_rate(folder, url, bodies, len(events))
+    ratio = hub / raw
+    verdict = "ok" if ratio >= 0.3 else "BELOW 0.3"
+    print(f"{name:<10} hub {hub:>9,.0f} events/s   raw insert {raw:>9,.0f} rows/s   "
+          f"ratio {ratio:.2f}  {verdict}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--members", type=int, default=20_000)
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    events = generate(args.events, args.members)
+    print(f"{len(events):,} events ({sum(e.kind == 'enrol' for e in events):,} enrolments) "
+          f"generated in {time.perf_counter() - t0:.1f} s; batches of {args.batch}")
+    folder = Path(tempfile.mkdtemp(prefix="bench-hub-"))
+    try:
+        (folder / "hub.toml").write_text(CONFIG)
+        run_backend("sqlite", f"sqlite:///{folder / 'hub.db'}", events, args.batch, folder)
+        pg = os.environ.get("POS_HUB_TEST_DATABASE_URL")
+        if pg:
+            schema = f"bench_hub_{os.getpid()}"
+            base = normalise_url(pg, folder)
+            admin = create_engine(base, poolclass=NullPool)
+            with admin.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            try:
+                sep = "&" if "?" in base else "?"
+                run_backend("postgresql", f"{base}{sep}options=-csearch_path%3D{schema}",
+                            events, args.batch, folder)
+            finally:
+                with admin.begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+        else:
+            print("postgresql skipped: set POS_HUB_TEST_DATABASE_URL")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

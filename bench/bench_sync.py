@@ -1,0 +1,145 @@
+"""End-of-day after an outage: a terminal with ~10,000 queued events syncs to a hub on
+loopback. Prints the agent's wall time and events/s next to the hub's ingest rate measured
+in the same run (the same kind of events pushed by a bare HTTP loop, no agent), and the ratio.
+
+    .venv/bin/python bench/bench_sync.py                 # 10,000 events
+    .venv/bin/python bench/bench_sync.py --events 3000
+
+The bare loop is the limit the agent can reach: it only POSTs ready-made batches. The agent
+also reads its queue from SQLite, writes each acknowledgement, and pulls afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from loyalty.sale import SaleLine, make_sale
+from pos_agent.identity import fetch_whoami, init_terminal
+from pos_agent.ledger import pending_events, queued_count
+from pos_agent.members import enrol
+from pos_agent.operations import record_sale
+from pos_agent.settings import load_settings
+from pos_agent.store import open_store
+from pos_agent.sync.agent import SyncAgent
+from pos_agent.sync.client import HubClient
+from pos_agent.sync.local import StoreSync
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SALE = make_sale([SaleLine("LATTE", "coffee", 1, 350), SaleLine("CROI", "pastry", 1, 180)])
+
+
+def hub_cli(config: Path, *args: str) -> str:
+    return subprocess.run([str(BIN / "pos-hub"), *args, "--config", str(config)], check=True,
+                          capture_output=True, text=True, cwd=config.parent).stdout
+
+
+def terminal(folder: Path, hub_url: str, config_src: Path, term: str, events: int):
+    folder.mkdir()
+    config = folder / "pos.toml"
+    text = config_src.read_text().replace('terminal = "T1"', f'terminal = "{term}"')
+    config.write_text(text.replace('kind = "file"', 'kind = "dummy"'))
+    settings = load_settings(str(config))
+    store = open_store(settings)
+    token = hub_cli(config_src, "terminal", "add", f"S001-{term}").strip().splitlines()[-1]
+    init_terminal(store.db, "S001", term, hub_url=hub_url, hub_token=token,
+                  qr_key=fetch_whoami(hub_url, token)["qr_key"])
+    members = [enrol(store, name=f"M{i}", phone=f"+3361{i:07d}").member_id for i in range(200)]
+    i = 0
+    while queued_count(store.conn) < events:
+        record_sale(store, members[i % len(members)], SALE)
+        i += 1
+    return settings, store, token
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    config = work / "hub.toml"
+    shutil.copy(ROOT / "config.example.toml", config)
+    config.write_text(config.read_text().replace('"sqlite:///pos-hub.db"',
+                                                 f'"sqlite:///{work / "hub.db"}"'))
+    hub_cli(config, "init")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    hub = subprocess.Popen([str(BIN / "pos-hub"), "serve", "--config", str(config), "--host",
+                            "127.0.0.1", "--port", str(port)], cwd=work,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        print(f"seeding two terminals with {args.events} queued events each...", flush=True)
+        a_settings, a_store, a_token = terminal(work / "a", url, config, "T1", args.events)
+        _, b_store, b_token = terminal(work / "b", url, config, "T2", args.events)
+
+        # the limit: ready-made batches POSTed in a bare loop on one keep-alive client
+        batches = []
+        while True:
+            events = pending_events(b_store.conn, args.batch)
+            if not events:
+                break
+            batches.append([e.to_dict() for e in events])
+            b_store.conn.execute("UPDATE events SET acked_hub_seq = 0 WHERE origin_seq <= ?",
+                                 (events[-1].origin_seq,))
+        n_raw = sum(len(b) for b in batches)
+        with httpx.Client(base_url=url, timeout=60,
+                          headers={"Authorization": f"Bearer {b_token}"}) as raw:
+            started = time.perf_counter()
+            for batch in batches:
+                raw.post("/v1/sync/push", json={"origin": "S001-T2", "origin_epoch": 1,
+                                                "events": batch}).raise_for_status()
+            raw_s = time.perf_counter() - started
+
+        n_agent = queued_count(a_store.conn)
+        agent = SyncAgent(StoreSync(a_settings), HubClient(url, a_token, timeout=60),
+                          batch_size=args.batch)
+        marks: dict[str, float] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            marks[stage] = time.perf_counter()
+
+        started = time.perf_counter()
+        report = agent.sync_once(progress)
+        agent_s = time.perf_counter() - started
+        push_s = marks.get("push", started) - started
+        agent.client.close()
+        assert report.error is None, report.error
+        assert report.pushed == n_agent and report.queued == 0
+        raw_rate, agent_rate = n_raw / raw_s, n_agent / agent_s
+        print(f"hub ingest (bare HTTP loop): {n_raw} events in {raw_s:.2f} s = "
+              f"{raw_rate:,.0f} events/s")
+        print(f"agent end-of-day sync:       {n_agent} events in {agent_s:.2f} s = "
+              f"{agent_rate:,.0f} events/s (push + pull of {report.pulled} changes)")
+        print(f"  of which push {push_s:.2f} s = {n_agent / push_s:,.0f} events/s "
+              f"(ratio {n_agent / push_s / raw_rate:.2f}), pull and flags {agent_s - push_s:.2f} s")
+        print(f"ratio: {agent_rate / raw_rate:.2f} of the hub ingest rate (target >= 0.7)")
+    finally:
+        hub.send_signal(signal.SIGINT)
+        try:
+            hub.wait(10)
+        except subprocess.TimeoutExpired:
+            hub.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

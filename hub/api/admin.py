@@ -1,0 +1,74 @@
+"""HQ endpoints (admin token): flags, consolidated members, reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from hub import admin as service
+from hub.api.deps import admin, context
+from hub.api.models import CARD, UUID, ResolveRequest
+from hub.context import HubContext
+from hub.store import flags as flag_store
+from hub.store import reports
+from hub.store.credentials import Credential
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(admin)])
+
+
+@router.get("/flags")
+def flags(status: Literal["open", "resolved", "all"] = "open",
+          store: str | None = Query(None, max_length=64),
+          kind: str | None = Query(None, max_length=32),
+          ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Flags for HQ review, newest first."""
+    with ctx.db.read() as conn:
+        return {"flags": flag_store.list_flags(conn, status=status, store=store, kind=kind)}
+
+
+@router.post("/flags/{flag_id}/resolve")
+def resolve(body: ResolveRequest, flag_id: int = Path(ge=1, le=2**62),
+            ctx: HubContext = Depends(context),
+            cred: Credential = Depends(admin)) -> dict[str, Any]:
+    """Resolve a flag with a note and, optionally, an `adjust` event for its member."""
+    return service.resolve_flag(ctx, flag_id, note=body.note, points=body.points,
+                                by=cred.name)
+
+
+@router.get("/members/{member_id}")
+def member(member_id: str = Path(pattern=UUID),
+           ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """A member's consolidated balance across every origin, with the member summary."""
+    return service.member_view(ctx, member_id, datetime.now(UTC))
+
+
+@router.get("/members")
+def find(card: str | None = Query(None, pattern=CARD),
+         email: str | None = Query(None, max_length=254),
+         phone: str | None = Query(None, max_length=20),
+         ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Find a member by card, email or phone."""
+    return service.find(ctx, card=card, email=email, phone=phone)
+
+
+@router.get("/reports/liability")
+def liability(ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Points outstanding per store, online and in total."""
+    with ctx.db.read() as conn:
+        return reports.liability(conn)
+
+
+@router.get("/reports/sync-health")
+def sync_health(ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Per terminal: last push and pull, high-water mark, events behind, gaps."""
+    with ctx.db.read() as conn:
+        return {"origins": reports.sync_health(conn)}
+
+
+@router.get("/reports/rewards")
+def rewards(ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Rewards issued vs redeemed, by reward, tier and store."""
+    with ctx.db.read() as conn:
+        return {"rewards": reports.rewards(conn)}

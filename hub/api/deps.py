@@ -1,0 +1,59 @@
+"""Authentication: `Authorization: Bearer <token>` checked against hashed credentials.
+
+    >>> @router.get("/x")
+    ... def x(cred: Credential = Depends(terminal)): ...
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hub.context import HubContext
+from hub.exceptions import Forbidden, Unauthorized
+from hub.store.credentials import Credential, authenticate
+
+bearer = HTTPBearer(auto_error=False, description="A token from `pos-hub ... add`")
+
+
+def context(request: Request) -> HubContext:
+    return request.app.state.ctx
+
+
+def credential(
+    request: Request, auth: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Credential:
+    if auth is None or auth.scheme.lower() != "bearer":
+        raise Unauthorized("send Authorization: Bearer <token> (from `pos-hub ... add`)")
+    ctx = context(request)
+    with ctx.db.read() as conn:
+        cred = authenticate(conn, auth.credentials)
+    if cred is None:
+        raise Unauthorized("this token is wrong or was revoked: ask HQ for a new one",
+                           code="bad_token")
+    return cred
+
+
+def terminal(cred: Credential = Depends(credential)) -> Credential:
+    if cred.kind != "terminal":
+        raise Forbidden("this needs a terminal's token", code="wrong_credential")
+    return cred
+
+
+def terminal_or_channel(cred: Credential = Depends(credential)) -> Credential:
+    if cred.kind not in ("terminal", "channel"):
+        raise Forbidden("this needs a terminal's or channel's token", code="wrong_credential")
+    return cred
+
+
+def online(cred: Credential = Depends(credential)) -> Credential:
+    if cred.kind != "channel" or cred.name != "online":
+        raise Forbidden("this needs the online channel's token", code="wrong_credential")
+    return cred
+
+
+def admin(cred: Credential = Depends(credential)) -> Credential:
+    if cred.kind != "admin":
+        raise Forbidden("this needs an admin token (`pos-hub admin add NAME`)",
+                        code="wrong_credential")
+    return cred

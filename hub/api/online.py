@@ -1,0 +1,70 @@
+"""The online channel's endpoints (the web shop; `online` channel token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from hub import online as service
+from hub.api.deps import context, online
+from hub.api.models import (
+    CARD,
+    EMAIL,
+    PHONE,
+    REF,
+    UUID,
+    EnrolRequest,
+    OrderRequest,
+    RedeemRequest,
+    RefundRequest,
+)
+from hub.context import HubContext
+from hub.store.credentials import Credential
+
+router = APIRouter(prefix="/v1/online", tags=["online"], dependencies=[Depends(online)])
+
+
+@router.post("/members", status_code=201)
+def enrol(body: EnrolRequest, ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Enrol a member online: a new card number, the welcome (and referral) bonus."""
+    return service.enrol(ctx, name=body.name, phone=body.phone, email=body.email,
+                         birthday=body.birthday, referrer_card=body.referrer_card,
+                         consent_email=body.consent_email, consent_sms=body.consent_sms)
+
+
+@router.get("/members")
+def lookup(member_id: str | None = Query(None, pattern=UUID),
+           card: str | None = Query(None, pattern=CARD),
+           email: str | None = Query(None, pattern=EMAIL, max_length=254),
+           phone: str | None = Query(None, pattern=PHONE),
+           ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """A member by id, card number, email or phone: profile, balance, tier, summary."""
+    return service.lookup(ctx, member_id=member_id, card=card, email=email, phone=phone)
+
+
+@router.post("/orders", status_code=201)
+def order(body: OrderRequest, response: Response,
+          ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Earn for a web order. The same order id again earns nothing more (200)."""
+    answer, created = service.order(ctx, order_id=body.order_id, total=body.total,
+                                    lines=[tuple(line) for line in body.lines],
+                                    member_id=body.member_id, card=body.card)
+    if not created:
+        response.status_code = 200
+    return answer
+
+
+@router.post("/orders/{order_id}/refund")
+def refund(body: RefundRequest, order_id: str = Path(pattern=REF.replace("79", "63")),
+           ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Refund (part of) a web order: takes back exactly what it earned, in proportion."""
+    return service.refund(ctx, order_id, amount=body.amount, reason=body.reason)
+
+
+@router.post("/redeem")
+def redeem(body: RedeemRequest, ctx: HubContext = Depends(context),
+           _cred: Credential = Depends(online)) -> dict[str, Any]:
+    """Redeem a reward or pay with points, atomically against the hub's balance."""
+    return service.redeem(ctx, reward_id=body.reward_id, points=body.points,
+                          order_id=body.order_id, member_id=body.member_id, card=body.card)

@@ -1,0 +1,147 @@
+"""Terminal endpoints: whoami, push, authorize, pull, flags, day report
+(docs/ARCHITECTURE.md, "Sync wire protocol")."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from sqlalchemy import func, select
+
+from hub.api.deps import context, terminal, terminal_or_channel
+from hub.api.models import PushRequest
+from hub.context import HubContext
+from hub.db import now_text
+from hub.exceptions import ApiError, Forbidden, Invalid, PayloadTooLarge
+from hub.store import changes, programs
+from hub.store import flags as flag_store
+from hub.store.credentials import Credential
+from hub.store.ledger import IngestResult, ingest
+from hub.store.members import lock_members
+from hub.tables import events, origins
+from loyalty.events import Event
+
+router = APIRouter(tags=["sync"])
+
+
+@router.get("/v1/terminal/whoami")
+def whoami(cred: Credential = Depends(terminal_or_channel),
+           ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Who this token belongs to, and the key member QR codes are signed with."""
+    with ctx.db.read() as conn:
+        version = programs.current_version(conn)
+    return {"origin": cred.name, "store": cred.store, "qr_key": ctx.settings.hub.qr_key,
+            "hub_time": now_text(), "program_version": version}
+
+
+def _check_origin(ctx: HubContext, cred: Credential, body: PushRequest) -> list[Event]:
+    if len(body.events) > ctx.settings.hub.max_batch:
+        raise PayloadTooLarge(f"at most {ctx.settings.hub.max_batch} events per request; "
+                              f"this one has {len(body.events)}",
+                              max_batch=ctx.settings.hub.max_batch)
+    bad = None
+    if body.origin != cred.name:
+        bad = f"this token belongs to {cred.name}, the batch says origin {body.origin}"
+    else:
+        for e in body.events:
+            if e.origin != cred.name or e.origin_epoch != body.origin_epoch:
+                bad = (f"event {e.event_id} has origin {e.origin} epoch {e.origin_epoch}; "
+                       f"this token may only send {cred.name} epoch {body.origin_epoch}")
+                break
+    if bad:
+        flag_store.record_refusal(ctx.db, {
+            "kind": "wrong_origin", "origin": cred.name, "detail": bad,
+            "event_ids": [e.event_id for e in body.events[:20]]})
+        raise Forbidden(bad, code="wrong_origin")
+    return [e.to_event() for e in body.events]
+
+
+def run_ingest(ctx: HubContext, origin: str, epoch: int, batch: list[Event],
+               authorize: bool = False) -> IngestResult:
+    """One transaction per batch; a refusal's flag is written after the rollback."""
+    try:
+        with ctx.db.write() as conn:
+            return ingest(conn, ctx, origin, epoch, batch, authorize=authorize)
+    except ApiError as exc:
+        flag = getattr(exc, "flag", None)
+        if flag:
+            flag_store.record_refusal(ctx.db, flag)
+        raise
+
+
+@router.post("/v1/sync/push")
+def push(body: PushRequest, cred: Credential = Depends(terminal),
+         ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Record a batch of this terminal's events, idempotently."""
+    batch = _check_origin(ctx, cred, body)
+    return run_ingest(ctx, body.origin, body.origin_epoch, batch).body()
+
+
+@router.post("/v1/redemptions/authorize")
+def authorize(body: PushRequest, cred: Credential = Depends(terminal),
+              ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Record pending events plus a final redemption, only if the hub balance covers it."""
+    batch = _check_origin(ctx, cred, body)
+    if not batch:
+        raise Invalid("the batch is empty; its last event must be the redemption",
+                      code="not_a_redemption")
+    result = run_ingest(ctx, body.origin, body.origin_epoch, batch, authorize=True)
+    last = batch[-1]
+    state = result.states.get(last.member_id)
+    if state is None:  # the redemption was already recorded: answer from the snapshot
+        with ctx.db.read() as conn:
+            snaps = lock_members(conn, ctx.db, [last.member_id], lock=False)
+        balance = snaps[last.member_id].balance if last.member_id in snaps else None
+    else:
+        balance = state.balance
+    return {**result.body(), "authorized": True, "balance": balance}
+
+
+@router.get("/v1/sync/pull")
+def pull(cursor: int = Query(0, ge=0, le=2**62), limit: int = Query(500, ge=1, le=2000),
+         high_seq: int | None = Header(None, alias="X-Origin-High-Seq", ge=0, le=2**53),
+         cred: Credential = Depends(terminal_or_channel),
+         ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Changes after `cursor`: member snapshots and profiles, programs, stock."""
+    with ctx.db.read() as conn:
+        page = changes.pull(conn, cursor, limit)
+    values: dict[str, Any] = {"last_pull_at": now_text(), "last_cursor": page["cursor"]}
+    if high_seq is not None:
+        values.update(reported_high_seq=high_seq, reported_at=now_text())
+    with ctx.db.write() as conn:
+        conn.execute(origins.update().where(origins.c.origin == cred.name).values(**values))
+    return page
+
+
+@router.get("/v1/sync/flags")
+def store_flags(cred: Credential = Depends(terminal),
+                ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Open flags about this terminal's store."""
+    with ctx.db.read() as conn:
+        return {"flags": flag_store.list_flags(conn, status="open", store=cred.store,
+                                               limit=100)}
+
+
+@router.get("/v1/sync/day-report")
+def day_report(day: date = Query(..., alias="date"), cred: Credential = Depends(terminal),
+               ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """What the hub holds of this terminal's day (program time zone)."""
+    with ctx.db.read() as conn:
+        program = programs.current_program(conn)
+        zone = program.zone if program else UTC
+        start = datetime.combine(day, time(), zone).astimezone(UTC)
+        end = start + timedelta(days=1)
+        window = (events.c.origin == cred.name, events.c.occurred_at >= now_text(start),
+                  events.c.occurred_at < now_text(end))
+        rows = {r[0]: (int(r[1]), int(r[2] or 0)) for r in conn.execute(
+            select(events.c.kind, func.count(), func.sum(events.c.points))
+            .where(*window).group_by(events.c.kind))}
+        issued = conn.execute(select(func.coalesce(func.sum(events.c.points), 0))
+                              .where(*window, events.c.points > 0)).scalar()
+    return {"origin": cred.name, "date": day.isoformat(),
+            "sales": rows.get("earn", (0, 0))[0], "events": sum(v[0] for v in rows.values()),
+            "points_issued": int(issued or 0),
+            "points_redeemed": -rows.get("redeem", (0, 0))[1],
+            "enrolments": rows.get("enrol", (0, 0))[0],
+            "reversals": rows.get("reverse", (0, 0))[0]}

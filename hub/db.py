@@ -1,0 +1,163 @@
+"""Opening the hub's database: engines, transactions, migrations.
+
+    >>> db = Database.open("sqlite:///pos-hub.db")
+    >>> with db.write() as conn:      # one transaction; serialises writers on SQLite
+    ...     conn.execute(...)
+
+SQLite runs in WAL mode with foreign keys on; its write transactions start with
+`BEGIN IMMEDIATE` so two writers never both read and then fail to upgrade their lock
+(that is what makes "two concurrent authorisations, exactly one succeeds" hold there).
+PostgreSQL takes row locks (`SELECT ... FOR UPDATE`) in the store functions instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from hub.exceptions import StorageError
+from hub.tables import counters
+
+SQLITE_BUSY_MS = 30_000
+
+
+def now_text(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False,
+                                              "timeout": SQLITE_BUSY_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook issue BEGIN itself (pysqlite's own is deferred).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The hub's engines: `write()` and `read()` transactions on the same database."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.is_postgres = url.startswith("postgresql")
+        try:
+            if self.is_sqlite:
+                self.writer = _sqlite_engine(url, immediate=True)
+                self.reader = _sqlite_engine(url, immediate=False)
+            else:
+                kwargs: dict[str, Any] = {"pool_pre_ping": True}
+                if pool_size:
+                    kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+                else:
+                    kwargs["poolclass"] = NullPool
+                self.writer = create_engine(url, **kwargs)
+                self.reader = self.writer
+        except Exception as exc:  # bad URL, missing driver
+            raise StorageError(f"cannot open database {safe_url(url)}: {exc}") from exc
+
+    @classmethod
+    def open(cls, url: str, **kwargs: Any) -> Database:
+        return cls(url, **kwargs)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.reader.begin() as conn:
+            yield conn
+
+    def insert(self, table: Any) -> Any:
+        """The dialect's INSERT, for `on_conflict_do_nothing/update` (same API on both)."""
+        return (postgresql.insert if self.is_postgres else sqlite.insert)(table)
+
+    def for_update(self, stmt: Any) -> Any:
+        # SQLite has no row locks; its BEGIN IMMEDIATE already holds the write lock.
+        return stmt.with_for_update() if self.is_postgres else stmt
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def next_counter(conn: Connection, db: Database, name: str, n: int = 1) -> int:
+    """Add `n` to a named counter and return its new value, holding the counter's row lock
+    until commit. Used for change_seq: taken as the last step of a transaction, so the
+    values are handed out in commit order (see hub.store.changes)."""
+    stmt = db.insert(counters).values(name=name, value=n)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[counters.c.name], set_={"value": counters.c.value + n}
+    ).returning(counters.c.value)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def read_counter(conn: Connection, name: str) -> int:
+    value = conn.execute(select(counters.c.value).where(counters.c.name == name)).scalar()
+    return int(value or 0)
+
+
+# -- migrations -----------------------------------------------------------------------------
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("hub") / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str) -> str:
+    """Create or upgrade the schema to the newest migration; returns the revision."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        command.upgrade(alembic_config(url), "head")
+        engine = create_engine(url, poolclass=NullPool)
+        with engine.connect() as conn:
+            rev = MigrationContext.configure(conn).get_current_revision()
+        engine.dispose()
+    except OperationalError as exc:
+        raise StorageError(f"cannot migrate {safe_url(url)}: {exc.orig}") from exc
+    return rev or ""
+
+
+def schema_revision(db: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with db.reader.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

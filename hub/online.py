@@ -1,0 +1,180 @@
+"""The online channel (the web shop): enrol, look up, earn for orders, refund, redeem.
+
+Each operation runs in one write transaction holding the member's lock, computes its
+events with the same domain functions the terminals use, and records them as origin
+`online` through `hub.store.ledger.record_drafts` (sealed, gap-free seq, hash chain).
+
+    >>> order(ctx, member_id=m, order_id="W1001", total=4250, lines=[...])
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from hub.context import HubContext
+from hub.db import next_counter, now_text
+from hub.exceptions import Conflict, Invalid, NotFound
+from hub.store import members as member_store
+from hub.store import programs
+from hub.store.ledger import record_drafts
+from hub.tables import cards, online_orders, reward_stock
+from loyalty.earning import earn_for_sale, enrolment_drafts
+from loyalty.errors import RedemptionError, ReversalError, SaleError
+from loyalty.events import Kind
+from loyalty.fold import MemberState
+from loyalty.ids import make_card_number, new_member_id
+from loyalty.member_qr import sign_card
+from loyalty.program import Program
+from loyalty.redemption import redeem as domain_redeem
+from loyalty.reversal import reverse_receipt
+from loyalty.sale import make_line, make_sale
+from loyalty.summary import member_summary
+
+ORIGIN = "online"
+
+
+def _program(conn: Connection) -> Program:
+    program = programs.current_program(conn)
+    if program is None:
+        raise Conflict("no program is published: run `pos-hub program publish`",
+                       code="no_program")
+    return program
+
+
+def _ref(order_id: str) -> str:
+    # Web order ids live in their own namespace next to terminal receipt numbers.
+    return f"WEB-{order_id}"
+
+
+def view(program: Program, state: MemberState, at: datetime) -> dict[str, Any]:
+    summary = member_summary(program, state, at).to_dict()
+    return {"balance": state.balance, "tier": summary["tier"], "summary": summary}
+
+
+def enrol(ctx: HubContext, *, name: str, phone: str | None, email: str | None,
+          birthday: date | None, referrer_card: str | None, consent_email: bool = False,
+          consent_sms: bool = False) -> dict[str, Any]:
+    at = datetime.now(UTC)
+    with ctx.db.write() as conn:
+        program = _program(conn)
+        referrer = None
+        if referrer_card:
+            rid = member_store.find_member_id(conn, card=referrer_card)
+            referrer = member_store.lock_member(conn, ctx.db, rid).state
+        for key, value in (("email", email), ("phone", phone)):
+            if value and member_store.find_member_id_or_none(conn, **{key: value}):
+                raise Conflict(f"a member with this {key} already exists: look them up",
+                               code="already_member")
+        serial = next_counter(conn, ctx.db, "online_card")
+        card = make_card_number(ORIGIN, serial % 999_999 + 1)
+        while conn.execute(select(cards.c.card_number)
+                           .where(cards.c.card_number == card)).first():
+            serial = next_counter(conn, ctx.db, "online_card")
+            card = make_card_number(ORIGIN, serial % 999_999 + 1)
+        member_id = new_member_id()
+        profile = {"name": name, "phone": phone, "email": email,
+                   "birthday": birthday.isoformat() if birthday else None,
+                   "consent_email": consent_email, "consent_sms": consent_sms}
+        drafts = enrolment_drafts(program, member_id, at, receipt_no=f"WEB-E{serial:06d}",
+                                  channel=ORIGIN, referrer=referrer)
+        drafts = [replace(d, data={**d.data, "card_number": card, "profile": profile})
+                  if d.kind == Kind.ENROL else d for d in drafts]
+        result = record_drafts(conn, ctx, ORIGIN, drafts, at, program_version=program.version)
+        state = result.states[member_id]
+        return {"member_id": member_id, "card_number": card,
+                "qr_payload": sign_card(card, ctx.settings.hub.qr_key.encode()),
+                **view(program, state, at), "events": result.results}
+
+
+def lookup(ctx: HubContext, **ident: str | None) -> dict[str, Any]:
+    at = datetime.now(UTC)
+    with ctx.db.read() as conn:
+        member_id = member_store.find_member_id(conn, **ident)
+        profile = member_store.member_profile(conn, member_id)
+        program = _program(conn)
+    state = MemberState.from_dict(profile.pop("state"))
+    return {**profile, **view(program, state, at)}
+
+
+def order(ctx: HubContext, *, order_id: str, total: int | None,
+          lines: list[tuple[str, str, int, int]], member_id: str | None = None,
+          card: str | None = None) -> tuple[dict[str, Any], bool]:
+    """Earn for a web order; returns (answer, created). A repeat of the same order id is
+    answered again without earning twice."""
+    at = datetime.now(UTC)
+    try:
+        sale = make_sale([make_line(*line) for line in lines], total)
+    except SaleError as exc:
+        raise Invalid(str(exc), code="bad_sale") from exc
+    with ctx.db.write() as conn:
+        mid = member_store.find_member_id(conn, member_id=member_id, card=card)
+        snap = member_store.lock_member(conn, ctx.db, mid)
+        program = _program(conn)
+        known = conn.execute(select(online_orders.c.member_id)
+                             .where(online_orders.c.order_id == order_id)).scalar()
+        if known is not None:
+            if known != mid:
+                raise Conflict(f"order {order_id} belongs to another member",
+                               code="order_exists")
+            return {"order_id": order_id, "member_id": mid, "status": "duplicate",
+                    **view(program, snap.state, at)}, False
+        birthday = conn.execute(select(member_store.members.c.birthday)
+                                .where(member_store.members.c.member_id == mid)).scalar()
+        earned = earn_for_sale(program, snap.state, sale, at, receipt_no=_ref(order_id),
+                               birthday=date.fromisoformat(birthday) if birthday else None)
+        result = record_drafts(conn, ctx, ORIGIN, earned.drafts, at,
+                               program_version=program.version)
+        conn.execute(online_orders.insert().values(order_id=order_id, member_id=mid,
+                                                   created_at=now_text()))
+        return {"order_id": order_id, "member_id": mid, "status": "new",
+                "points": earned.points, "purchase_points": earned.purchase_points,
+                "promotions": list(earned.promotions), "events": result.results,
+                **view(program, result.states[mid], at)}, True
+
+
+def refund(ctx: HubContext, order_id: str, *, amount: int | None,
+           reason: str = "") -> dict[str, Any]:
+    at = datetime.now(UTC)
+    with ctx.db.write() as conn:
+        mid = conn.execute(select(online_orders.c.member_id)
+                           .where(online_orders.c.order_id == order_id)).scalar()
+        if mid is None:
+            raise NotFound(f"no online order {order_id}", code="unknown_order")
+        snap = member_store.lock_member(conn, ctx.db, mid)
+        program = _program(conn)
+        try:
+            draft = reverse_receipt(snap.state, _ref(order_id), refund_amount=amount,
+                                    reason=reason)
+        except ReversalError as exc:
+            raise Conflict(str(exc), code="cannot_refund") from exc
+        result = record_drafts(conn, ctx, ORIGIN, [draft], at, program_version=program.version)
+        return {"order_id": order_id, "member_id": mid, "points": draft.points,
+                "events": result.results, **view(program, result.states[mid], at)}
+
+
+def redeem(ctx: HubContext, *, reward_id: str, points: int | None, order_id: str | None,
+           member_id: str | None = None, card: str | None = None) -> dict[str, Any]:
+    at = datetime.now(UTC)
+    with ctx.db.write() as conn:
+        mid = member_store.find_member_id(conn, member_id=member_id, card=card)
+        snap = member_store.lock_member(conn, ctx.db, mid)
+        program = _program(conn)
+        stock = conn.execute(ctx.db.for_update(
+            select(reward_stock.c.units_left).where(reward_stock.c.reward_id == reward_id)
+        )).scalar()
+        ref = _ref(order_id) if order_id else f"WEB-R{next_counter(conn, ctx.db, 'online_ref')}"
+        if order_id and ref in snap.state.receipts and snap.state.receipts[ref].rewards:
+            raise Conflict(f"order {order_id} already has a redemption", code="already_redeemed")
+        try:
+            draft = domain_redeem(program, snap.state, reward_id, at, receipt_no=ref,
+                                  points=points, stock_left=stock)
+        except RedemptionError as exc:
+            raise Conflict(str(exc), code=exc.code, balance=snap.state.balance) from exc
+        result = record_drafts(conn, ctx, ORIGIN, [draft], at, program_version=program.version)
+        return {"member_id": mid, "reward_id": reward_id, "points": draft.points,
+                "ref": ref, "data": draft.data, "events": result.results,
+                **view(program, result.states[mid], at)}

@@ -1,0 +1,137 @@
+"""The hub's settings: the `[hub]` and `[program]` tables of the shared TOML file, with
+`POS_HUB__<KEY>` environment overrides (e.g. `POS_HUB__DATABASE_URL`).
+
+    >>> settings = load_settings("hub.toml")
+    >>> settings.hub.database_url
+    'sqlite:///pos-hub.db'
+
+`pos-hub` ignores `[terminal]`, `[printer]` and `[sync]`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from hub.exceptions import ConfigError
+from loyalty.errors import ProgramError
+from loyalty.program import Program, program_from_dict
+from loyalty.validation import describe
+
+DEFAULT_CONFIG = "hub.toml"
+CONFIG_ENV = "POS_HUB_CONFIG"
+
+
+class HubSection(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    database_url: str = "sqlite:///pos-hub.db"
+    """SQLAlchemy URL; a relative SQLite path is relative to the config file."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8750, ge=1, le=65535)
+    qr_key: str = Field(default="demo-qr-signing-key-change-me", min_length=8)
+    """Key member QR codes are signed with; terminals fetch it with whoami."""
+    max_batch: int = Field(default=1000, ge=1, le=100_000)
+    """Max events in one push or authorize request."""
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Max request body size."""
+    jobs_interval_s: int = Field(default=3600, ge=0)
+    """Seconds between runs of expiry, tiers and notifications; 0 disables the scheduler."""
+    expiry_grace_days: int = Field(default=7, ge=0, le=365)
+    """A lot expires at the hub only this many days after its expiry date."""
+    webhook_url: str = ""
+    """Where notifications are POSTed; empty keeps them in the outbox."""
+    webhook_secret: str = "demo-webhook-secret"
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_backoff_s: float = Field(default=30.0, ge=0)
+    """First retry delay; doubles with every failed attempt."""
+    pool_size: int = Field(default=10, ge=1, le=200)
+    """Database connections per hub process (PostgreSQL)."""
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="POS_", env_nested_delimiter="__", extra="ignore", toml_file=None
+    )
+
+    hub: HubSection = HubSection()
+    program: dict[str, Any] = {}
+    config_path: str = ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.config_path).resolve().parent if self.config_path else Path.cwd()
+
+    @property
+    def database_url(self) -> str:
+        return normalise_url(self.hub.database_url, self.base_dir)
+
+    def config_program(self) -> Program:
+        if not self.program:
+            raise ConfigError(f"{self.config_path or 'config'}: the [program] table is missing")
+        try:
+            return program_from_dict(self.program)
+        except ProgramError as exc:
+            raise ConfigError(f"{self.config_path}: {exc}") from exc
+
+
+def normalise_url(url: str, base_dir: Path) -> str:
+    """psycopg 3 for plain postgresql:// URLs; relative SQLite files next to the config."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:" and not path.startswith("file:"):
+            return f"sqlite:///{(base_dir / path).resolve()}"
+    return url
+
+
+def config_path_from(arg: str | None) -> str:
+    return arg or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+
+
+def load_settings(path: str | None = None) -> HubSettings:
+    """Read settings from `path` (or $POS_HUB_CONFIG, or ./hub.toml)."""
+    path = config_path_from(path)
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"config file {path} not found: copy config.example.toml there or pass --config"
+        )
+
+    class _FromFile(HubSettings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        return _FromFile(config_path=str(path))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe(exc)}") from exc
+    except ValueError as exc:  # TOML syntax errors
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def settings_for(database_url: str, program: dict[str, Any], **hub: Any) -> HubSettings:
+    """Settings built in code (tests, benchmarks): no file, no environment."""
+    return HubSettings.model_construct(
+        hub=HubSection(database_url=database_url, **hub), program=program, config_path=""
+    )

@@ -1,0 +1,98 @@
+"""The change feed terminals pull: which members, programs and stock changed, in order.
+
+There is one row per changed thing (`kind`, `key`); each change moves its `change_seq`
+forward, so a terminal that pulls from cursor C gets the newest state of everything that
+changed after C, once.
+
+Why pulling never skips a row, on PostgreSQL too: sequence values can commit out of order
+(transaction A takes 10, B takes 11, B commits, a pull serves 11 and moves its cursor past
+10 before A commits). Here change_seq values come from one counter row updated as the
+*last* statement of the writing transaction, and the row lock is held until commit; so a
+transaction can only take a value after every earlier holder has committed, and values
+become visible in order. The safe watermark is therefore simply the highest committed
+value: nothing below it can still appear. (SQLite serialises writers anyway.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from hub.db import Database, next_counter
+from hub.tables import cards, changes, members, programs, reward_stock
+
+COUNTER = "change"
+
+
+def touch(conn: Connection, db: Database, kind: str, keys: Iterable[str]) -> int:
+    """Record that `keys` of `kind` changed. Call it last in the transaction: it takes the
+    change counter's lock, which is held until commit (see the module docstring)."""
+    keys = sorted(set(keys))
+    if not keys:
+        return 0
+    top = next_counter(conn, db, COUNTER, len(keys))
+    rows = [{"kind": kind, "key": key, "change_seq": top - len(keys) + 1 + i}
+            for i, key in enumerate(keys)]
+    stmt = db.insert(changes)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[changes.c.kind, changes.c.key],
+        set_={"change_seq": stmt.excluded.change_seq},
+    )
+    conn.execute(stmt, rows)
+    return top
+
+
+def pull(conn: Connection, cursor: int, limit: int) -> dict[str, Any]:
+    """One page of changes after `cursor` (see docs/ARCHITECTURE.md, pull)."""
+    rows = conn.execute(
+        select(changes.c.kind, changes.c.key, changes.c.change_seq)
+        .where(changes.c.change_seq > cursor)
+        .order_by(changes.c.change_seq)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    member_ids = [r.key for r in rows if r.kind == "member"]
+    member_rows: dict[str, Any] = {}
+    card_lists: dict[str, list[str]] = {}
+    if member_ids:
+        for m in conn.execute(
+            select(members.c.member_id, members.c.name, members.c.phone, members.c.email,
+                   members.c.birthday, members.c.state, members.c.hub_seq)
+            .where(members.c.member_id.in_(member_ids))
+        ):
+            member_rows[m.member_id] = m
+        for c in conn.execute(
+            select(cards.c.member_id, cards.c.card_number)
+            .where(cards.c.member_id.in_(member_ids)).order_by(cards.c.added_at)
+        ):
+            card_lists.setdefault(c.member_id, []).append(c.card_number)
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        if r.kind == "member":
+            m = member_rows.get(r.key)
+            if m is None:
+                continue
+            out.append({
+                "type": "member", "change_seq": r.change_seq, "member_id": r.key,
+                "profile": {"card_numbers": card_lists.get(r.key, []), "phone": m.phone,
+                            "name": m.name, "email": m.email, "birthday": m.birthday},
+                "snapshot": json.loads(m.state), "hub_seq": m.hub_seq,
+            })
+        elif r.kind == "program":
+            content = conn.execute(
+                select(programs.c.content).where(programs.c.version == r.key)).scalar()
+            if content is not None:
+                out.append({"type": "program", "change_seq": r.change_seq, "version": r.key,
+                            "program": json.loads(content)})
+        elif r.kind == "stock":
+            left = conn.execute(select(reward_stock.c.units_left)
+                                .where(reward_stock.c.reward_id == r.key)).scalar()
+            if left is not None:
+                out.append({"type": "stock", "change_seq": r.change_seq, "reward_id": r.key,
+                            "left": int(left)})
+    new_cursor = rows[-1].change_seq if rows else cursor
+    return {"changes": out, "cursor": int(new_cursor), "more": more}

@@ -1,0 +1,510 @@
+"""Recording events: the one path by which anything enters the hub's ledger.
+
+    >>> result = ingest(conn, ctx, "S001-T1", 1, events)            # a terminal's push
+    >>> result = record_drafts(conn, ctx, "online", drafts, at)     # the hub seals them
+
+Per batch, in the caller's single transaction: lock the origin's stream, sort repeats
+from new events (a repeat with the same content is acknowledged with its hub_seq; the
+same id or seq with other content is a conflict), check the new events continue the
+stream's seq and hash chain, lock the members they touch, insert the events with one
+executemany, fold each touched member once (load snapshot, `loyalty.fold.apply` the new
+events, write back), then record the change feed last (it takes the change counter's
+lock; see `hub.store.changes`).
+
+Refusals raise an `ApiError` whose `flag` attribute, when set, is a flag the caller
+records in a fresh transaction after rolling this one back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, select
+
+from hub.context import HubContext
+from hub.db import now_text
+from hub.exceptions import ApiError, Conflict, Invalid
+from hub.store import changes, notifications, programs
+from hub.store import members as member_store
+from hub.store.flags import add_flags
+from hub.tables import (
+    cards,
+    events,
+    members,
+    origin_totals,
+    origins,
+    reward_stock,
+    streams,
+)
+from loyalty.earning import local_day, recompute_earn
+from loyalty.errors import LoyaltyError, RedemptionError
+from loyalty.events import (
+    GENESIS,
+    Event,
+    EventDraft,
+    Kind,
+    canonical_json,
+    format_instant,
+    seal,
+)
+from loyalty.fold import MemberState, apply, fold
+from loyalty.program import Program
+from loyalty.redemption import redeem, use_voucher
+
+HUB_EPOCH = 1
+
+
+@dataclass
+class IngestResult:
+    results: list[dict[str, Any]] = field(default_factory=list)
+    high_seq: int = 0
+    states: dict[str, MemberState] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def new(self) -> int:
+        return sum(1 for r in self.results if r["status"] == "new")
+
+    def body(self) -> dict[str, Any]:
+        return {"results": self.results, "high_seq": self.high_seq}
+
+
+def refuse(cls: type[ApiError], detail: str, *, code: str, flag: dict | None = None,
+           **extra: Any) -> ApiError:
+    exc = cls(detail, code=code, **extra)
+    exc.flag = flag  # type: ignore[attr-defined]
+    return exc
+
+
+def _lock_stream(conn: Connection, ctx: HubContext, origin: str, epoch: int) -> tuple[int, str]:
+    db = ctx.db
+    conn.execute(
+        db.insert(streams).values(origin=origin, origin_epoch=epoch, high_seq=0,
+                                  chain_hash=GENESIS, updated_at=now_text())
+        .on_conflict_do_nothing(index_elements=[streams.c.origin, streams.c.origin_epoch])
+    )
+    row = conn.execute(db.for_update(
+        select(streams.c.high_seq, streams.c.chain_hash)
+        .where(streams.c.origin == origin, streams.c.origin_epoch == epoch))).one()
+    return int(row.high_seq), row.chain_hash
+
+
+def _reward_columns(event: Event) -> tuple[str | None, str | None, str | None]:
+    data = event.data
+    if event.kind == Kind.REDEEM:
+        if data.get("voucher_used"):
+            return data.get("voucher_reward_id"), "voucher", data.get("tier")
+        if data.get("reward_id"):
+            return data.get("reward_id"), "redeem", data.get("tier")
+    if event.kind == Kind.STAMP and data.get("vouchers_issued"):
+        issued = data["vouchers_issued"]
+        reward = issued[0].get("reward_id") if isinstance(issued[0], dict) else None
+        return reward, "stamp", None
+    return None, None, None
+
+
+def _event_row(event: Event, content: str, received_at: str) -> dict[str, Any]:
+    reward_id, action, tier = _reward_columns(event)
+    return {
+        "event_id": event.event_id, "origin": event.origin, "origin_epoch": event.origin_epoch,
+        "origin_seq": event.origin_seq, "member_id": event.member_id, "kind": event.kind,
+        "points": event.points, "amount": event.amount,
+        "program_version": event.program_version, "ref": event.ref,
+        "occurred_at": event.occurred_at, "hlc": event.hlc, "received_at": received_at,
+        "reward_id": str(reward_id)[:64] if reward_id else None, "reward_action": action,
+        "tier": str(tier)[:64] if tier else None, "content": content,
+    }
+
+
+def ingest(
+    conn: Connection,
+    ctx: HubContext,
+    origin: str,
+    epoch: int,
+    batch: list[Event],
+    *,
+    authorize: bool = False,
+    check_chain: bool = True,
+) -> IngestResult:
+    """Record a batch of one origin's events (see the module docstring)."""
+    db = ctx.db
+    result = IngestResult()
+    if not batch:
+        result.high_seq, _ = _lock_stream(conn, ctx, origin, epoch)
+        return result
+    high, chain = _lock_stream(conn, ctx, origin, epoch)
+    first = batch[0].origin_seq
+    for i, event in enumerate(batch):
+        if event.origin_seq != first + i:
+            raise refuse(Conflict, f"the batch skips origin_seq {first + i}: send events "
+                         "in origin_seq order without gaps", code="gap", expected_seq=first + i)
+    # Same JSON as Event.canonical(), without dataclasses.asdict's deep copy (a third of
+    # the ingest time): the fields are plain JSON values already.
+    canon = [canonical_json(vars(e)) for e in batch]
+    ids = [e.event_id for e in batch]
+    existing = {r.event_id: r for r in conn.execute(
+        select(events.c.event_id, events.c.origin, events.c.origin_seq, events.c.hub_seq)
+        .where(events.c.event_id.in_(ids)))}
+    n_old = max(0, min(len(batch), high - first + 1))
+    if n_old:
+        rows = conn.execute(
+            select(events.c.origin_seq, events.c.event_id, events.c.hub_seq, events.c.content)
+            .where(events.c.origin == origin, events.c.origin_epoch == epoch,
+                   events.c.origin_seq.between(first, first + n_old - 1)))
+        by_seq = {r.origin_seq: r for r in rows}
+        for event, content in zip(batch[:n_old], canon[:n_old], strict=True):
+            row = by_seq.get(event.origin_seq)
+            if row is None or row.event_id != event.event_id or row.content != content:
+                what = ("another event" if row is not None and row.event_id != event.event_id
+                        else "different content")
+                raise refuse(
+                    Conflict,
+                    f"origin_seq {event.origin_seq} ({event.event_id}) was already received "
+                    f"with {what}: the terminal's ledger does not match the hub's copy",
+                    code="conflict", event_id=event.event_id,
+                    flag={"kind": "conflict", "origin": origin, "member_id": event.member_id,
+                          "event_ids": [event.event_id] + ([row.event_id] if row else []),
+                          "detail": f"event {event.event_id} (seq {event.origin_seq}) re-sent "
+                                    f"with {what}"})
+            result.results.append({"event_id": event.event_id, "origin_seq": event.origin_seq,
+                                   "hub_seq": row.hub_seq, "status": "duplicate"})
+    new = batch[n_old:]
+    new_canon = canon[n_old:]
+    if not new:
+        result.high_seq = high
+        return result
+    if new[0].origin_seq != high + 1:
+        raise refuse(Conflict, f"the hub has this stream up to origin_seq {high}; the batch "
+                     f"starts at {new[0].origin_seq}", code="gap", expected_seq=high + 1)
+    hashes: list[str] = []
+    for event, content in zip(new, new_canon, strict=True):
+        if event.event_id in existing:
+            row = existing[event.event_id]
+            raise refuse(
+                Conflict, f"event id {event.event_id} is already used by {row.origin} "
+                f"seq {row.origin_seq}", code="conflict", event_id=event.event_id,
+                flag={"kind": "conflict", "origin": origin, "member_id": event.member_id,
+                      "event_ids": [event.event_id],
+                      "detail": f"event id reused by {origin} seq {event.origin_seq}"})
+        if check_chain and event.prev_hash != chain:
+            raise refuse(
+                Conflict, f"event {event.origin_seq} does not continue the hub's copy of this "
+                "terminal's chain (prev_hash differs): a restored backup or a tampered ledger; "
+                "start a new epoch", code="chain_broken", expected_seq=event.origin_seq,
+                flag={"kind": "chain_broken", "origin": origin, "member_id": event.member_id,
+                      "event_ids": [event.event_id],
+                      "detail": f"prev_hash of seq {event.origin_seq} does not match"})
+        chain = hashlib.sha256(content.encode()).hexdigest()
+        hashes.append(chain)
+
+    # -- members, locked in id order ---------------------------------------------------
+    touched = sorted({e.member_id for e in new})
+    snaps = member_store.lock_members(conn, db, touched)
+    enrolled = {e.member_id for e in new if e.kind == Kind.ENROL}
+    unknown = [m for m in touched if m not in snaps and m not in enrolled]
+    if unknown:
+        raise refuse(Invalid, f"member {unknown[0]} is not known at the hub and the batch "
+                     "does not enrol them", code="unknown_member", member_id=unknown[0])
+    if authorize and new[-1].kind != Kind.REDEEM:
+        raise refuse(Invalid, "the last event of an authorisation must be a redeem",
+                     code="not_a_redemption")
+
+    # -- insert the events -------------------------------------------------------------
+    received = now_text()
+    rows = [_event_row(e, c, received) for e, c in zip(new, new_canon, strict=True)]
+    hub_seqs = list(conn.execute(
+        events.insert().returning(events.c.hub_seq, sort_by_parameter_order=True), rows
+    ).scalars())
+    seq_of = dict(zip([e.event_id for e in new], hub_seqs, strict=True))
+    for event in new:
+        result.results.append({"event_id": event.event_id, "origin_seq": event.origin_seq,
+                               "hub_seq": seq_of[event.event_id], "status": "new"})
+    ctx.observe(max(e.hlc for e in new))
+
+    # -- fold each touched member once -------------------------------------------------
+    flags: list[dict[str, Any]] = []
+    by_member: dict[str, list[Event]] = defaultdict(list)
+    for event in new:
+        by_member[event.member_id].append(event)
+    stock = _lock_stock(conn, ctx, new)
+    stock_before = dict(stock)
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    card_rows: list[tuple[str, str, str]] = []
+    balances: dict[str, tuple[int, int]] = {}
+    last = new[-1] if authorize else None
+    remember: list[tuple[str, MemberState, int, str]] = []
+    for member_id, evs in by_member.items():
+        evs.sort(key=lambda e: e.sort_key)
+        snap = snaps.get(member_id)
+        state = snap.state if snap else MemberState(member_id=member_id)
+        before = state.balance
+        in_order = not state.event_ids or evs[0].hlc > state.last_hlc
+        if not in_order:
+            # An event older than what the snapshot holds (an offline terminal catching
+            # up, an expiry dated in the past): refold from the ledger, which now
+            # includes this batch, so the snapshot equals fold(all events) exactly.
+            for e in evs:
+                if e is not last:
+                    _side_effects(state, e, stock)
+                    apply(state, e)
+            others = [e for e in member_store.member_events(conn, member_id)
+                      if last is None or e.event_id != last.event_id]
+            state = fold(others) if others else MemberState(member_id=member_id)
+        else:
+            for e in evs:
+                if e is last:
+                    continue
+                _side_effects(state, e, stock)
+                apply(state, e)
+        if last is not None and last.member_id == member_id:
+            _authorize_check(conn, state, last, stock)
+            _side_effects(state, last, stock)
+            apply(state, last)
+            if evs[-1] is not last:
+                state = fold(member_store.member_events(conn, member_id))
+        for e in evs:
+            if e.kind == Kind.EARN:
+                flags += _check_earn(conn, e)
+            if e.kind in (Kind.ENROL, Kind.LINK) and e.data.get("card_number"):
+                card_rows.append((str(e.data["card_number"]), member_id, e.origin))
+        if state.balance < 0 and state.balance < before:
+            flags.append(_negative_flag(conn, member_id, state, evs))
+        balances[member_id] = (before, state.balance)
+        top = max([snap.hub_seq if snap else 0] + [seq_of[e.event_id] for e in evs])
+        values = member_store.snapshot_values(state, top)
+        remember.append((member_id, state, top, values["updated_at"]))
+        if snap is None:
+            enrol = next(e for e in evs if e.kind == Kind.ENROL)
+            inserts.append(member_store.new_member_row(enrol, state, top))
+        else:
+            updates.append({"b_member_id": member_id, **values})
+        result.states[member_id] = state
+    if inserts:
+        conn.execute(members.insert(), inserts)
+    member_store.save_snapshots(conn, updates)
+    for item in remember:
+        member_store.remember(*item)
+    flags += _add_cards(conn, card_rows)
+    _save_stock(conn, stock, stock_before, flags, origin)
+    add_flags(conn, flags)
+    notifications.rewards_unlocked(conn, ctx, balances, result.states)
+
+    # -- the stream, the origin, then the change feed (last: see hub.store.changes) -------
+    conn.execute(streams.update()
+                 .where(streams.c.origin == origin, streams.c.origin_epoch == epoch)
+                 .values(high_seq=new[-1].origin_seq, chain_hash=hashes[-1],
+                         updated_at=received))
+    conn.execute(origins.update().where(origins.c.origin == origin)
+                 .values(last_push_at=received))
+    _add_totals(conn, ctx, origin, new)
+    changed = [s for s in stock if stock[s] != stock_before.get(s)]
+    if changed:
+        changes.touch(conn, db, "stock", changed)
+    changes.touch(conn, db, "member", list(by_member))
+    result.high_seq = new[-1].origin_seq
+    result.events = new
+    return result
+
+
+def _add_totals(conn: Connection, ctx: HubContext, origin: str, new: list[Event]) -> None:
+    credited = sum(e.points for e in new if e.points > 0)
+    debited = -sum(e.points for e in new if e.points < 0)
+    stmt = ctx.db.insert(origin_totals).values(
+        origin=origin, events=len(new), points=credited - debited, credited=credited,
+        debited=debited)
+    stmt = stmt.on_conflict_do_update(index_elements=[origin_totals.c.origin], set_={
+        "events": origin_totals.c.events + len(new),
+        "points": origin_totals.c.points + (credited - debited),
+        "credited": origin_totals.c.credited + credited,
+        "debited": origin_totals.c.debited + debited,
+    })
+    conn.execute(stmt)
+
+
+def _lock_stock(conn: Connection, ctx: HubContext, new: list[Event]) -> dict[str, int]:
+    reward_ids = {str(e.data["reward_id"]) for e in new
+                  if e.kind == Kind.REDEEM and e.data.get("reward_id")}
+    if any(e.kind == Kind.REVERSE and e.data.get("full") for e in new):
+        reward_ids.add("*")
+    if not reward_ids:
+        return {}
+    stmt = select(reward_stock.c.reward_id, reward_stock.c.units_left)
+    if "*" not in reward_ids:
+        stmt = stmt.where(reward_stock.c.reward_id.in_(sorted(reward_ids)))
+    stmt = ctx.db.for_update(stmt.order_by(reward_stock.c.reward_id))
+    return {r.reward_id: int(r.units_left) for r in conn.execute(stmt)}
+
+
+def _side_effects(state: MemberState, event: Event, stock: dict[str, int]) -> None:
+    """What an event does outside the member's fold (stock), from the state before it."""
+    if event.event_id in state.event_ids:
+        return
+    if event.kind == Kind.REDEEM and event.data.get("reward_id") in stock:
+        stock[event.data["reward_id"]] -= 1
+    elif event.kind == Kind.REVERSE and event.data.get("full"):
+        rec = state.receipts.get(event.ref)
+        for reward_id in rec.rewards if rec else ():
+            if reward_id in stock:
+                stock[reward_id] += 1
+
+
+def _save_stock(conn: Connection, stock: dict[str, int], before: dict[str, int],
+                flags: list[dict[str, Any]], origin: str) -> None:
+    for reward_id, left in stock.items():
+        if left == before.get(reward_id):
+            continue
+        conn.execute(reward_stock.update().where(reward_stock.c.reward_id == reward_id)
+                     .values(units_left=left, updated_at=now_text()))
+        if left < 0 <= before.get(reward_id, 0):
+            flags.append({"kind": "stock_negative", "origin": origin,
+                          "detail": f"reward {reward_id} is over-redeemed: {left} left"})
+
+
+def _authorize_check(conn: Connection, state: MemberState, event: Event,
+                     stock: dict[str, int]) -> None:
+    """Would the hub approve this redemption now? The domain's own checks, against the
+    hub's state of the member just before it."""
+    program = (programs.program_by_version(conn, event.program_version)
+               or programs.current_program(conn))
+    if program is None:
+        raise refuse(Conflict, "the hub has no program published", code="no_program")
+    data = event.data
+    try:
+        if data.get("voucher_used"):
+            use_voucher(program, state, str(data["voucher_used"]), event.occurred,
+                        receipt_no=event.ref)
+        else:
+            reward_id = str(data.get("reward_id", ""))
+            redeem(program, state, reward_id, event.occurred, receipt_no=event.ref,
+                   points=-event.points if event.points < 0 else None,
+                   stock_left=stock.get(reward_id))
+            reward = program.reward(reward_id)
+            if reward is not None and reward.kind.value != "pay_with_points" \
+                    and -event.points != reward.cost:
+                raise RedemptionError("wrong_cost", f"{reward.name} costs {reward.cost}, "
+                                      f"the redemption takes {-event.points}")
+    except RedemptionError as exc:
+        raise refuse(Conflict, str(exc), code=exc.code, balance=state.balance) from exc
+
+
+_earn_cache: dict[tuple, int] = {}
+
+
+def _recompute(program: Program, event: Event) -> int:
+    """recompute_earn, remembered by (version, tier, lines, local day): tills sell the same
+    baskets all day, and exact fraction arithmetic is the costliest step of an ingest."""
+    try:
+        key = (event.program_version, event.data.get("tier"),
+               tuple(tuple(line) for line in event.data.get("lines", ())),
+               local_day(program, event.occurred))
+        hash(key)
+    except TypeError:
+        return recompute_earn(program, event)
+    points = _earn_cache.get(key)
+    if points is None:
+        if len(_earn_cache) > 100_000:
+            _earn_cache.clear()
+        points = _earn_cache[key] = recompute_earn(program, event)
+    return points
+
+
+def _check_earn(conn: Connection, event: Event) -> list[dict[str, Any]]:
+    program = programs.program_by_version(conn, event.program_version)
+    if program is None:
+        return [{"kind": "unknown_program", "origin": event.origin, "member_id": event.member_id,
+                 "event_ids": [event.event_id],
+                 "detail": f"earn recorded with program {event.program_version}, which the hub "
+                           "never published"}]
+    try:
+        expected = _recompute(program, event)
+    except (LoyaltyError, TypeError, ValueError, KeyError) as exc:
+        return [{"kind": "rule_mismatch", "origin": event.origin, "member_id": event.member_id,
+                 "event_ids": [event.event_id],
+                 "detail": f"cannot recompute earn {event.ref}: {exc}"}]
+    if expected != event.points:
+        return [{"kind": "rule_mismatch", "origin": event.origin, "member_id": event.member_id,
+                 "event_ids": [event.event_id],
+                 "detail": f"receipt {event.ref} earned {event.points}; program "
+                           f"{event.program_version} gives {expected}"}]
+    return []
+
+
+def _negative_flag(conn: Connection, member_id: str, state: MemberState,
+                   evs: list[Event]) -> dict[str, Any]:
+    drivers = [e for e in evs if e.points < 0]
+    earlier = conn.execute(
+        select(events.c.event_id).where(and_(events.c.member_id == member_id,
+                                             events.c.points < 0))
+        .order_by(events.c.hub_seq.desc()).limit(len(drivers) + 5)).scalars().all()
+    ids = list(dict.fromkeys([e.event_id for e in drivers] + list(earlier)))
+    origin = drivers[-1].origin if drivers else evs[-1].origin
+    return {"kind": "negative_balance", "member_id": member_id, "origin": origin,
+            "event_ids": ids,
+            "detail": f"balance {state.balance} after "
+                      + ", ".join(f"{e.kind} {e.points} ({e.origin} {e.ref})".strip()
+                                  for e in drivers[:5])
+                      + ": kept; later earnings pay it down"}
+
+
+def _add_cards(conn: Connection, card_rows: list[tuple[str, str, str]]) -> list[dict]:
+    if not card_rows:
+        return []
+    owners = member_store.card_owners(conn, [c for c, _, _ in card_rows])
+    flags = []
+    fresh = []
+    now = now_text()
+    for card, member_id, origin in card_rows:
+        owner = owners.get(card)
+        if owner is None:
+            owners[card] = member_id
+            fresh.append({"card_number": card[:16], "member_id": member_id,
+                          "source": origin[:16], "added_at": now})
+        elif owner != member_id:
+            flags.append({"kind": "card_conflict", "member_id": member_id, "origin": origin,
+                          "detail": f"card {card} is already registered to member {owner}"})
+    if fresh:
+        conn.execute(cards.insert(), fresh)
+    return flags
+
+
+# -- events the hub records itself (online channel, jobs, admin) ---------------------------
+def record_drafts(
+    conn: Connection,
+    ctx: HubContext,
+    origin: str,
+    drafts: list[EventDraft],
+    at: datetime,
+    *,
+    program_version: str | None = None,
+) -> IngestResult:
+    """Seal drafts as `origin` (online, hub) with the next seqs of its chain and record
+    them. Drafts with a deterministic id the hub already has are skipped (a job run twice
+    records once). Callers lock the members they computed the drafts from first."""
+    ids = [d.event_id for d in drafts if d.event_id]
+    if ids:
+        have = set(conn.execute(select(events.c.event_id)
+                                .where(events.c.event_id.in_(ids))).scalars())
+        drafts = [d for d in drafts if d.event_id not in have]
+    if not drafts:
+        return IngestResult()
+    high, chain = _lock_stream(conn, ctx, origin, HUB_EPOCH)
+    version = program_version or programs.current_version(conn) or ""
+    sealed: list[Event] = []
+    occurred = format_instant(at)
+    for i, draft in enumerate(drafts):
+        event = seal(draft, origin=origin, origin_seq=high + 1 + i, origin_epoch=HUB_EPOCH,
+                     prev_hash=chain, occurred_at=occurred, hlc=ctx.stamp(at),
+                     program_version=version)
+        chain = event.content_hash()
+        sealed.append(event)
+    return ingest(conn, ctx, origin, HUB_EPOCH, sealed)
+
+
+def event_from_row(content: str) -> Event:
+    return Event.from_dict(json.loads(content))

@@ -1,0 +1,117 @@
+"""HQ consolidation: liability per store and channel, sync health per terminal, rewards
+issued vs redeemed, a member's consolidated balance.
+
+    >>> liability(conn)["total"]
+
+Liability is attributed to the origin that recorded each point movement (net points per
+origin: a store's sales credit it, redemptions anywhere debit where they happen); the hub's
+own events (expiry, adjustments) are shown on their own line. The totals come from
+`origin_totals`, kept per batch, so the report does not scan the ledger;
+`rebuild_totals` recomputes them from the events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select
+
+from hub.store.credentials import store_of
+from hub.tables import events, members, origin_totals, origins, streams
+
+
+def liability(conn: Connection) -> dict[str, Any]:
+    per_store: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"points": 0, "credited": 0, "debited": 0, "origins": 0})
+    for r in conn.execute(select(origin_totals)):
+        row = per_store[store_of(r.origin)]
+        row["points"] += int(r.points)
+        row["credited"] += int(r.credited)
+        row["debited"] += int(r.debited)
+        row["origins"] += 1
+    total, debt, count = conn.execute(
+        select(func.coalesce(func.sum(members.c.balance), 0),
+               func.coalesce(func.sum(members.c.debt), 0), func.count())).one()
+    stores = [{"store": k, **v} for k, v in sorted(per_store.items())
+              if k not in ("online", "hub")]
+    return {
+        "stores": stores,
+        "online": per_store.get("online", {"points": 0, "credited": 0, "debited": 0,
+                                           "origins": 0})["points"],
+        "hub": per_store.get("hub", {"points": 0})["points"],
+        "total": int(total),
+        "debt": int(debt),
+        "members": int(count),
+    }
+
+
+def sync_health(conn: Connection) -> list[dict[str, Any]]:
+    highs: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in conn.execute(select(streams.c.origin, streams.c.origin_epoch, streams.c.high_seq)):
+        highs[r.origin][r.origin_epoch] = int(r.high_seq)
+    received = {r.origin: int(r.events) for r in
+                conn.execute(select(origin_totals.c.origin, origin_totals.c.events))}
+    out = []
+    for r in conn.execute(select(origins).order_by(origins.c.origin)):
+        epochs = highs.get(r.origin, {})
+        epoch = max(epochs) if epochs else None
+        high = epochs.get(epoch, 0) if epoch is not None else 0
+        reported = r.reported_high_seq
+        out.append({
+            "origin": r.origin, "kind": r.kind, "store": r.store,
+            "last_push_at": r.last_push_at, "last_pull_at": r.last_pull_at,
+            "epoch": epoch, "high_seq": high,
+            "reported_high_seq": reported, "reported_at": r.reported_at,
+            # unknown (None) until the terminal tells us its own high seq on a pull
+            "events_behind": max(int(reported) - high, 0) if reported is not None else None,
+            # the hub refuses gaps, so this stays 0 unless events were removed by hand
+            "gaps": sum(epochs.values()) - received.get(r.origin, 0),
+            "pull_cursor": r.last_cursor,
+        })
+    return out
+
+
+def rewards(conn: Connection) -> list[dict[str, Any]]:
+    """Rewards issued and redeemed, by reward, tier and store.
+
+    A points redemption issues and redeems the reward at once (gift cards and store
+    credit are issued as codes and count as redeemed when the voucher is used); a stamp
+    card completion issues a voucher; a voucher use redeems it."""
+    rows = conn.execute(
+        select(events.c.reward_id, events.c.reward_action, events.c.tier, events.c.origin,
+               func.count().label("n"))
+        .where(events.c.reward_id.is_not(None))
+        .group_by(events.c.reward_id, events.c.reward_action, events.c.tier, events.c.origin))
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in rows:
+        key = (r.reward_id, r.tier or "", store_of(r.origin))
+        row = out.setdefault(key, {"reward_id": r.reward_id, "tier": r.tier or "",
+                                   "store": key[2], "issued": 0, "redeemed": 0})
+        if r.reward_action in ("redeem", "stamp"):
+            row["issued"] += int(r.n)
+        if r.reward_action in ("redeem", "voucher"):
+            row["redeemed"] += int(r.n)
+    return [out[k] for k in sorted(out)]
+
+
+def member_by_origin(conn: Connection, member_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(events.c.origin, func.sum(events.c.points), func.count())
+        .where(events.c.member_id == member_id).group_by(events.c.origin)
+        .order_by(events.c.origin))
+    return [{"origin": r[0], "points": int(r[1]), "events": int(r[2])} for r in rows]
+
+
+def rebuild_totals(conn: Connection) -> int:
+    """Recompute `origin_totals` from the ledger (one scan); returns the origins."""
+    conn.execute(delete(origin_totals))
+    credited = func.sum(func.abs(events.c.points) + events.c.points) / 2
+    rows = conn.execute(
+        select(events.c.origin, func.count(), func.sum(events.c.points), credited)
+        .group_by(events.c.origin)).all()
+    if rows:
+        conn.execute(origin_totals.insert(), [
+            {"origin": r[0], "events": int(r[1]), "points": int(r[2]),
+             "credited": int(r[3]), "debited": int(r[3]) - int(r[2])} for r in rows])
+    return len(rows)

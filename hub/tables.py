@@ -1,0 +1,202 @@
+"""The hub's schema as SQLAlchemy Core tables (the Alembic migrations create the same).
+
+Instants are ISO-8601 UTC text with microseconds (`2026-11-22T10:00:00.000000+00:00`):
+they sort as text on SQLite and PostgreSQL alike. Event content is kept verbatim as
+canonical JSON (`Event.canonical()`): the ledger, from which every cached number
+(member snapshots, stock, reports) can be rebuilt.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+# SQLite only auto-numbers an INTEGER PRIMARY KEY (the rowid); PostgreSQL wants BIGINT.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+credentials = Table(
+    "credentials", metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # terminal | channel | admin
+    Column("name", String(64), nullable=False),  # the origin, or the admin's name
+    Column("created_at", String(40), nullable=False),
+    Column("revoked_at", String(40)),
+)
+
+origins = Table(
+    "origins", metadata,
+    Column("origin", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("store", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("last_push_at", String(40)),
+    Column("last_pull_at", String(40)),
+    Column("last_cursor", BigInteger),
+    Column("reported_high_seq", BigInteger),
+    Column("reported_at", String(40)),
+)
+
+streams = Table(
+    "streams", metadata,
+    Column("origin", String(64), primary_key=True),
+    Column("origin_epoch", Integer, primary_key=True),
+    Column("high_seq", BigInteger, nullable=False),
+    Column("chain_hash", String(64), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("hub_seq", AutoId, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("origin", String(64), nullable=False),
+    Column("origin_epoch", Integer, nullable=False),
+    Column("origin_seq", BigInteger, nullable=False),
+    Column("member_id", String(36), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("program_version", String(32), nullable=False),
+    Column("ref", String(80), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+    Column("hlc", String(32), nullable=False),
+    Column("received_at", String(40), nullable=False),
+    Column("reward_id", String(64)),
+    Column("reward_action", String(16)),  # redeem | voucher | stamp (see hub.store.rewards)
+    Column("tier", String(64)),
+    Column("content", Text, nullable=False),
+    UniqueConstraint("origin", "origin_epoch", "origin_seq", name="uq_events_stream_seq"),
+    Index("ix_events_member", "member_id"),
+    # Few events carry a reward: a partial index keeps the rewards report off a full scan
+    # without slowing the ingest of ordinary sales.
+    Index("ix_events_reward", "reward_id", sqlite_where=text("reward_id IS NOT NULL"),
+          postgresql_where=text("reward_id IS NOT NULL")),
+)
+
+origin_totals = Table(
+    "origin_totals", metadata,
+    # Running sums per origin, updated with each batch (one row per batch): the liability
+    # and sync-health reports read these instead of scanning the ledger.
+    # `rebuild_totals` recomputes them from the events.
+    Column("origin", String(64), primary_key=True),
+    Column("events", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("credited", BigInteger, nullable=False),
+    Column("debited", BigInteger, nullable=False),
+)
+
+members = Table(
+    "members", metadata,
+    Column("member_id", String(36), primary_key=True),
+    Column("name", String(120)),
+    Column("phone", String(20)),
+    Column("email", String(254)),
+    Column("birthday", String(10)),
+    Column("consent_email", Boolean, nullable=False, default=False),
+    Column("consent_sms", Boolean, nullable=False, default=False),
+    Column("origin", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("merged_into", String(36)),
+    # The cached fold (MemberState.to_dict()); rebuildable from events at any time.
+    Column("state", Text, nullable=False),
+    Column("balance", BigInteger, nullable=False),
+    Column("debt", BigInteger, nullable=False),
+    Column("last_tier", String(64)),
+    Column("hub_seq", BigInteger, nullable=False),
+    Column("next_expiry", String(40)),  # soonest expiry of a lot with points left
+    Column("updated_at", String(40), nullable=False),
+    Index("ix_members_phone", "phone"),
+    Index("ix_members_next_expiry", "next_expiry"),
+    Index("ix_members_email", "email"),
+)
+
+cards = Table(
+    "cards", metadata,
+    Column("card_number", String(16), primary_key=True),
+    Column("member_id", String(36), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("added_at", String(40), nullable=False),
+    Index("ix_cards_member", "member_id"),
+)
+
+changes = Table(
+    "changes", metadata,
+    # One row per thing that changed (a member, a program, a reward's stock); its
+    # change_seq moves forward every time it changes, so a pull sends the latest state once.
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("change_seq", BigInteger, nullable=False, unique=True),
+)
+
+counters = Table(
+    "counters", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+programs = Table(
+    "programs", metadata,
+    Column("version", String(32), primary_key=True),
+    Column("content", Text, nullable=False),  # the [program] table as published, JSON
+    Column("published_at", String(40), nullable=False),
+)
+
+reward_stock = Table(
+    "reward_stock", metadata,
+    Column("reward_id", String(64), primary_key=True),
+    Column("units_left", BigInteger, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+flags = Table(
+    "flags", metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("member_id", String(36)),
+    Column("origin", String(64)),
+    Column("store", String(64)),
+    Column("event_ids", Text, nullable=False),  # JSON list
+    Column("detail", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("resolved_at", String(40)),
+    Column("resolution_note", Text),
+    Column("adjust_event_id", String(36)),
+    Index("ix_flags_store", "store"),
+)
+
+notifications = Table(
+    "notifications", metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(200), nullable=False, unique=True),
+    Column("member_id", String(36), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", String(40), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", String(40), nullable=False),
+    Column("sent_at", String(40)),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
+)
+
+online_orders = Table(
+    "online_orders", metadata,
+    Column("order_id", String(80), primary_key=True),
+    Column("member_id", String(36), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)

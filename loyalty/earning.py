@@ -1,0 +1,239 @@
+"""The earning rule: what a sale, a visit or an enrolment earns, as events to record.
+
+Purchase points for a sale = sum over lines of
+    line total x earn_rate x (tier multiplier x promotions, capped) / 10^currency_exponent
+computed exactly (fractions) and rounded once per sale with the program's rounding. The
+tier is the member's tier just before the sale. Stamps: one per unit on lines whose
+category or SKU a stamp card lists; a card that reaches its count issues its reward as a
+voucher and starts again (a sale can complete a card more than once).
+
+    >>> result = earn_for_sale(program, state, sale, at, receipt_no="S001-T1-000042")
+    >>> [d.kind for d in result.drafts], result.purchase_points
+    (['earn', 'bonus'], 12)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+
+from loyalty.events import Event, EventDraft, Kind
+from loyalty.expiry import lot_expiry
+from loyalty.fold import MemberState
+from loyalty.ids import voucher_code
+from loyalty.program import Program, Rounding, Tier
+from loyalty.promotions import line_multiplier
+from loyalty.sale import Sale, SaleLine
+from loyalty.tiers import tier_at
+
+
+def round_points(exact: Fraction, rounding: Rounding) -> int:
+    if rounding is Rounding.FLOOR:
+        return exact.numerator // exact.denominator
+    if rounding is Rounding.CEIL:
+        return -(-exact.numerator // exact.denominator)
+    return int((exact + Fraction(1, 2)).__floor__())
+
+
+def purchase_points(
+    program: Program, tier: Tier, lines: tuple[SaleLine, ...], day: date
+) -> tuple[int, tuple[str, ...]]:
+    """Points for the lines of a sale and the names of the promotions that applied."""
+    exact = Fraction(0)
+    used: list[str] = []
+    for line in lines:
+        multiplier, promos = line_multiplier(program, tier, line, day)
+        exact += Fraction(line.total * program.earn_rate) * Fraction(multiplier)
+        used += [p for p in promos if p not in used]
+    exact /= 10**program.currency_exponent
+    return round_points(exact, program.rounding), tuple(used)
+
+
+def stamps_for_lines(program: Program, lines: tuple[SaleLine, ...]) -> dict[str, int]:
+    stamps: dict[str, int] = {}
+    for card in program.stamp_cards:
+        count = sum(
+            line.qty
+            for line in lines
+            if line.category in card.categories or line.sku in card.products
+        )
+        if count:
+            stamps[card.id] = count
+    return stamps
+
+
+def local_day(program: Program, at: datetime) -> date:
+    return at.astimezone(program.zone).date()
+
+
+@dataclass(frozen=True)
+class EarnResult:
+    drafts: list[EventDraft]
+    purchase_points: int
+    promotions: tuple[str, ...]
+    bonuses: list[tuple[str, int]] = field(default_factory=list)
+    stamps: dict[str, int] = field(default_factory=dict)
+    vouchers: list[dict] = field(default_factory=list)
+    tier: str = ""
+
+    @property
+    def points(self) -> int:
+        return sum(d.points for d in self.drafts)
+
+
+def earn_for_sale(
+    program: Program,
+    state: MemberState,
+    sale: Sale,
+    at: datetime,
+    *,
+    receipt_no: str,
+    birthday: date | None = None,
+) -> EarnResult:
+    """The events a sale earns: purchase points and stamps, card completions, and the
+    day's visit bonus and the birthday bonus when they are due."""
+    tier = tier_at(state, program, at)
+    day = local_day(program, at)
+    points, promos = purchase_points(program, tier, sale.lines, day)
+    stamps = stamps_for_lines(program, sale.lines)
+    expires_at = lot_expiry(state, program, at)
+    drafts = [
+        EventDraft(
+            kind=Kind.EARN,
+            member_id=state.member_id,
+            points=points,
+            stamps=stamps,
+            amount=sale.total,
+            currency=program.currency,
+            ref=receipt_no,
+            data={
+                "lines": [[ln.sku, ln.category, ln.qty, ln.unit_price] for ln in sale.lines],
+                "tier": tier.name,
+                "promotions": list(promos),
+                "expires_at": expires_at,
+            },
+        )
+    ]
+    vouchers: list[dict] = []
+    for card in program.stamp_cards:
+        have = state.stamps.get(card.id, 0) + stamps.get(card.id, 0)
+        completed = have // card.stamps_to_complete if have > 0 else 0
+        if not completed:
+            continue
+        reward = program.reward(card.reward)
+        valid_until = (day + timedelta(days=reward.voucher_days if reward else 90)).isoformat()
+        issued = [
+            {
+                "code": voucher_code(state.member_id, f"{receipt_no}/{card.id}", i),
+                "reward_id": card.reward,
+                "valid_until": valid_until,
+            }
+            for i in range(completed)
+        ]
+        vouchers += issued
+        drafts.append(
+            EventDraft(
+                kind=Kind.STAMP,
+                member_id=state.member_id,
+                stamps={card.id: -completed * card.stamps_to_complete},
+                ref=receipt_no,
+                data={"card": card.id, "completed": completed, "vouchers_issued": issued},
+            )
+        )
+    bonus_drafts = visit_bonuses(program, state, at, receipt_no=receipt_no, birthday=birthday)
+    drafts += bonus_drafts
+    return EarnResult(
+        drafts=drafts,
+        purchase_points=points,
+        promotions=promos,
+        bonuses=[(d.data["reason"], d.points) for d in bonus_drafts],
+        stamps=stamps,
+        vouchers=vouchers,
+        tier=tier.name,
+    )
+
+
+def _bonus(
+    program: Program, state: MemberState, at: datetime, points: int, reason: str, once: str,
+    ref: str, member_id: str | None = None,
+) -> EventDraft:
+    return EventDraft(
+        kind=Kind.BONUS,
+        member_id=member_id or state.member_id,
+        points=points,
+        ref=ref,
+        data={"reason": reason, "once": once, "expires_at": lot_expiry(state, program, at)},
+    )
+
+
+def visit_bonuses(
+    program: Program,
+    state: MemberState,
+    at: datetime,
+    *,
+    receipt_no: str,
+    birthday: date | None = None,
+) -> list[EventDraft]:
+    """The first-visit-of-the-day bonus and, in the birthday month, the yearly birthday
+    bonus; each only if this member has not had it for that day/year."""
+    day = local_day(program, at)
+    drafts = []
+    visit_key = f"visit:{day.isoformat()}"
+    if program.bonuses.visit and visit_key not in state.once_keys:
+        drafts.append(
+            _bonus(program, state, at, program.bonuses.visit, "Store visit", visit_key, receipt_no)
+        )
+    birthday_key = f"birthday:{day.year}"
+    if (
+        program.bonuses.birthday
+        and birthday is not None
+        and birthday.month == day.month
+        and birthday_key not in state.once_keys
+    ):
+        drafts.append(
+            _bonus(program, state, at, program.bonuses.birthday, "Birthday", birthday_key,
+                   receipt_no)
+        )
+    return drafts
+
+
+def enrolment_drafts(
+    program: Program,
+    member_id: str,
+    at: datetime,
+    *,
+    receipt_no: str,
+    channel: str,
+    referrer: MemberState | None = None,
+) -> list[EventDraft]:
+    """Enrolment, welcome bonus and, if referred, the referral bonus for both sides."""
+    fresh = MemberState(member_id=member_id)
+    drafts = [EventDraft(kind=Kind.ENROL, member_id=member_id, ref=receipt_no,
+                         data={"channel": channel})]
+    if program.bonuses.welcome:
+        drafts.append(
+            _bonus(program, fresh, at, program.bonuses.welcome, "Welcome", "welcome", receipt_no)
+        )
+    if referrer is not None:
+        if program.bonuses.referral_referee:
+            drafts.append(
+                _bonus(program, fresh, at, program.bonuses.referral_referee, "Referred by a friend",
+                       "referred", receipt_no)
+            )
+        if program.bonuses.referral_referrer:
+            drafts.append(
+                _bonus(program, referrer, at, program.bonuses.referral_referrer,
+                       "Referred a friend", f"referral:{member_id}", receipt_no,
+                       member_id=referrer.member_id)
+            )
+    return drafts
+
+
+def recompute_earn(program: Program, event: Event) -> int:
+    """What an `earn` event's points should be under `program`, from its own recorded
+    lines and tier: the hub compares this with the event and flags a mismatch."""
+    tier = program.tier_named(event.data.get("tier", "")) or program.tiers[0]
+    lines = tuple(SaleLine(*line) for line in event.data.get("lines", ()))
+    points, _ = purchase_points(program, tier, lines, local_day(program, event.occurred))
+    return points

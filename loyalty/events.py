@@ -1,0 +1,185 @@
+"""The ledger event: every change to a member is one immutable event.
+
+Domain functions return `EventDraft`s (what happened to whom); the side that records them
+(terminal store or hub) seals each draft into an `Event` with its id, origin, gap-free
+sequence, epoch, chain hash and clock stamps:
+
+    >>> draft = EventDraft(kind="bonus", member_id="m1", points=50)
+    >>> e = seal(draft, origin="S001-T1", origin_seq=1, origin_epoch=1, prev_hash=GENESIS,
+    ...          occurred_at="2026-11-22T10:00:00+00:00", hlc="000001763805600000.00000",
+    ...          program_version="abc")
+    >>> e.points, verify_chain([e], GENESIS)
+    (50, True)
+
+Field meanings are those of DESIGN.md ("The ledger"). `data` carries what a kind needs
+beyond the common fields (sale lines, reward id, reversed event ids, lot expiry...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from loyalty.errors import LedgerError
+from loyalty.ids import new_event_id
+
+GENESIS = "0" * 64
+
+
+class Kind(StrEnum):
+    ENROL = "enrol"          # a member was created (points 0)
+    EARN = "earn"            # purchase points and stamps for a sale; amount = qualifying spend
+    STAMP = "stamp"          # a stamp card completed: stamps reset, voucher issued
+    BONUS = "bonus"          # welcome, birthday, visit, referral, review...
+    REDEEM = "redeem"        # points spent on a reward, or a voucher used
+    REVERSE = "reverse"      # void / refund: undoes (part of) earlier events of a receipt
+    ADJUST = "adjust"        # HQ correction, e.g. resolving a flag
+    EXPIRE = "expire"        # a lot reached its expiry date (hub job)
+    TIER = "tier"            # the member's tier changed (hub job; informational)
+    MEMBERSHIP = "membership"  # a paid tier bought for a period
+    LINK = "link"            # a physical card linked to the member
+    MERGE = "merge"          # points moved between two accounts of one person
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    kind: str
+    member_id: str
+    points: int = 0
+    stamps: dict[str, int] = field(default_factory=dict)
+    amount: int = 0
+    currency: str = ""
+    ref: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    occurred_at: str | None = None
+    """Set only when the event belongs to another instant than now (expiry at the lot's date)."""
+    event_id: str | None = None
+    """Set only for deterministic hub-made ids."""
+    hlc: str | None = None
+    """Set only for events placed at a past instant (expiry), so they sort there."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in Kind.__members__.values():
+            raise LedgerError(f"unknown event kind {self.kind!r}")
+        for name in ("points", "amount"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise LedgerError(f"{name} must be an integer, got {type(value).__name__}")
+        for card, delta in self.stamps.items():
+            if not isinstance(delta, int) or isinstance(delta, bool):
+                raise LedgerError(f"stamps[{card}] must be an integer")
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    origin: str
+    origin_seq: int
+    origin_epoch: int
+    member_id: str
+    kind: str
+    points: int
+    stamps: dict[str, int]
+    amount: int
+    currency: str
+    program_version: str
+    prev_hash: str
+    ref: str
+    occurred_at: str
+    hlc: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Event:
+        try:
+            return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+        except KeyError as exc:
+            raise LedgerError(f"event is missing field {exc.args[0]!r}") from exc
+
+    def canonical(self) -> str:
+        """The exact content, used to compare a repeat with the original."""
+        return canonical_json(self.to_dict())
+
+    def content_hash(self) -> str:
+        """The chain link: the next event of this origin carries it as prev_hash."""
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+    @property
+    def occurred(self) -> datetime:
+        return parse_instant(self.occurred_at)
+
+    @property
+    def sort_key(self) -> tuple[str, str, int, int, str]:
+        # A total order that every side computes the same from the events alone.
+        return (self.hlc, self.origin, self.origin_epoch, self.origin_seq, self.event_id)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise LedgerError(f"instant {text!r} has no time zone")
+    return moment.astimezone(UTC)
+
+
+def format_instant(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise LedgerError("instants must be time-zone aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def seal(
+    draft: EventDraft,
+    *,
+    origin: str,
+    origin_seq: int,
+    origin_epoch: int,
+    prev_hash: str,
+    occurred_at: str,
+    hlc: str,
+    program_version: str,
+) -> Event:
+    """Turn a draft into the event to store, as the recording side numbers it."""
+    if origin_seq < 1:
+        raise LedgerError("origin_seq starts at 1")
+    return Event(
+        event_id=draft.event_id or new_event_id(),
+        origin=origin,
+        origin_seq=origin_seq,
+        origin_epoch=origin_epoch,
+        member_id=draft.member_id,
+        kind=draft.kind,
+        points=draft.points,
+        stamps=dict(draft.stamps),
+        amount=draft.amount,
+        currency=draft.currency,
+        program_version=program_version,
+        prev_hash=prev_hash,
+        ref=draft.ref,
+        occurred_at=draft.occurred_at or occurred_at,
+        hlc=draft.hlc or hlc,
+        data=dict(draft.data),
+    )
+
+
+def verify_chain(events: list[Event], prev_hash: str) -> bool:
+    """True if `events` (one origin and epoch, in origin_seq order) continue `prev_hash`."""
+    for event in events:
+        if event.prev_hash != prev_hash:
+            return False
+        prev_hash = event.content_hash()
+    return True
+
+
+def with_changes(event: Event, **changes: Any) -> Event:
+    return replace(event, **changes)

@@ -1,0 +1,366 @@
+"""Folding a member's events into their state: balance, lots, stamps, spend, vouchers.
+
+    >>> state = fold(events)            # any arrival order: events are sorted first
+    >>> state.balance, state.stamps
+
+Balances are a fold of events. The terminal shows the hub's snapshot (a folded state, see
+`MemberState.to_dict`) with its own not-yet-included events applied on top (`apply`).
+
+Points live in lots, one per crediting event, each with an expiry instant written in the
+event (`data["expires_at"]`, decided by the side that recorded it). Spending takes from the
+oldest lot first (FIFO); an expiry takes from the lot it names; a reversal takes first from
+the lots its own receipt created, and gives back to exactly the lots a reversed spend took
+from. When lots run out the member owes points (`debt`, e.g. after an offline double
+spend); later credits pay the debt before they form a lot. Always:
+`balance == sum(lot.remaining) - debt == sum(event.points)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from loyalty.events import Event, Kind, parse_instant
+
+DEFAULT_LOT_DAYS = 365
+
+
+@dataclass
+class Lot:
+    lot_id: str
+    earned_at: datetime
+    expires_at: datetime
+    original: int
+    remaining: int
+
+
+@dataclass
+class Voucher:
+    code: str
+    reward_id: str
+    valid_until: str
+    status: str = "issued"  # issued | used | revoked
+    source_ref: str = ""
+
+
+@dataclass
+class ReceiptRecord:
+    """What one receipt did to this member, so it can be reversed exactly."""
+
+    ref: str
+    occurred_at: datetime
+    event_ids: list[str] = field(default_factory=list)
+    earn_event_id: str | None = None
+    points: int = 0
+    purchase_points: int = 0
+    stamps: dict[str, int] = field(default_factory=dict)
+    purchase_stamps: dict[str, int] = field(default_factory=dict)
+    amount: int = 0
+    rewards: list[str] = field(default_factory=list)
+    vouchers_issued: list[str] = field(default_factory=list)
+    vouchers_used: list[str] = field(default_factory=list)
+    once_keys: list[str] = field(default_factory=list)
+    reversed_points: int = 0
+    reversed_purchase_points: int = 0
+    reversed_stamps: dict[str, int] = field(default_factory=dict)
+    reversed_purchase_stamps: dict[str, int] = field(default_factory=dict)
+    reversed_amount: int = 0
+    voided: bool = False
+
+
+@dataclass
+class MemberState:
+    member_id: str
+    balance: int = 0
+    debt: int = 0
+    lots: list[Lot] = field(default_factory=list)
+    stamps: dict[str, int] = field(default_factory=dict)
+    spend: dict[str, list[Any]] = field(default_factory=dict)
+    """Qualifying spend per earn event id: [instant, amount net of refunds]."""
+    vouchers: dict[str, Voucher] = field(default_factory=dict)
+    once_keys: set[str] = field(default_factory=set)
+    """Bonuses that may be given once (welcome, visit:DAY, birthday:YEAR)."""
+    reward_counts: dict[str, int] = field(default_factory=dict)
+    receipts: dict[str, ReceiptRecord] = field(default_factory=dict)
+    consumptions: dict[str, list[list[Any]]] = field(default_factory=dict)
+    """Per spending event: [[lot_id or None for debt, points], ...]."""
+    paid_tier: list[Any] | None = None
+    """[tier name, until instant] of a paid membership."""
+    enrolled_at: datetime | None = None
+    last_tier: str | None = None
+    earned_total: int = 0
+    spent_total: int = 0
+    event_ids: set[str] = field(default_factory=set)
+    last_hlc: str = ""
+
+    # -- serialisation (hub snapshots travel to terminals as JSON) --------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "member_id": self.member_id,
+            "balance": self.balance,
+            "debt": self.debt,
+            "lots": [
+                [lot.lot_id, _iso(lot.earned_at), _iso(lot.expires_at), lot.original, lot.remaining]
+                for lot in self.lots
+            ],
+            "stamps": dict(self.stamps),
+            "spend": {k: [_iso(v[0]), v[1]] for k, v in self.spend.items()},
+            "vouchers": {k: vars(v).copy() for k, v in self.vouchers.items()},
+            "once_keys": sorted(self.once_keys),
+            "reward_counts": dict(self.reward_counts),
+            "receipts": {k: _receipt_to_dict(r) for k, r in self.receipts.items()},
+            "consumptions": {k: [list(c) for c in v] for k, v in self.consumptions.items()},
+            "paid_tier": [self.paid_tier[0], _iso(self.paid_tier[1])] if self.paid_tier else None,
+            "enrolled_at": _iso(self.enrolled_at) if self.enrolled_at else None,
+            "last_tier": self.last_tier,
+            "earned_total": self.earned_total,
+            "spent_total": self.spent_total,
+            "event_ids": sorted(self.event_ids),
+            "last_hlc": self.last_hlc,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> MemberState:
+        return cls(
+            member_id=raw["member_id"],
+            balance=raw["balance"],
+            debt=raw["debt"],
+            lots=[
+                Lot(lot_id, parse_instant(e), parse_instant(x), o, r)
+                for lot_id, e, x, o, r in raw["lots"]
+            ],
+            stamps=dict(raw["stamps"]),
+            spend={k: [parse_instant(v[0]), v[1]] for k, v in raw["spend"].items()},
+            vouchers={k: Voucher(**v) for k, v in raw["vouchers"].items()},
+            once_keys=set(raw["once_keys"]),
+            reward_counts=dict(raw["reward_counts"]),
+            receipts={k: _receipt_from_dict(v) for k, v in raw["receipts"].items()},
+            consumptions={k: [list(c) for c in v] for k, v in raw["consumptions"].items()},
+            paid_tier=(
+                [raw["paid_tier"][0], parse_instant(raw["paid_tier"][1])]
+                if raw.get("paid_tier")
+                else None
+            ),
+            enrolled_at=parse_instant(raw["enrolled_at"]) if raw.get("enrolled_at") else None,
+            last_tier=raw.get("last_tier"),
+            earned_total=raw.get("earned_total", 0),
+            spent_total=raw.get("spent_total", 0),
+            event_ids=set(raw["event_ids"]),
+            last_hlc=raw.get("last_hlc", ""),
+        )
+
+    def comparable(self) -> dict[str, Any]:
+        """What the member has, without bookkeeping: for comparing two folds."""
+        out = self.to_dict()
+        out["stamps"] = {k: v for k, v in self.stamps.items() if v}
+        out["lots"] = [lot for lot in out["lots"] if lot[4]]
+        for key in ("event_ids", "last_hlc", "receipts", "consumptions", "earned_total",
+                    "spent_total"):
+            out.pop(key)
+        out["reward_counts"] = {k: v for k, v in self.reward_counts.items() if v}
+        out["spend"] = {k: v for k, v in out["spend"].items() if v[1]}
+        out["vouchers"] = {k: v for k, v in out["vouchers"].items() if v["status"] != "revoked"}
+        return out
+
+    def copy(self) -> MemberState:
+        return MemberState.from_dict(self.to_dict())
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+def _receipt_to_dict(record: ReceiptRecord) -> dict[str, Any]:
+    out = vars(record).copy()
+    out["occurred_at"] = _iso(record.occurred_at)
+    return out
+
+
+def _receipt_from_dict(raw: dict[str, Any]) -> ReceiptRecord:
+    raw = dict(raw)
+    raw["occurred_at"] = parse_instant(raw["occurred_at"])
+    return ReceiptRecord(**raw)
+
+
+def fold(events: Iterable[Event], state: MemberState | None = None) -> MemberState:
+    """Fold events (of one member) into a state; arrival order does not matter."""
+    ordered = sorted(events, key=lambda e: e.sort_key)
+    if state is None:
+        if not ordered:
+            raise ValueError("fold() needs events or a starting state")
+        state = MemberState(member_id=ordered[0].member_id)
+    for event in ordered:
+        apply(state, event)
+    return state
+
+
+def apply(state: MemberState, event: Event) -> MemberState:
+    """Apply one event in place. A repeat of an applied event_id changes nothing."""
+    if event.event_id in state.event_ids:
+        return state
+    state.event_ids.add(event.event_id)
+    state.last_hlc = max(state.last_hlc, event.hlc)
+    at = event.occurred
+    data = event.data
+
+    if event.kind == Kind.ENROL and state.enrolled_at is None:
+        state.enrolled_at = at
+
+    if event.points > 0:
+        if event.kind == Kind.REVERSE:
+            _restore(state, event)
+        else:
+            _credit(state, event.event_id, event.points, at, data)
+            state.earned_total += event.points
+    elif event.points < 0:
+        _debit(state, event)
+        if event.kind in (Kind.REDEEM,):
+            state.spent_total += -event.points
+    state.balance += event.points
+
+    for card, delta in event.stamps.items():
+        state.stamps[card] = state.stamps.get(card, 0) + delta
+
+    if event.kind == Kind.EARN and event.amount:
+        state.spend[event.event_id] = [at, event.amount]
+    if event.kind == Kind.MEMBERSHIP and data.get("tier") and data.get("until"):
+        state.paid_tier = [data["tier"], parse_instant(data["until"])]
+    if event.kind == Kind.TIER:
+        state.last_tier = data.get("tier")
+    if data.get("once"):
+        state.once_keys.add(data["once"])
+    for voucher in data.get("vouchers_issued", ()):
+        state.vouchers[voucher["code"]] = Voucher(
+            code=voucher["code"],
+            reward_id=voucher["reward_id"],
+            valid_until=voucher["valid_until"],
+            source_ref=event.ref,
+        )
+    if data.get("voucher_used") and data["voucher_used"] in state.vouchers:
+        state.vouchers[data["voucher_used"]].status = "used"
+    if event.kind == Kind.REDEEM and data.get("reward_id"):
+        rid = data["reward_id"]
+        state.reward_counts[rid] = state.reward_counts.get(rid, 0) + 1
+
+    if event.ref:
+        if event.kind == Kind.REVERSE:
+            _record_reversal(state, event)
+        elif event.kind in (Kind.EARN, Kind.STAMP, Kind.BONUS, Kind.REDEEM):
+            _record_receipt(state, event, at)
+    return state
+
+
+def _credit(state: MemberState, lot_id: str, points: int, at: datetime, data: dict) -> None:
+    paid = min(state.debt, points)
+    state.debt -= paid
+    points -= paid
+    if points:
+        expires = (
+            parse_instant(data["expires_at"])
+            if data.get("expires_at")
+            else at + timedelta(days=DEFAULT_LOT_DAYS)
+        )
+        state.lots.append(Lot(lot_id, at, expires, points, points))
+
+
+def _debit(state: MemberState, event: Event) -> None:
+    need = -event.points
+    taken: list[list[Any]] = []
+    first: list[Lot] = []
+    if event.kind == Kind.EXPIRE and event.data.get("lot"):
+        first = [lot for lot in state.lots if lot.lot_id == event.data["lot"]]
+    elif event.kind == Kind.REVERSE:
+        own = set(event.data.get("reverses", ()))
+        first = [lot for lot in state.lots if lot.lot_id in own]
+    for lot in [*first, *state.lots]:
+        if not need:
+            break
+        take = min(lot.remaining, need)
+        if take:
+            lot.remaining -= take
+            need -= take
+            taken.append([lot.lot_id, take])
+    if need:
+        state.debt += need
+        taken.append([None, need])
+    state.consumptions[event.event_id] = taken
+
+
+def _restore(state: MemberState, event: Event) -> None:
+    """A positive reversal gives points back to the lots the reversed spends took them from."""
+    left = event.points
+    by_id = {lot.lot_id: lot for lot in state.lots}
+    for source in reversed(event.data.get("reverses", ())):
+        for entry in reversed(state.consumptions.get(source, [])):
+            if not left:
+                break
+            lot_id, amount = entry
+            give = min(amount, left)
+            if lot_id is None:
+                give = min(give, state.debt)
+                state.debt -= give
+            elif lot_id in by_id:
+                lot = by_id[lot_id]
+                give = min(give, lot.original - lot.remaining)
+                lot.remaining += give
+            else:
+                give = 0
+            entry[1] -= give
+            left -= give
+    if left:
+        _credit(state, event.event_id, left, event.occurred, event.data)
+
+
+def _record_receipt(state: MemberState, event: Event, at: datetime) -> None:
+    rec = state.receipts.get(event.ref)
+    if rec is None:
+        rec = state.receipts[event.ref] = ReceiptRecord(ref=event.ref, occurred_at=at)
+    rec.event_ids.append(event.event_id)
+    rec.points += event.points
+    rec.amount += event.amount
+    for card, delta in event.stamps.items():
+        rec.stamps[card] = rec.stamps.get(card, 0) + delta
+    if event.kind == Kind.EARN:
+        rec.earn_event_id = event.event_id
+        rec.purchase_points += event.points
+        for card, delta in event.stamps.items():
+            rec.purchase_stamps[card] = rec.purchase_stamps.get(card, 0) + delta
+    data = event.data
+    if event.kind == Kind.REDEEM and data.get("reward_id"):
+        rec.rewards.append(data["reward_id"])
+
+    rec.vouchers_issued += [v["code"] for v in data.get("vouchers_issued", ())]
+    if data.get("voucher_used"):
+        rec.vouchers_used.append(data["voucher_used"])
+    if data.get("once"):
+        rec.once_keys.append(data["once"])
+
+
+def _record_reversal(state: MemberState, event: Event) -> None:
+    rec = state.receipts.get(event.ref)
+    data = event.data
+    if rec is None:
+        return
+    rec.reversed_points += -event.points
+    rec.reversed_purchase_points += data.get("purchase_points", 0)
+    rec.reversed_amount += -event.amount
+    for card, delta in event.stamps.items():
+        rec.reversed_stamps[card] = rec.reversed_stamps.get(card, 0) - delta
+    for card, delta in data.get("purchase_stamps", {}).items():
+        rec.reversed_purchase_stamps[card] = rec.reversed_purchase_stamps.get(card, 0) + delta
+    if event.amount and rec.earn_event_id in state.spend:
+        state.spend[rec.earn_event_id][1] += event.amount
+    if data.get("full"):
+        rec.voided = True
+        for key in rec.once_keys:
+            state.once_keys.discard(key)
+        for rid in rec.rewards:
+            state.reward_counts[rid] = state.reward_counts.get(rid, 0) - 1
+        for code in rec.vouchers_issued:
+            if code in state.vouchers:
+                state.vouchers[code].status = "revoked"
+        for code in rec.vouchers_used:
+            if code in state.vouchers and state.vouchers[code].status == "used":
+                state.vouchers[code].status = "issued"

@@ -1,0 +1,48 @@
+"""Money as integer minor units. Never a float.
+
+    >>> parse_amount("12.50", exponent=2)
+    1250
+    >>> format_amount(1250, exponent=2)
+    '12.50'
+"""
+
+from __future__ import annotations
+
+import re
+
+from loyalty.errors import MoneyError
+
+_AMOUNT = re.compile(r"^(?P<int>\d+)(?:[.,](?P<frac>\d+))?$")
+# A till does not ring up a million in one sale; anything above is a typo or an attack.
+MAX_SALE_MINOR = 10**9
+
+
+def parse_amount(text: str, exponent: int = 2) -> int:
+    """Parse a decimal string such as "12.50" into minor units (1250 for exponent 2)."""
+    cleaned = str(text).strip()
+    match = _AMOUNT.match(cleaned)
+    if not match:
+        raise MoneyError(
+            f"'{text}' is not an amount: type digits with at most {exponent} decimals, e.g. 12.50"
+        )
+    frac = match.group("frac") or ""
+    if len(frac) > exponent:
+        raise MoneyError(f"'{text}' has more than {exponent} decimals")
+    minor = int(match.group("int")) * 10**exponent + int(frac.ljust(exponent, "0") or 0)
+    if minor > MAX_SALE_MINOR:
+        raise MoneyError(f"'{text}' is larger than any single sale this system accepts")
+    return minor
+
+
+def format_amount(minor: int, exponent: int = 2) -> str:
+    """Format minor units as a decimal string; negative amounts keep their sign."""
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(int(minor)), 10**exponent)
+    if exponent == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:0{exponent}d}"
+
+
+def format_money(minor: int, currency: str = "EUR", exponent: int = 2) -> str:
+    """'12.50 EUR'."""
+    return f"{format_amount(minor, exponent)} {currency}"

@@ -1,0 +1,43 @@
+"""Enrol a new member: name, phone, optional email and birthday, e-mail consent. The member
+card slip with the QR code is printed."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Checkbox, Input, Label
+
+
+class EnrolScreen(ModalScreen[dict | None]):
+    CSS_PATH = "enrol_screen.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("f10", "submit", "Enrol")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="enrol"):
+            yield Label("New member (Enter on the last field, or F10, enrols)")
+            yield Input(placeholder="Name", id="name")
+            yield Input(placeholder="Phone, e.g. +33612345678", id="phone")
+            yield Input(placeholder="E-mail (optional)", id="email")
+            yield Input(placeholder="Birthday YYYY-MM-DD (optional)", id="birthday")
+            yield Checkbox("Agrees to e-mails", id="consent")
+            yield Label("", id="error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "birthday":
+            self.action_submit()
+        else:
+            self.focus_next()
+
+    def action_submit(self) -> None:
+        values = {k: self.query_one(f"#{k}", Input).value.strip()
+                  for k in ("name", "phone", "email", "birthday")}
+        if not values["name"] or not values["phone"]:
+            self.query_one("#error", Label).update("[red]Name and phone are needed.[/red]")
+            return
+        values["consent_email"] = self.query_one("#consent", Checkbox).value
+        self.dismiss(values)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

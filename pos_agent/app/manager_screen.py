@@ -1,0 +1,112 @@
+"""Manager screens (behind the manager PIN): end-of-day sync with a progress bar and its
+summary, the day report, the sync queue and hub flags, printer status with a test print,
+and the terminal's identity."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, Static
+
+from pos_agent.app.widgets.status_bar import StatusBar, status_text
+from pos_agent.hubdata import sync_state
+from pos_agent.ledger import queued_count
+from pos_agent.printing import print_pending, print_queue, queue_test_print
+from pos_agent.reports import day_report
+
+
+class ManagerScreen(Screen):
+    CSS_PATH = "manager_screen.tcss"
+    BINDINGS = [
+        Binding("s", "end_of_day", "End-of-day sync"),
+        Binding("t", "test_print", "Test print"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("escape", "app.pop_screen", "Back to checkout"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(status_text(self.app.store, self.app.agent), id="status")
+        with VerticalScroll(id="manager"):
+            yield Static(id="identity")
+            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield Static("Press S for the end-of-day sync.", id="sync-summary")
+            yield Static(id="report")
+            yield Static(id="queue")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        store = self.app.store
+        ident = store.identity
+        state = sync_state(store)
+        flags = json.loads(state.get("flags") or "[]")
+        self.query_one("#identity", Static).update(
+            f"[b]Terminal {ident.origin}[/b] (epoch {ident.epoch})  hub: "
+            f"{ident.hub_url or store.settings.sync.hub_url or 'none'}\n"
+            f"Queued events: {queued_count(store.conn)}   last sync: "
+            f"{state.get('last_success_at') or 'never'}   last error: "
+            f"{state.get('last_error') or '-'}   hub flags: {len(flags)}")
+        program = store.active_program()
+        zone = ZoneInfo(store.settings.terminal.timezone or program.timezone)
+        r = day_report(store, datetime.now(UTC).astimezone(zone).date())
+        self.query_one("#report", Static).update(
+            f"[b]Day report {r['date']}[/b]: {r['sales']['count']} sales, "
+            f"{r['enrolments']} enrolments, {r['voids']['count']} voids, "
+            f"{r['refunds']['count']} refunds; {r['points_name']} issued "
+            f"{r['points']['issued']}, redeemed {r['points']['redeemed']}")
+        jobs = print_queue(store)
+        lines = [f"[b]Printer[/b] {store.settings.printer.kind}: {len(jobs)} job(s) not printed"]
+        lines += [f"  job {j['id']} {j['receipt_no'] or j['kind']}: {j['status']} "
+                  f"{j['last_error'] or ''}" for j in jobs[:5]]
+        self.query_one("#queue", Static).update("\n".join(lines))
+        self.app.refresh_status()
+
+    def action_test_print(self) -> None:
+        store = self.app.store
+        outcome = print_pending(store, [queue_test_print(store)])
+        ok = bool(outcome) and outcome[0].ok
+        self.notify("Test page printed." if ok else f"Test print failed: {outcome[0].error}",
+                    severity="information" if ok else "error")
+        self.action_refresh()
+
+    def action_end_of_day(self) -> None:
+        if self.app.agent is None:
+            self.query_one("#sync-summary", Static).update("No hub configured for this terminal.")
+            return
+        self.query_one("#sync-summary", Static).update("Syncing...")
+        self.run_end_of_day()
+
+    @work(thread=True, exclusive=True)
+    def run_end_of_day(self) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+
+        summary = self.query_one("#sync-summary", Static)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            # The bar follows the sending of sales (known total); updates received are
+            # counted in words, their number is not known in advance.
+            if stage == "push":
+                self.app.call_from_thread(bar.update, total=total, progress=done)
+                self.app.call_from_thread(summary.update, f"Sending sales: {done}/{total}")
+            else:
+                self.app.call_from_thread(summary.update, f"Receiving updates: {done}")
+
+        report = self.app.agent.sync_once(progress)
+        text = (f"[b]End-of-day sync[/b]: sent {report.pushed} events"
+                + (f" ({report.duplicates} already at the hub)" if report.duplicates else "")
+                + f", received {report.pulled} updates, {report.queued} still queued, "
+                f"{len(report.flags)} hub flag(s) for this store"
+                + (f"\n[red]{report.error}[/red]" if report.error else ""))
+        for flag in report.flags[:5]:
+            text += f"\n  - {flag.get('kind')}: {flag.get('detail', '')}"
+        self.app.call_from_thread(self.query_one("#sync-summary", Static).update, text)
+        self.app.call_from_thread(self.action_refresh)

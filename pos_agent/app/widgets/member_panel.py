@@ -1,0 +1,33 @@
+"""The member panel: name, tier, balance in the programme's points name, stamps, progress to
+the next tier and reward, points expiring soon, vouchers."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from loyalty.money import format_amount
+from loyalty.summary import MemberSummary
+
+
+def member_text(name: str, card: str | None, s: MemberSummary) -> str:
+    pn = s.points_name
+    lines = [f"[b]{name}[/b]  card {card or '-'}",
+             f"Tier [b]{s.tier}[/b]   Balance [b]{s.balance:,} {pn}[/b]"
+             + (f"   (owes {s.owes})" if s.owes else "")]
+    if s.next_tier:
+        lines.append(f"Spend {format_amount(s.spend_to_next_tier or 0)} more for {s.next_tier}")
+    if s.next_reward:
+        lines.append(f"{s.points_to_next_reward} {pn} to {s.next_reward}")
+    if s.stamps:
+        lines.append("   ".join(f"{p.name} {p.have}/{p.need}" for p in s.stamps))
+    for points, day in s.expiring:
+        lines.append(f"[yellow]{points} {pn} expire on {day.isoformat()}[/yellow]")
+    for code, reward, until in s.vouchers:
+        lines.append(f"Voucher {code}: {reward} (until {until})")
+    return "\n".join(lines)
+
+
+class MemberPanel(Static):
+    DEFAULT_CSS = """
+    MemberPanel { border: round $accent; padding: 0 1; height: auto; min-height: 5; }
+    """

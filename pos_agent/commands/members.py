@@ -1,0 +1,113 @@
+"""`pos enrol`, `pos member`, `pos card link`."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime
+
+from pos_agent.commands.output import add_no_print, emit, money, open_for, print_receipt
+from pos_agent.exceptions import StoreError
+from pos_agent.members import enrol, find_member, link_card, member_profile, member_view
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("enrol", parents=[common], help="enrol a new member (offline)",
+                       description="Enrol a member: prints member_id, card number and QR.")
+    p.add_argument("--name", required=True)
+    p.add_argument("--phone", required=True)
+    p.add_argument("--email")
+    p.add_argument("--birthday", help="YYYY-MM-DD")
+    p.add_argument("--card", help="a pre-printed card's number (default: make one)")
+    p.add_argument("--referrer", help="card, phone or QR of the member who referred them")
+    p.add_argument("--consent-email", action="store_true", help="agrees to emails")
+    p.add_argument("--consent-sms", action="store_true", help="agrees to text messages")
+    add_no_print(p)
+    p.set_defaults(handler=run_enrol)
+
+    p = sub.add_parser("member", parents=[common], help="show a member",
+                       description="Balance, tier, stamps, progress, expiring points, "
+                       "vouchers and recent history of a member.")
+    p.add_argument("query", metavar="CARD|PHONE|QR")
+    p.add_argument("--history", type=int, default=10, help="receipts to show (default 10)")
+    p.set_defaults(handler=run_member)
+
+    card = sub.add_parser("card", help="member cards",
+                          description="Member cards: `pos card link`.")
+    card_sub = card.add_subparsers(dest="card_command", required=True, metavar="COMMAND")
+    p = card_sub.add_parser("link", parents=[common], help="register a physical card",
+                            description="Register an existing physical card to a member.")
+    p.add_argument("--member", required=True, metavar="CARD|PHONE|QR")
+    p.add_argument("--card", required=True, metavar="NUMBER")
+    p.set_defaults(handler=run_link)
+
+
+def _birthday(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise StoreError(f"birthday '{text}' must be written YYYY-MM-DD, e.g. 1990-04-23") \
+            from None
+
+
+def run_enrol(args: argparse.Namespace) -> int:
+    store = open_for(args)
+    result = enrol(store, name=args.name, phone=args.phone, email=args.email,
+                   birthday=_birthday(args.birthday), card_number=args.card,
+                   referrer=args.referrer, consent_email=args.consent_email,
+                   consent_sms=args.consent_sms)
+    printed = print_receipt(store, args, result.receipt_no)
+    emit(args, {"member_id": result.member_id, "card_number": result.card_number,
+                "qr_payload": result.qr_payload, "receipt_no": result.receipt_no,
+                "points": result.points, "balance": result.state.balance, "printed": printed},
+         [f"member_id:   {result.member_id}", f"card_number: {result.card_number}",
+          f"qr_payload:  {result.qr_payload}", f"receipt_no:  {result.receipt_no}",
+          f"points:      {result.points}"])
+    return 0
+
+
+def run_member(args: argparse.Namespace) -> int:
+    store = open_for(args)
+    match = find_member(store, args.query)
+    now = datetime.now(UTC)
+    state, summary = member_view(store, match.member_id, now)
+    profile = member_profile(store, match.member_id)
+    program = store.active_program()
+    history = sorted(state.receipts.values(), key=lambda r: r.occurred_at, reverse=True)
+    history = history[: max(args.history, 0)]
+    rows = [{"receipt_no": r.ref, "at": r.occurred_at.isoformat(), "amount": r.amount,
+             "points": r.points - r.reversed_points, "rewards": r.rewards, "voided": r.voided}
+            for r in history]
+    data = {"member_id": match.member_id, "name": profile["name"], "cards": profile["cards"],
+            "found_by": match.found_by, **summary.to_dict(), "history": rows}
+    pn = summary.points_name
+    lines = [f"{profile['name']}  ({', '.join(profile['cards']) or 'no card'})",
+             f"balance:  {summary.balance} {pn}" + (f" (owes {summary.owes})" if summary.owes
+                                                   else ""),
+             f"tier:     {summary.tier}"]
+    if summary.next_tier:
+        lines.append(f"next tier: {summary.next_tier} after "
+                     f"{money(program, summary.spend_to_next_tier)} more spend")
+    if summary.next_reward:
+        lines.append(f"next reward: {summary.next_reward} in {summary.points_to_next_reward} "
+                     f"{pn}")
+    lines += [f"stamps:   {s.name} {s.have}/{s.need}" for s in summary.stamps]
+    lines += [f"expiring: {p} {pn} on {d.isoformat()}" for p, d in summary.expiring]
+    lines += [f"voucher:  {code} {name} (until {until})" for code, name, until
+              in summary.vouchers]
+    for r in rows:
+        flag = " VOIDED" if r["voided"] else ""
+        lines.append(f"  {r['at'][:16]}  {r['receipt_no']}  {money(program, r['amount'])}  "
+                     f"{r['points']:+d} {pn}{flag}")
+    emit(args, data, lines)
+    return 0
+
+
+def run_link(args: argparse.Namespace) -> int:
+    store = open_for(args)
+    match = find_member(store, args.member)
+    card = link_card(store, match.member_id, args.card)
+    emit(args, {"member_id": match.member_id, "card_number": card},
+         [f"card {card} linked to {match.name} ({match.member_id})"])
+    return 0

@@ -1,0 +1,62 @@
+"""`pos init`: create the terminal database and its identity (or start a new epoch)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pos_agent.commands.output import emit, open_for, warn
+from pos_agent.exceptions import StoreError
+from pos_agent.identity import fetch_whoami, init_terminal, is_initialised, new_epoch
+from pos_agent.settings import TerminalSettings, load_settings
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "init", parents=[common], help="create the terminal database and identity",
+        description="Create the terminal database and its identity (epoch 1). After "
+        "restoring the database from a backup, run `pos init --new-epoch` before selling.",
+    )
+    p.add_argument("--store", help="store id, e.g. S001")
+    p.add_argument("--terminal", help="terminal id in the store, e.g. T1")
+    p.add_argument("--hub", help="hub URL; fetches the QR key with --token")
+    p.add_argument("--token", help="this terminal's hub token (from `pos-hub terminal add`)")
+    p.add_argument("--new-epoch", action="store_true",
+                   help="the database was restored from a backup: start a new epoch")
+    p.set_defaults(handler=run_init)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    if args.new_epoch:
+        store = open_for(args)
+        ident = new_epoch(store.db)
+        emit(args, {"origin": ident.origin, "epoch": ident.epoch},
+             [f"terminal {ident.origin} now records in epoch {ident.epoch}"])
+        return 0
+    if not args.store or not args.terminal:
+        raise StoreError("say which terminal this is: pos init --store S001 --terminal T1")
+    if bool(args.hub) != bool(args.token):
+        raise StoreError("--hub and --token go together (the token comes from HQ)")
+    settings = load_settings(args.config)  # check the config before touching anything
+    TerminalSettings(store=args.store, terminal=args.terminal)  # validates both ids
+    origin = f"{args.store}-{args.terminal}"
+    whoami = None
+    if args.hub:
+        whoami = fetch_whoami(args.hub, args.token, timeout=settings.sync.request_timeout_s)
+        if whoami["origin"] != origin:
+            raise StoreError(f"the token belongs to terminal {whoami['origin']}, not {origin}: "
+                             "check --store/--terminal or ask HQ for the right token")
+    store = open_for(args, initialised=False)
+    if is_initialised(store.db):
+        ident = store.identity
+        raise StoreError(f"{settings.database_path} is already terminal {ident.origin} "
+                         f"(epoch {ident.epoch}); after restoring a backup use --new-epoch")
+    ident = init_terminal(store.db, args.store, args.terminal, hub_url=args.hub,
+                          hub_token=args.token, qr_key=whoami["qr_key"] if whoami else None)
+    if settings.terminal.origin != origin:
+        warn(f"the config says terminal {settings.terminal.origin}; this database is {origin}"
+             " (the database's identity is used)")
+    emit(args, {"origin": ident.origin, "epoch": ident.epoch,
+                "database": str(settings.database_path), "hub": args.hub},
+         [f"terminal {ident.origin} (epoch {ident.epoch}) created in {settings.database_path}"]
+         + ([f"hub {args.hub}: QR key stored"] if args.hub else []))
+    return 0

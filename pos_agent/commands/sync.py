@@ -1,0 +1,139 @@
+"""`pos sync`: the store manager's end-of-day sync, the agent as a service, its status.
+
+    $ pos sync --now        # push, pull, summary; exit 1 if anything is left unsynced
+    $ pos sync --daemon     # run the agent until stopped (systemd, a service)
+    $ pos sync --status     # queued events, last success, last error, hub flags
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from pos_agent.commands.output import emit, open_for
+from pos_agent.exceptions import PosError, StoreError
+from pos_agent.hubdata import sync_state
+from pos_agent.ledger import queued_count
+from pos_agent.reports import day_report
+from pos_agent.sync.agent import SyncReport
+from pos_agent.sync.setup import build_agent
+
+EXIT_UNSYNCED = 1
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "sync", parents=[common], help="sync with the hub: end-of-day run, service, status",
+        description="Send this terminal's sales to the hub and fetch what changed elsewhere "
+        "(balances, programme, stock). --now is the end-of-day run: it shows progress, then "
+        "what was sent, what is still queued and what the hub flagged for this store, and "
+        "exits 1 if anything is left unsynced. --daemon keeps syncing every [sync] "
+        "interval_s seconds, backing off while the hub is away.",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--now", action="store_true", help="sync once now (the default)")
+    mode.add_argument("--daemon", action="store_true", help="keep syncing until stopped")
+    mode.add_argument("--status", action="store_true", help="show the sync state, no network")
+    p.set_defaults(handler=run_sync)
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    store = open_for(args)
+    if args.status:
+        return _status(args, store)
+    agent = build_agent(store.settings, store)
+    if agent is None:
+        raise StoreError("no hub configured: run `pos init --hub URL --token TOKEN` or set "
+                         "[sync] hub_url and token in the config")
+    if args.daemon:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        print(f"pos: syncing {store.identity.origin} with {agent.client.base_url} every "
+              f"{agent.interval_s:g}s; Ctrl-C stops", file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            agent.run_forever()
+        return 0
+    try:
+        report = _sync_with_progress(agent, quiet=args.json)
+        return _summary(args, store, agent, report)
+    finally:
+        agent.client.close()
+
+
+def _sync_with_progress(agent, *, quiet: bool) -> SyncReport:
+    if quiet or not sys.stderr.isatty():
+        def progress(stage: str, done: int, total: int) -> None:
+            if not quiet:
+                print(f"{stage}: {done}" + (f"/{total}" if total else ""), file=sys.stderr)
+        return agent.sync_once(progress)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            label = {"push": "sending sales", "pull": "receiving updates"}.get(stage, stage)
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(label, total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
+
+        return agent.sync_once(progress)
+
+
+def _summary(args: argparse.Namespace, store, agent, report: SyncReport) -> int:
+    program = store.active_program()
+    zone = ZoneInfo(store.settings.terminal.timezone or program.timezone)
+    today = datetime.now(UTC).astimezone(zone).date()
+    local = day_report(store, today)
+    hub_day = None
+    if report.error is None:
+        try:
+            hub_day = agent.client.day_report(today.isoformat())
+        except PosError:
+            hub_day = None  # an older hub without the endpoint: the local report stands
+    data = {**report.to_dict(), "origin": store.identity.origin, "day": local, "hub_day": hub_day}
+    lines = [
+        f"Sync of {store.identity.origin}: "
+        + ("done" if report.error is None else f"FAILED: {report.error}"),
+        f"  sent:          {report.pushed} events"
+        + (f" ({report.duplicates} the hub already had)" if report.duplicates else ""),
+        f"  received:      {report.pulled} updates",
+        f"  still queued:  {report.queued} events",
+        f"  hub flags:     {len(report.flags)} for this store",
+    ]
+    for flag in report.flags[:10]:
+        lines.append(f"    - {flag.get('kind', '?')}: {flag.get('detail', '')}")
+    lines.append(f"  today here:    {local['sales']['count']} sales, "
+                 f"{local['points']['issued']} {local['points_name']} issued, "
+                 f"{local['points']['redeemed']} redeemed")
+    if hub_day:
+        lines.append(f"  today at hub:  {hub_day.get('sales', '?')} sales, "
+                     f"{hub_day.get('points_issued', '?')} issued, "
+                     f"{hub_day.get('points_redeemed', '?')} redeemed")
+    if report.queued and report.error is None:
+        lines.append("  some events are still queued: run `pos sync --now` again")
+    emit(args, data, lines)
+    if not report.ok:
+        reason = report.error or f"{report.queued} events still queued"
+        print(f"pos: not everything is synced: {reason}", file=sys.stderr)
+        return EXIT_UNSYNCED
+    return 0
+
+
+def _status(args: argparse.Namespace, store) -> int:
+    state = sync_state(store)
+    queued = queued_count(store.conn)
+    flags = json.loads(state.get("flags") or "[]")
+    emit(args, {"origin": store.identity.origin, "queued": queued, **state, "flags": flags},
+         [f"terminal:      {store.identity.origin}",
+          f"queued events: {queued}",
+          f"last success:  {state.get('last_success_at') or 'never'}",
+          f"last error:    {state.get('last_error') or '-'}",
+          f"pull cursor:   {state.get('pull_cursor')}",
+          f"hub flags:     {len(flags)}"])
+    return 0

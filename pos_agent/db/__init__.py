@@ -1,0 +1,89 @@
+"""The terminal's SQLite database: opening it with the ledger's pragmas, transactions.
+
+    >>> db = open_database("pos-terminal.db")        # WAL, synchronous=FULL, migrated
+    >>> with transaction(db):
+    ...     db.execute("UPDATE sync_state SET last_error = NULL")
+
+`transaction` starts with `BEGIN IMMEDIATE`: the write lock is taken at the start, so two
+processes on one database (the app and a `pos` command) serialise instead of failing half
+way with "database is locked" when one upgrades a read to a write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from pos_agent.db.migrations import migrate
+from pos_agent.exceptions import StoreError
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def open_database(path: str | Path, *, create: bool = True) -> Database:
+    """Open (and migrate) the terminal database at `path` with WAL and synchronous=FULL."""
+    path = Path(path)
+    if not create and not path.exists():
+        raise StoreError(f"no terminal database at {path}: run `pos init` first")
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # isolation_level=None: no implicit transactions. Every write here is either in an
+        # explicit `transaction` or a single self-committing statement, never left open.
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000,
+                               check_same_thread=False, isolation_level=None)
+        db = Database(conn, execute_plugins=False)
+        _configure(db)
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open the terminal database {path}: {exc}") from exc
+    return db
+
+
+def _configure(db: Database) -> None:
+    conn = db.conn
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # FULL: a committed sale survives a power cut, not only a process crash.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    # BEGIN IMMEDIATE takes the write lock up front, so two processes serialise instead of
+    # failing half-way with SQLITE_BUSY on their first write.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+@contextmanager
+def joined(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Join the caller's open transaction, or run in a new one (one fsync, not one per
+    statement)."""
+    if conn.in_transaction:
+        yield conn
+        return
+    with _immediate(conn):
+        yield conn
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[sqlite3.Connection]:
+    """One write transaction: everything inside commits together or not at all."""
+    conn = db.conn
+    if conn.in_transaction:
+        raise StoreError("a terminal transaction is already open on this connection")
+    with _immediate(conn):
+        yield conn

@@ -1,0 +1,186 @@
+"""The terminal database's schema, as numbered migrations (applied by `migrations.migrate`).
+
+    >>> [m.version for m in MIGRATIONS][:1]
+    [1]
+
+Never edit a migration that has shipped: add a new one. Every table name says what it
+holds; money is integer minor units, instants are ISO-8601 UTC text, JSON is text.
+
+| table | holds |
+| --- | --- |
+| identity | this terminal: origin, store, terminal, epoch, serials, HLC, hub url/token/QR key |
+| members | profiles known here (enrolled here or pulled from the hub) |
+| cards | card numbers -> member (issued here, linked here, or from the hub) |
+| events | this terminal's own ledger (sealed `loyalty.events.Event`s), gap-free origin_seq |
+| member_balances | cached fold per member (balance, stamps, tier); rebuildable, versioned |
+| hub_snapshots | the hub's folded state of a member (`MemberState.to_dict`) |
+| sync_state | pull cursor, last push/pull, last error (one row) |
+| programs | program versions from the config file and from the hub |
+| reward_stock | units of a reward left across all stores, as the hub last said |
+| receipts | every receipt this terminal made, numbered per terminal |
+| print_jobs | the print queue: rendered ESC/POS bytes and a text preview per receipt |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "initial schema",
+        """
+        CREATE TABLE identity (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            origin TEXT NOT NULL,
+            store TEXT NOT NULL,
+            terminal TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            epoch_started_at TEXT NOT NULL,
+            card_serial INTEGER NOT NULL DEFAULT 0,
+            receipt_serial INTEGER NOT NULL DEFAULT 0,
+            hlc TEXT NOT NULL DEFAULT '',
+            hub_url TEXT,
+            hub_token TEXT,
+            qr_key TEXT
+        );
+
+        CREATE TABLE members (
+            member_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            phone TEXT,
+            email TEXT,
+            birthday TEXT,
+            consent_email INTEGER NOT NULL DEFAULT 0,
+            consent_sms INTEGER NOT NULL DEFAULT 0,
+            enrolled_here INTEGER NOT NULL DEFAULT 0,
+            enrolled_at TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX members_by_phone ON members (phone);
+
+        CREATE TABLE cards (
+            card_number TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members (member_id),
+            source TEXT NOT NULL CHECK (source IN ('issued', 'linked', 'hub')),
+            added_at TEXT NOT NULL
+        );
+        CREATE INDEX cards_by_member ON cards (member_id);
+
+        CREATE TABLE events (
+            event_id TEXT NOT NULL UNIQUE,
+            origin TEXT NOT NULL,
+            origin_seq INTEGER NOT NULL,
+            origin_epoch INTEGER NOT NULL,
+            member_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            points INTEGER NOT NULL,
+            stamps TEXT NOT NULL,
+            amount INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            program_version TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            data TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            approved_offline INTEGER NOT NULL DEFAULT 0,
+            acked_hub_seq INTEGER,
+            PRIMARY KEY (origin, origin_epoch, origin_seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX events_by_member ON events (member_id);
+        CREATE INDEX events_unacked ON events (origin_epoch, origin_seq)
+            WHERE acked_hub_seq IS NULL;
+
+        CREATE TABLE member_balances (
+            member_id TEXT PRIMARY KEY,
+            balance INTEGER NOT NULL,
+            debt INTEGER NOT NULL,
+            stamps TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE hub_snapshots (
+            member_id TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            hub_seq INTEGER,
+            change_seq INTEGER,
+            received_at TEXT NOT NULL
+        );
+
+        CREATE TABLE sync_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pull_cursor INTEGER NOT NULL DEFAULT 0,
+            last_push_at TEXT,
+            last_pull_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            flags TEXT NOT NULL DEFAULT '[]'
+        );
+        INSERT INTO sync_state (id) VALUES (1);
+
+        CREATE TABLE programs (
+            version TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('config', 'hub')),
+            content TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (version, source)
+        );
+
+        CREATE TABLE reward_stock (
+            reward_id TEXT PRIMARY KEY,
+            units_left INTEGER NOT NULL,
+            change_seq INTEGER,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE receipts (
+            receipt_no TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            member_id TEXT,
+            total INTEGER NOT NULL DEFAULT 0,
+            currency TEXT NOT NULL,
+            lines TEXT NOT NULL DEFAULT '[]',
+            points_earned INTEGER NOT NULL DEFAULT 0,
+            points_spent INTEGER NOT NULL DEFAULT 0,
+            points_reversed INTEGER NOT NULL DEFAULT 0,
+            balance_after INTEGER,
+            details TEXT NOT NULL DEFAULT '{}',
+            reverses TEXT REFERENCES receipts (receipt_no),
+            refunded INTEGER NOT NULL DEFAULT 0,
+            voided_by TEXT REFERENCES receipts (receipt_no),
+            approved_offline INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX receipts_by_day ON receipts (created_at);
+
+        CREATE TABLE print_jobs (
+            id INTEGER PRIMARY KEY,
+            receipt_no TEXT REFERENCES receipts (receipt_no),
+            kind TEXT NOT NULL,
+            payload BLOB,
+            text_preview TEXT,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'printed', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            printed_at TEXT
+        );
+        CREATE INDEX print_jobs_not_printed ON print_jobs (id) WHERE status <> 'printed';
+        """,
+    ),
+)

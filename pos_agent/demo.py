@@ -1,0 +1,267 @@
+"""`pos demo`: a hub on 127.0.0.1 and a terminal with seeded data, then the terminal app.
+
+    $ pos demo               # writes ./demo/, starts the hub, seeds, walks through, opens the app
+    $ pos demo --no-app      # the walk-through only (CI, a pipe)
+
+The walk-through does real work against embedded SQLite on both sides: enrol, sales
+earning Stars (a double-points day if today is Tuesday), a stamp card completing, a tier
+crossing, a redemption authorised online by the hub, a void, an end-of-day sync, and the
+check that terminal, hub and a fresh fold of the ledger show the same balance.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from loyalty.fold import fold
+from loyalty.sale import make_sale, parse_line
+from pos_agent.identity import fetch_whoami, init_terminal, is_initialised
+from pos_agent.ledger import own_events
+from pos_agent.members import enrol, find_member, member_view
+from pos_agent.operations import record_sale, redeem_reward, void_receipt
+from pos_agent.printing import job_preview, jobs_for_receipt, print_pending
+from pos_agent.settings import load_settings
+from pos_agent.store import Store, open_store
+from pos_agent.sync.setup import build_agent, build_authorizer
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bin(name: str) -> str:
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else name
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+@dataclass
+class Hub:
+    process: subprocess.Popen
+    url: str
+    admin_token: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_hub(folder: Path, config: Path, origin: str) -> tuple[Hub, str]:
+    """Initialise the hub database, make credentials, serve on a free loopback port."""
+    hub_cli = _bin("pos-hub")
+    _run([hub_cli, "init", "--config", str(config)], folder)
+    terminal_token = _run([hub_cli, "terminal", "add", origin, "--config", str(config)],
+                          folder).strip().splitlines()[-1]
+    admin_token = _run([hub_cli, "admin", "add", "demo-hq", "--config", str(config)],
+                       folder).strip().splitlines()[-1]
+    process, url = _spawn_hub(folder, config)
+    return Hub(process, url, admin_token), terminal_token
+
+
+def _spawn_hub(folder: Path, config: Path) -> tuple[subprocess.Popen, str]:
+    """`pos-hub serve` on a free loopback port; returns once it answers."""
+    port = _free_port()
+    log = open(folder / "hub.log", "ab")  # noqa: SIM115 - lives as long as the hub
+    process = subprocess.Popen(
+        [_bin("pos-hub"), "serve", "--config", str(config), "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the hub stopped at start-up; see {folder / 'hub.log'}")
+        with suppress(httpx.HTTPError):
+            if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
+                return process, url
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"the hub did not start in 30 s; see {folder / 'hub.log'}")
+
+
+def _receipt(store: Store, receipt_no: str) -> None:
+    print_pending(store, jobs_for_receipt(store, receipt_no))
+    for job_id in jobs_for_receipt(store, receipt_no):
+        preview = job_preview(store, job_id)
+        if preview:
+            _say("    " + preview.replace("\n", "\n    "))
+
+
+def _eur(minor: int) -> str:
+    return f"{minor // 100}.{minor % 100:02d} EUR"
+
+
+def _member_line(store: Store, member_id: str) -> str:
+    _, s = member_view(store, member_id)
+    stamps = ", ".join(f"{p.name} {p.have}/{p.need}" for p in s.stamps)
+    nxt = f", {s.spend_to_next_tier / 100:.2f} to {s.next_tier}" if s.next_tier else ""
+    return f"{s.balance} {s.points_name}, tier {s.tier}{nxt}; {stamps}"
+
+
+def walk_through(store: Store, hub: Hub | None, show_receipts: bool) -> str:
+    """The scripted day at the counter. Returns the demo member's card number."""
+    program = store.active_program()
+    settings = store.settings
+    agent = build_agent(settings, store)
+    authorizer = build_authorizer(settings, store, agent)
+    pn = program.points_name
+
+    _say(f"\n== {program.name}: terminal {store.identity.origin}, {pn}, "
+         f"{len(program.tiers)} tiers, {len(program.rewards)} rewards ==")
+    camille = enrol(store, name="Camille Dupont", phone="+33612345678",
+                    email="camille@example.com", birthday=None, consent_email=True)
+    _say(f"1. Enrolled Camille: card {camille.card_number} (+{camille.points} {pn} welcome)")
+    _say(f"   QR payload: {camille.qr_payload}")
+    enrol(store, name="Léa Martin", phone="+33698765432")
+
+    found = find_member(store, camille.qr_payload)
+    sale = make_sale([parse_line("LATTE,coffee,3,3.50"), parse_line("CROISSANT,pastry,2,1.80")])
+    r1 = record_sale(store, found.member_id, sale)
+    promos = f" ({', '.join(r1.promotions)})" if r1.promotions else ""
+    _say(f"2. Sale {r1.receipt_no}: {_eur(sale.total)} -> +{r1.points_earned} {pn}{promos}; "
+         f"{_member_line(store, found.member_id)}")
+    if show_receipts:
+        _receipt(store, r1.receipt_no)
+
+    r2 = record_sale(store, found.member_id, make_sale([parse_line("FILTER,coffee,7,2.20")]))
+    voucher = r2.vouchers[0]["code"] if r2.vouchers else "-"
+    _say(f"3. Sale {r2.receipt_no}: 7 filter coffees -> coffee card complete, voucher {voucher}; "
+         f"{_member_line(store, found.member_id)}")
+
+    r3 = record_sale(store, found.member_id, make_sale([parse_line("CATERING,catering,1,320.00")]))
+    _say(f"4. Sale {r3.receipt_no}: catering 320.00 EUR -> +{r3.points_earned} {pn}, tier "
+         f"crossed: now {_member_line(store, found.member_id)}")
+
+    r4 = record_sale(store, found.member_id, make_sale([parse_line("BEANS,retail,1,20.00")]))
+    _say(f"5. Sale {r4.receipt_no}: 20.00 EUR -> +{r4.points_earned} {pn} "
+         f"(earned at {r3.tier}, with its multiplier)")
+
+    red = redeem_reward(store, found.member_id, "free-latte", found_by=found.found_by,
+                        authorizer=authorizer)
+    how = "approved OFFLINE" if red.approved_offline else "authorised online by the hub"
+    _say(f"6. Redeemed '{red.reward_name}' for {red.points_spent} {pn}, {how}; "
+         f"balance {red.balance}")
+    if show_receipts:
+        _receipt(store, red.receipt_no)
+
+    void = void_receipt(store, r4.receipt_no)
+    _say(f"7. Voided {r4.receipt_no}: {void.points_reversed} {pn} taken back; "
+         f"{_member_line(store, found.member_id)}")
+    for receipt in (r2.receipt_no, r3.receipt_no, void.receipt_no):
+        print_pending(store, jobs_for_receipt(store, receipt))
+
+    state, summary = member_view(store, found.member_id)
+    refold = fold(own_events(store.conn, found.member_id))
+    _say(f"8. Check: terminal shows {summary.balance} {pn}; a fresh fold of the ledger gives "
+         f"{refold.balance} -> {'MATCH' if refold.balance == summary.balance else 'MISMATCH'}")
+
+    if agent is not None and hub is not None:
+        report = agent.sync_once()
+        agent.client.close()
+        _say(f"9. End-of-day sync: sent {report.pushed} events, received {report.pulled} "
+             f"updates, {report.queued} still queued"
+             + (f", error: {report.error}" if report.error else ""))
+        response = httpx.get(f"{hub.url}/v1/admin/members/{found.member_id}",
+                             headers={"Authorization": f"Bearer {hub.admin_token}"}, timeout=10)
+        if response.status_code == 200:
+            hub_balance = response.json().get("balance")
+            _, after = member_view(store, found.member_id)
+            _say(f"   Hub balance {hub_balance} {pn}, terminal {after.balance} {pn} -> "
+                 f"{'SAME' if hub_balance == after.balance else 'DIFFERENT'}")
+        else:
+            _say(f"   (hub member lookup answered {response.status_code})")
+    return camille.card_number
+
+
+def run_demo(folder: Path, *, open_app: bool, reset: bool) -> int:
+    if reset and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "config.toml"
+    fresh = not config.exists()
+    if fresh:
+        shutil.copy(EXAMPLE, config)
+    settings = load_settings(str(config))
+    origin = settings.terminal.origin
+    hub: Hub | None = None
+    try:
+        token = ""
+        try:
+            if fresh or not (folder / "hub.token").exists():
+                hub, token = start_hub(folder, config, origin)
+                (folder / "hub.token").write_text(token + "\n" + hub.admin_token + "\n")
+            else:
+                token, admin = (folder / "hub.token").read_text().split()[:2]
+                hub = Hub(*_spawn_hub(folder, config), admin_token=admin)
+        except (RuntimeError, OSError) as exc:
+            # The terminal works offline by design: the demo goes on without a hub.
+            _say(f"(no hub for this demo: {str(exc).splitlines()[0]}; the terminal runs offline)")
+            hub = None
+        store = open_store(settings)
+        if not is_initialised(store.db):
+            qr_key = fetch_whoami(hub.url, token)["qr_key"] if hub else None
+            init_terminal(store.db, settings.terminal.store, settings.terminal.terminal,
+                          hub_url=hub.url if hub else None, hub_token=token or None,
+                          qr_key=qr_key)
+            where = f"hub at {hub.url}" if hub else "no hub"
+            _say(f"Demo in {folder}: {where}, terminal {origin} ready")
+            walk_through(store, hub, show_receipts=True)
+        else:
+            if hub is not None:
+                store.db.execute("UPDATE identity SET hub_url = ?", (hub.url,))
+            _say(f"Demo in {folder} (delete it, or use --reset, to start again)")
+        _say(f"\nReceipts (ESC/POS bytes) are in {settings.printer.path}.")
+        if open_app and sys.stdin.isatty() and sys.stdout.isatty():
+            _say("Opening the terminal app... (Ctrl+Q quits; manager PIN "
+                 f"{settings.terminal.manager_pin})")
+            try:
+                from pos_agent.app import run_app
+            except ImportError:
+                _say("(the terminal app is not available in this build)")
+                return 0
+            agent = build_agent(settings, store)
+            run_app(settings, agent=agent)
+        else:
+            _say("Try it:  cd demo && ../.venv/bin/pos member <card number> --config config.toml")
+        return 0
+    finally:
+        if hub is not None:
+            hub.stop()
+
+
+def main_demo(folder: str = "demo", open_app: bool = True, reset: bool = False) -> int:
+    os.environ.pop("POS_CONFIG", None)
+    return run_demo(Path(folder).resolve(), open_app=open_app, reset=reset)
+
+
+__all__ = ["main_demo", "run_demo", "start_hub", "walk_through"]

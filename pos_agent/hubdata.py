@@ -1,0 +1,147 @@
+"""What the hub sends the terminal, applied to the local store: member snapshots and
+profiles, program versions, reward stock, with the pull cursor, in one transaction per page.
+
+    >>> apply_pull_page(store, body["changes"], body["cursor"])
+    >>> pull_cursor(store), record_sync(store, ok=True)
+
+Change shapes are ARCHITECTURE.md's "Sync wire protocol" (`GET /v1/sync/pull`). A member
+snapshot replaces the previous one; what the terminal shows becomes that snapshot plus
+this terminal's own events whose ids it does not list (`ledger.build_state`). The cached
+balance row is rewritten and its version moved, so every process drops its cached fold.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+
+from loyalty.clock import HybridClock, format_hlc, parse_hlc
+from loyalty.ids import is_valid_card_number
+from loyalty.program import program_from_dict
+from pos_agent.db import transaction
+from pos_agent.exceptions import StoreError
+from pos_agent.ledger import build_state, state_version, write_balance
+from pos_agent.store import Store
+
+
+def pull_cursor(store: Store) -> int:
+    return store.conn.execute("SELECT pull_cursor FROM sync_state").fetchone()[0]
+
+
+def apply_pull_page(store: Store, changes: list[dict], cursor: int,
+                    now: datetime | None = None) -> int:
+    """Apply one page of pull changes and save `cursor`, atomically; returns how many
+    changes were applied. Unknown change types are skipped (a newer hub)."""
+    now_text = (now or datetime.now(UTC)).isoformat()
+    applied = 0
+    touched: list[str] = []
+    try:
+        with transaction(store.db) as conn:
+            for change in changes:
+                kind = change.get("type")
+                if kind == "member":
+                    touched.append(_apply_member(conn, change, now_text))
+                elif kind == "program":
+                    _apply_program(conn, change, now_text)
+                elif kind == "stock":
+                    conn.execute(
+                        "INSERT INTO reward_stock (reward_id, units_left, change_seq, updated_at) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (reward_id) DO UPDATE SET "
+                        "units_left = excluded.units_left, change_seq = excluded.change_seq, "
+                        "updated_at = excluded.updated_at",
+                        (change["reward_id"], int(change["left"]), change.get("change_seq"),
+                         now_text),
+                    )
+                else:
+                    continue
+                applied += 1
+            conn.execute("UPDATE sync_state SET pull_cursor = ?, last_pull_at = ?",
+                         (int(cursor), now_text))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"the hub sent a change this terminal cannot read: {exc!r}") from exc
+    finally:
+        for member_id in touched:
+            store.states.pop(member_id, None)
+    return applied
+
+
+def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str) -> str:
+    member_id = change["member_id"]
+    profile = change.get("profile") or {}
+    conn.execute(
+        "INSERT INTO members (member_id, name, phone, email, birthday, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
+        "name = excluded.name, phone = excluded.phone, email = excluded.email, "
+        "birthday = excluded.birthday, updated_at = excluded.updated_at",
+        (member_id, profile.get("name") or "", profile.get("phone"), profile.get("email"),
+         profile.get("birthday"), now_text),
+    )
+    for card in profile.get("card_numbers") or ():
+        if is_valid_card_number(card):
+            # The hub is the authority on which member a card belongs to.
+            conn.execute(
+                "INSERT INTO cards (card_number, member_id, source, added_at) "
+                "VALUES (?, ?, 'hub', ?) ON CONFLICT (card_number) DO UPDATE SET "
+                "member_id = excluded.member_id",
+                (card, member_id, now_text),
+            )
+    snapshot = change.get("snapshot")
+    if snapshot is not None:
+        conn.execute(
+            "INSERT INTO hub_snapshots (member_id, state, hub_seq, change_seq, received_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
+            "state = excluded.state, hub_seq = excluded.hub_seq, "
+            "change_seq = excluded.change_seq, received_at = excluded.received_at",
+            (member_id, json.dumps(snapshot), change.get("hub_seq"), change.get("change_seq"),
+             now_text),
+        )
+        _observe(conn, snapshot.get("last_hlc") or "")
+        # The snapshot just written, as a dict: no need to read it back and decode it.
+        state = build_state(conn, member_id, snapshot)
+        write_balance(conn, state, now_text, state_version(conn, member_id) + 1)
+    return member_id
+
+
+def _observe(conn: sqlite3.Connection, stamp: str) -> None:
+    """Move the terminal's clock past a stamp the hub has seen, so our next events sort
+    after everything the snapshot holds."""
+    if not stamp:
+        return
+    current = conn.execute("SELECT hlc FROM identity").fetchone()
+    if current is None:
+        return
+    clock = HybridClock(*parse_hlc(current[0])) if current[0] else HybridClock()
+    clock.observe(stamp)
+    conn.execute("UPDATE identity SET hlc = ?", (format_hlc(clock.wall_ms, clock.counter),))
+
+
+def _apply_program(conn: sqlite3.Connection, change: dict, now_text: str) -> None:
+    program = program_from_dict(change["program"])  # refuse a program we cannot run
+    conn.execute("UPDATE programs SET active = 0 WHERE source = 'hub'")
+    conn.execute(
+        "INSERT INTO programs (version, source, content, active, received_at) "
+        "VALUES (?, 'hub', ?, 1, ?) ON CONFLICT (version, source) DO UPDATE SET active = 1, "
+        "received_at = excluded.received_at",
+        (change.get("version") or program.version, json.dumps(change["program"], default=str),
+         now_text),
+    )
+
+
+def record_sync(store: Store, *, ok: bool, error: str | None = None,
+                flags: list | None = None, now: datetime | None = None) -> None:
+    """Remember how the last sync went (the manager's screen and `pos` show it)."""
+    now_text = (now or datetime.now(UTC)).isoformat()
+    if ok:
+        store.db.execute(
+            "UPDATE sync_state SET last_success_at = ?, last_push_at = ?, last_error = NULL, "
+            "flags = ?", (now_text, now_text, json.dumps(flags or [])),
+        )
+    else:
+        store.db.execute(
+            "UPDATE sync_state SET last_error = ?, last_error_at = ?", (error, now_text)
+        )
+
+
+def sync_state(store: Store) -> dict:
+    return next(store.db.query("SELECT * FROM sync_state"))

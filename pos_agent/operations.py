@@ -1,0 +1,423 @@
+"""What a cashier does, each as one transaction: sale, check-in, redeem, voucher, void, refund.
+
+    >>> result = record_sale(store, member_id, make_sale(total=1250))
+    >>> result.receipt_no, result.points_earned, result.balance
+    ('S001-T1-000042', 17, 230)
+    >>> redeem_reward(store, member_id, "free-latte", found_by="qr")   # offline rules
+    >>> void_receipt(store, "S001-T1-000042")
+    >>> refund_receipt(store, "S001-T1-000043", 500)
+
+The arithmetic is `loyalty`'s (earn_for_sale, redeem, reverse_receipt...); this module
+only reads the member's state, records the drafts (`pos_agent.ledger.record`) with the
+receipt and its print job, and returns what the till shows. A domain refusal
+(`LoyaltyError`) or a store refusal (`PosError`) raised inside the transaction rolls
+everything back: nothing is written.
+
+Redemption asks an `Authorizer` first (the sync agent plugs the hub in); the default says
+the hub is unreachable, so the offline rules apply and the event is marked
+`approved_offline` beside it (approval is not part of the event: ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from loyalty.earning import earn_for_sale, visit_bonuses
+from loyalty.errors import RedemptionError, ReversalError
+from loyalty.events import Event, EventDraft, parse_instant
+from loyalty.money import format_money
+from loyalty.program import Program
+from loyalty.redemption import OfflineContext, redeem, use_voucher
+from loyalty.reversal import reverse_receipt
+from loyalty.sale import Sale
+from loyalty.tiers import tier_at
+from pos_agent.exceptions import MemberNotFound, ReceiptNotFound, StoreError
+from pos_agent.ledger import mark_acknowledged, pending_events, record
+from pos_agent.reports import day_bounds
+from pos_agent.store import Store
+
+# -- results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    receipt_no: str
+    member_id: str | None
+    total: int
+    points_earned: int
+    """Everything this receipt credited: purchase points (with tier and promotions) and
+    bonuses."""
+    purchase_points: int = 0
+    promotions: tuple[str, ...] = ()
+    bonuses: tuple[tuple[str, int], ...] = ()
+    stamps: dict[str, int] = field(default_factory=dict)
+    vouchers: tuple[dict, ...] = ()
+    balance: int | None = None
+    tier: str | None = None
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    member_id: str
+    receipt_no: str | None
+    """None when nothing was due (already checked in today): nothing is recorded."""
+    bonuses: tuple[tuple[str, int], ...]
+    balance: int
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class RedeemResult:
+    receipt_no: str
+    member_id: str
+    reward_id: str
+    reward_name: str
+    points_spent: int
+    approved_offline: bool
+    balance: int
+    vouchers: tuple[dict, ...] = ()
+    event: Event | None = None
+
+
+@dataclass(frozen=True)
+class ReversalResult:
+    receipt_no: str
+    original: str
+    kind: Literal["void", "refund"]
+    amount: int
+    points_reversed: int
+    """Points taken back (positive) or given back (negative, voiding a redemption)."""
+    member_id: str | None
+    balance: int | None
+    events: tuple[Event, ...] = ()
+
+
+# -- authorisation (the sync agent plugs in here) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Authorization:
+    status: Literal["authorized", "unreachable", "refused"]
+    code: str = ""
+    detail: str = ""
+    results: tuple[dict, ...] = ()
+    """The hub's push results (event_id, origin_seq, hub_seq) when authorized."""
+    sent: bool = False
+    """unreachable after the request left (a timeout): the hub may have recorded it."""
+
+
+Authorizer = Callable[[Event, list[Event]], Authorization]
+"""authorizer(redeem_event, pending_events_before_it) -> Authorization. Called inside the
+redemption's transaction, with the event already numbered; it must return within the
+authorize timeout. The real one POSTs /v1/redemptions/authorize."""
+
+
+def offline_authorizer(event: Event, pending: list[Event]) -> Authorization:
+    """The default: no hub (the CLI, or a terminal set up without one)."""
+    return Authorization("unreachable")
+
+
+# -- operations ---------------------------------------------------------------------------
+
+
+def record_sale(
+    store: Store,
+    member_id: str | None,
+    sale: Sale,
+    *,
+    at: datetime | None = None,
+) -> SaleResult:
+    """Record a sale; with a member, its points, stamps, card completions and due bonuses."""
+    at = at or datetime.now(UTC)
+    lines = [[ln.sku, ln.category, ln.qty, ln.unit_price] for ln in sale.lines]
+    with record(store, at) as rec:
+        receipt_no = rec.next_receipt_no()
+        if member_id is None:
+            rec.add_receipt(receipt_no, "sale", total=sale.total, lines=lines)
+            return SaleResult(receipt_no, None, sale.total, 0)
+        birthday = _birthday(rec.conn, member_id)
+        state = rec.state(member_id)
+        earn = earn_for_sale(rec.program, state, sale, at, receipt_no=receipt_no,
+                             birthday=birthday)
+        events = tuple(rec.append(d) for d in earn.drafts)
+        rec.add_receipt(
+            receipt_no, "sale", member_id=member_id, total=sale.total, lines=lines,
+            points_earned=earn.points,
+            details={"promotions": list(earn.promotions), "bonuses": earn.bonuses,
+                     "tier": earn.tier, "stamps": earn.stamps,
+                     "vouchers": [v["code"] for v in earn.vouchers]},
+        )
+        program = rec.program
+    return SaleResult(
+        receipt_no, member_id, sale.total, earn.points, earn.purchase_points,
+        earn.promotions, tuple(earn.bonuses), dict(earn.stamps), tuple(earn.vouchers),
+        state.balance, tier_at(state, program, at).name, events,
+    )
+
+
+def check_in(store: Store, member_id: str, *, at: datetime | None = None) -> CheckinResult:
+    """A store visit without a sale: the day's visit bonus (and birthday bonus) if due."""
+    at = at or datetime.now(UTC)
+    with record(store, at) as rec:
+        _require_member(rec.conn, member_id)
+        state = rec.state(member_id)
+        receipt_no = f"{rec.identity.origin}-pending"
+        drafts = visit_bonuses(rec.program, state, at, receipt_no=receipt_no,
+                               birthday=_birthday(rec.conn, member_id))
+        if not drafts:
+            return CheckinResult(member_id, None, (), state.balance)
+        receipt_no = rec.next_receipt_no()
+        events = tuple(rec.append(_with_ref(d, receipt_no)) for d in drafts)
+        bonuses = tuple((d.data["reason"], d.points) for d in drafts)
+        rec.add_receipt(receipt_no, "checkin", member_id=member_id,
+                        points_earned=sum(e.points for e in events),
+                        details={"bonuses": bonuses})
+    return CheckinResult(member_id, receipt_no, bonuses, state.balance, events)
+
+
+def redeem_reward(
+    store: Store,
+    member_id: str,
+    reward_id: str,
+    *,
+    found_by: str = "card",
+    points: int | None = None,
+    authorizer: Authorizer = offline_authorizer,
+    at: datetime | None = None,
+) -> RedeemResult:
+    """Spend points on a reward: online authorisation first, else the offline rules."""
+    at = at or datetime.now(UTC)
+    _require_confirmed(found_by)
+    cancelled: RedemptionError | None = None
+    with record(store, at) as rec:
+        _require_member(rec.conn, member_id)
+        program = rec.program
+        state = rec.state(member_id)
+        receipt_no = rec.next_receipt_no()
+        draft = redeem(program, state, reward_id, at, receipt_no=receipt_no, points=points,
+                       stock_left=_stock_left(rec.conn, program, reward_id))
+        # Decide now whether the offline rules would allow it, while `state` is still the
+        # state before this redemption; used only if the hub does not answer.
+        offline_refusal: RedemptionError | None = None
+        try:
+            redeem(program, state, reward_id, at, receipt_no=receipt_no, points=points,
+                   offline=_offline_context(rec.conn, program, member_id, at))
+        except RedemptionError as exc:
+            offline_refusal = exc
+        # Number the event before asking the hub: if the answer is lost, the event the hub
+        # may hold and the one recorded here must be the same (same id, seq, content).
+        event = rec.append(draft)
+        pending = [e for e in pending_events(rec.conn, 10_000, rec.identity.epoch)
+                   if e.event_id != event.event_id]
+        answer = authorizer(event, pending)
+        if answer.status == "refused":
+            raise RedemptionError(answer.code or "refused",
+                                  answer.detail or "the hub refused this redemption")
+        approved_offline = answer.status != "authorized"
+        if answer.status == "authorized":
+            mark_acknowledged(rec.conn, list(answer.results))
+        elif offline_refusal is not None:
+            if not answer.sent:
+                raise offline_refusal
+            # The hub may have recorded the event before its answer was lost: keep it and
+            # cancel it, so this origin_seq means the same everywhere and no points move.
+            rec.append(reverse_receipt(state, receipt_no,
+                                       reason="not authorised: the hub did not answer"))
+            rec.add_receipt(receipt_no, "redemption", member_id=member_id,
+                            details={"reward_id": reward_id, "cancelled": True},
+                            print_job=False)
+            cancelled = offline_refusal
+        if cancelled is None:
+            if approved_offline:
+                rec.conn.execute("UPDATE events SET approved_offline = 1 WHERE event_id = ?",
+                                 (event.event_id,))
+            reward = program.reward(reward_id)
+            rec.add_receipt(
+                receipt_no, "redemption", member_id=member_id, points_spent=-event.points,
+                approved_offline=approved_offline,
+                details={"reward_id": reward_id, "reward_name": reward.name if reward else "",
+                         "value": draft.data.get("value"),
+                         "vouchers": [v["code"] for v in draft.data.get("vouchers_issued", ())]},
+            )
+    if cancelled is not None:
+        raise cancelled
+    reward = program.reward(reward_id)
+    return RedeemResult(receipt_no, member_id, reward_id, reward.name if reward else reward_id,
+                        -event.points, approved_offline, state.balance,
+                        tuple(draft.data.get("vouchers_issued", ())), event)
+
+
+def redeem_voucher(
+    store: Store, member_id: str, code: str, *, at: datetime | None = None
+) -> RedeemResult:
+    """Use one of the member's vouchers (a completed stamp card, a gift card)."""
+    at = at or datetime.now(UTC)
+    with record(store, at) as rec:
+        _require_member(rec.conn, member_id)
+        state = rec.state(member_id)
+        receipt_no = rec.next_receipt_no()
+        draft = use_voucher(rec.program, state, code, at, receipt_no=receipt_no)
+        event = rec.append(draft)
+        reward_id = draft.data["voucher_reward_id"]
+        reward = rec.program.reward(reward_id)
+        name = reward.name if reward else reward_id
+        rec.add_receipt(receipt_no, "redemption", member_id=member_id,
+                        details={"reward_id": reward_id, "reward_name": name,
+                                 "voucher": draft.data["voucher_used"]})
+    return RedeemResult(receipt_no, member_id, reward_id, name, 0, False, state.balance, (),
+                        event)
+
+
+def void_receipt(store: Store, receipt_no: str, *, at: datetime | None = None,
+                 reason: str = "") -> ReversalResult:
+    """Void a sale or a redemption: reverse everything it still holds."""
+    return _reverse(store, receipt_no, None, at or datetime.now(UTC), reason)
+
+
+def refund_receipt(store: Store, receipt_no: str, amount: int, *, at: datetime | None = None,
+                   reason: str = "") -> ReversalResult:
+    """Refund part (or the rest) of a sale; points and stamps go back in proportion."""
+    if amount <= 0:
+        raise ReversalError("the refund amount must be more than 0")
+    return _reverse(store, receipt_no, amount, at or datetime.now(UTC), reason)
+
+
+def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
+             reason: str) -> ReversalResult:
+    kind: Literal["void", "refund"] = "void" if amount is None else "refund"
+    with record(store, at) as rec:
+        row = rec.conn.execute(
+            "SELECT kind, member_id, total, refunded, voided_by FROM receipts "
+            "WHERE receipt_no = ?", (receipt_no,)
+        ).fetchone()
+        if row is None:
+            raise ReceiptNotFound(
+                f"no receipt {receipt_no} on this terminal: check the number on the receipt"
+            )
+        orig_kind, member_id, total, refunded, voided_by = row
+        allowed = ("sale", "redemption") if kind == "void" else ("sale",)
+        if orig_kind not in allowed:
+            raise StoreError(f"receipt {receipt_no} is a {orig_kind} receipt: it cannot be "
+                             f"{'voided' if kind == 'void' else 'refunded'}")
+        if voided_by:
+            raise ReversalError(f"receipt {receipt_no} was already voided by {voided_by}")
+        left = total - refunded
+        if kind == "refund":
+            if left <= 0:
+                raise ReversalError(f"receipt {receipt_no} was already refunded in full")
+            if amount > left:
+                raise ReversalError(
+                    f"at most {_money(rec.program, left)} of receipt {receipt_no} can still "
+                    "be refunded"
+                )
+        new_no = rec.next_receipt_no()
+        events: tuple[Event, ...] = ()
+        balance = None
+        # Every member receipt of these kinds has events (an earn, a redeem, a voucher use).
+        if member_id is not None:
+            state = rec.state(member_id)
+            draft = reverse_receipt(state, receipt_no, refund_amount=amount,
+                                    reason=reason or kind)
+            events = (rec.append(draft),)
+            balance = state.balance
+        reversed_points = -sum(e.points for e in events)
+        money = left if kind == "void" else amount
+        rec.add_receipt(new_no, kind, member_id=member_id, total=-money,
+                        points_reversed=reversed_points, reverses=receipt_no,
+                        details={"reason": reason} if reason else None)
+        if kind == "void":
+            rec.conn.execute(
+                "UPDATE receipts SET voided_by = ? WHERE receipt_no = ?", (new_no, receipt_no)
+            )
+        else:
+            rec.conn.execute(
+                "UPDATE receipts SET refunded = refunded + ? WHERE receipt_no = ?",
+                (amount, receipt_no),
+            )
+    return ReversalResult(new_no, receipt_no, kind, money, reversed_points, member_id, balance,
+                          events)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _require_member(conn: sqlite3.Connection, member_id: str) -> None:
+    if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
+        raise MemberNotFound(f"no member {member_id} on this terminal")
+
+
+def _require_confirmed(found_by: str) -> None:
+    if found_by == "phone":
+        raise StoreError(
+            "a member found by phone number must confirm before spending: scan their QR code "
+            "or card"
+        )
+
+
+def _birthday(conn: sqlite3.Connection, member_id: str) -> date | None:
+    row = conn.execute("SELECT birthday FROM members WHERE member_id = ?", (member_id,)).fetchone()
+    if row is None:
+        raise MemberNotFound(f"no member {member_id} on this terminal")
+    return date.fromisoformat(row[0]) if row[0] else None
+
+
+def _with_ref(draft: EventDraft, ref: str) -> EventDraft:
+    return replace(draft, ref=ref)
+
+
+def _stock_left(conn: sqlite3.Connection, program: Program, reward_id: str) -> int | None:
+    reward = program.reward(reward_id)
+    if reward is None:
+        return None
+    row = conn.execute(
+        "SELECT units_left FROM reward_stock WHERE reward_id = ?", (reward_id,)
+    ).fetchone()
+    left = row[0] if row else reward.stock
+    if left is None:
+        return None
+    # The hub's count does not know our redemptions it has not received yet.
+    mine = conn.execute(
+        "SELECT COUNT(*) FROM events WHERE kind = 'redeem' AND acked_hub_seq IS NULL "
+        "AND json_extract(data, '$.reward_id') = ?",
+        (reward_id,),
+    ).fetchone()[0]
+    return left - mine
+
+
+def _offline_context(conn: sqlite3.Connection, program: Program, member_id: str,
+                     at: datetime) -> OfflineContext:
+    snap = conn.execute(
+        "SELECT received_at FROM hub_snapshots WHERE member_id = ?", (member_id,)
+    ).fetchone()
+    age = at - parse_instant(snap[0]) if snap else None
+    local = conn.execute(
+        "SELECT enrolled_here FROM members WHERE member_id = ?", (member_id,)
+    ).fetchone()
+    start, end = _local_day_bounds(program, at)
+    spent = conn.execute(
+        "SELECT COALESCE(-SUM(points), 0) FROM events WHERE member_id = ? AND kind = 'redeem' "
+        "AND approved_offline = 1 AND occurred_at >= ? AND occurred_at < ?",
+        (member_id, start, end),
+    ).fetchone()[0]
+    return OfflineContext(snapshot_age=age, spent_today=spent,
+                          local_member=bool(local and local[0]))
+
+
+def _local_day_bounds(program: Program, at: datetime) -> tuple[str, str]:
+    return day_bounds(program.zone, at.astimezone(program.zone).date())
+
+
+def _money(program: Program, minor: int) -> str:
+    return format_money(minor, program.currency, program.currency_exponent)
+
+
+__all__ = [
+    "Authorization", "Authorizer", "CheckinResult", "RedeemResult", "ReversalResult",
+    "SaleResult", "check_in", "offline_authorizer", "record_sale", "redeem_reward",
+    "redeem_voucher", "refund_receipt", "void_receipt",
+]

@@ -1,0 +1,250 @@
+"""The print queue: store rows -> `printers.Receipt` -> ESC/POS bytes -> the printer.
+
+    >>> result = record_sale(store, member_id, sale)      # queues a print job in its txn
+    >>> for outcome in print_pending(store):               # after commit: render and send
+    ...     if not outcome.ok: warn(outcome.error)        # the sale stands; the job is 'failed'
+    >>> reprint(store, "S001-T1-000042")                   # the same bytes again
+    >>> retry_failed(store)
+
+Each receipt-making operation inserts a `print_jobs` row (status `queued`, no bytes yet)
+in its own transaction, so a receipt is never lost between the sale and the printer. The
+bytes are rendered after commit, on the first attempt: rendering a QR image costs 1-7 ms,
+several times a whole sale's transaction, and a cashier must not wait on it, nor a sale
+fail because of it. Once rendered, the bytes and a text preview are kept on the job, so a
+reprint sends exactly what was printed. A job rendered late (after a crash between commit
+and print) shows the member's balance at rendering time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from loyalty.fold import MemberState
+from loyalty.summary import MemberSummary
+from pos_agent.exceptions import ReceiptNotFound
+from pos_agent.members import member_view, qr_payload_for
+from pos_agent.store import Store
+from printers import (
+    MemberBlock,
+    PrinterError,
+    PrinterSettings,
+    Receipt,
+    ReceiptLine,
+    StampLine,
+    render_for_printer,
+    render_text,
+    send,
+)
+
+Sender = Callable[[bytes, PrinterSettings], None]
+
+
+@dataclass(frozen=True)
+class PrintOutcome:
+    job_id: int
+    receipt_no: str | None
+    ok: bool
+    error: str | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _zone(store: Store) -> str:
+    return store.settings.terminal.timezone or store.active_program().timezone
+
+
+def member_block(store: Store, member_id: str, state: MemberState | None = None,
+                 summary: MemberSummary | None = None) -> MemberBlock | None:
+    """The member part of a receipt, from `member_view` (None if the member has no card)."""
+    profile = store.conn.execute(
+        "SELECT m.name, (SELECT card_number FROM cards c WHERE c.member_id = m.member_id "
+        "ORDER BY c.added_at LIMIT 1) FROM members m WHERE m.member_id = ?", (member_id,)
+    ).fetchone()
+    if profile is None or profile[1] is None:
+        return None
+    if summary is None:
+        state, summary = member_view(store, member_id)
+    return MemberBlock(
+        name=profile[0], card_number=profile[1], qr_payload=qr_payload_for(store, profile[1]),
+        balance=summary.balance, tier=summary.tier, next_tier=summary.next_tier,
+        spend_to_next_tier_minor=summary.spend_to_next_tier,
+        points_to_next_reward=summary.points_to_next_reward,
+        next_reward_name=summary.next_reward,
+        stamps=[StampLine(s.name, s.have, s.need) for s in summary.stamps if s.have],
+        expiring=list(summary.expiring),
+    )
+
+
+def build_receipt(store: Store, receipt_no: str) -> Receipt:
+    """The printable receipt of a `receipts` row."""
+    rows = list(store.db.query("SELECT * FROM receipts WHERE receipt_no = ?", [receipt_no]))
+    if not rows:
+        raise ReceiptNotFound(f"no receipt {receipt_no} on this terminal")
+    row = rows[0]
+    details = json.loads(row["details"])
+    program = store.active_program()
+    term = store.settings.terminal
+    kind = row["kind"]
+    lines = [ReceiptLine(sku if sku != "OTHER" else "Items", qty, price, qty * price)
+             for sku, _cat, qty, price in json.loads(row["lines"])]
+    refund = -row["total"] if kind in ("void", "refund") else None
+    return Receipt(
+        kind=kind,
+        store_name=term.store_name,
+        store_address_lines=term.store_address,
+        receipt_no=receipt_no,
+        terminal=store.identity.origin,
+        printed_at=datetime.fromisoformat(row["created_at"]),
+        currency_code=row["currency"] or program.currency,
+        currency_exponent=program.currency_exponent,
+        points_name=program.points_name,
+        lines=lines,
+        total_minor=row["total"] if kind == "sale" else None,
+        points_earned=row["points_earned"] or None,
+        promotions=details.get("promotions", ()),
+        bonuses=[(name, points) for name, points in details.get("bonuses", ())],
+        points_spent=row["points_spent"] or None,
+        reward_name=details.get("reward_name"),
+        points_reversed=row["points_reversed"] or None,
+        offline_approved=bool(row["approved_offline"]),
+        member=member_block(store, row["member_id"]) if row["member_id"] else None,
+        footer_lines=term.receipt_footer,
+        voided_receipt_no=row["reverses"],
+        refund_minor=refund,
+    )
+
+
+def test_receipt(store: Store) -> Receipt:
+    program = store.active_program()
+    term = store.settings.terminal
+    return Receipt(kind="test", store_name=term.store_name, receipt_no="TEST",
+                   terminal=store.identity.origin, printed_at=datetime.now(UTC),
+                   store_address_lines=term.store_address, points_name=program.points_name,
+                   currency_code=program.currency, currency_exponent=program.currency_exponent)
+
+
+def _render(store: Store, receipt: Receipt) -> tuple[bytes, str]:
+    printer = store.settings.printer
+    zone = _zone(store)
+    return (render_for_printer(receipt, printer, tz=zone),
+            render_text(receipt, printer.paper_mm, tz=zone))
+
+
+def queue_report_print(store: Store, title: str, rows: list[tuple[str, str]]) -> int:
+    """Queue a printed report (the day report): label/value rows under the store header."""
+    program = store.active_program()
+    term = store.settings.terminal
+    receipt = Receipt(kind="day_report", store_name=term.store_name, receipt_no=title,
+                      terminal=store.identity.origin, printed_at=datetime.now(UTC),
+                      store_address_lines=term.store_address, points_name=program.points_name,
+                      currency_code=program.currency,
+                      currency_exponent=program.currency_exponent, report_rows=tuple(rows))
+    payload, preview = _render(store, receipt)
+    return _insert_job(store, None, "day_report", payload, preview)
+
+
+def queue_test_print(store: Store) -> int:
+    payload, preview = _render(store, test_receipt(store))
+    return _insert_job(store, None, "test", payload, preview)
+
+
+def reprint(store: Store, receipt_no: str) -> int:
+    """Queue a reprint: the bytes first printed for this receipt, else a fresh rendering."""
+    kind = store.conn.execute(
+        "SELECT kind FROM receipts WHERE receipt_no = ?", (receipt_no,)
+    ).fetchone()
+    if kind is None:
+        raise ReceiptNotFound(f"no receipt {receipt_no} on this terminal: check the number")
+    last = store.conn.execute(
+        "SELECT payload, text_preview FROM print_jobs WHERE receipt_no = ? AND payload IS NOT "
+        "NULL ORDER BY id LIMIT 1", (receipt_no,)
+    ).fetchone()
+    payload, preview = last if last else _render(store, build_receipt(store, receipt_no))
+    return _insert_job(store, receipt_no, kind[0], payload, preview)
+
+
+def _insert_job(store: Store, receipt_no: str | None, kind: str, payload: bytes | None,
+                preview: str | None) -> int:
+    cur = store.db.execute(
+        "INSERT INTO print_jobs (receipt_no, kind, payload, text_preview, created_at) "
+        "VALUES (?, ?, ?, ?, ?)", (receipt_no, kind, payload, preview, _now()),
+    )
+    return cur.lastrowid
+
+
+def print_pending(
+    store: Store, job_ids: list[int] | None = None, *, include_failed: bool = False,
+    sender: Sender = send,
+) -> list[PrintOutcome]:
+    """Render (if needed) and send queued jobs, oldest first; mark each printed or failed.
+    Never raises for a printer problem: the outcome says what went wrong."""
+    statuses = ("queued", "failed") if include_failed else ("queued",)
+    rows = store.conn.execute(
+        f"SELECT id, receipt_no, payload FROM print_jobs WHERE status <> 'printed' AND status "
+        f"IN ({','.join('?' * len(statuses))}) ORDER BY id", statuses,
+    ).fetchall()
+    outcomes = []
+    for job_id, receipt_no, payload in rows:
+        if job_ids is not None and job_id not in job_ids:
+            continue
+        outcomes.append(_print_one(store, job_id, receipt_no, payload, sender))
+    return outcomes
+
+
+def retry_failed(store: Store, sender: Sender = send) -> list[PrintOutcome]:
+    return print_pending(store, include_failed=True, sender=sender)
+
+
+def _print_one(store: Store, job_id: int, receipt_no: str | None, payload: bytes | None,
+               sender: Sender) -> PrintOutcome:
+    try:
+        if payload is None:
+            payload, preview = _render(store, build_receipt(store, receipt_no or ""))
+            store.db.execute(
+                "UPDATE print_jobs SET payload = ?, text_preview = ? WHERE id = ?",
+                (payload, preview, job_id),
+            )
+        sender(payload, store.settings.printer)
+    except (PrinterError, ReceiptNotFound, OSError) as exc:
+        store.db.execute(
+            "UPDATE print_jobs SET status = 'failed', attempts = attempts + 1, last_error = ? "
+            "WHERE id = ?", (str(exc), job_id),
+        )
+        return PrintOutcome(job_id, receipt_no, False, str(exc))
+    store.db.execute(
+        "UPDATE print_jobs SET status = 'printed', attempts = attempts + 1, last_error = NULL, "
+        "printed_at = ? WHERE id = ?", (_now(), job_id),
+    )
+    return PrintOutcome(job_id, receipt_no, True)
+
+
+def jobs_for_receipt(store: Store, receipt_no: str) -> list[int]:
+    return [r[0] for r in store.conn.execute(
+        "SELECT id FROM print_jobs WHERE receipt_no = ? ORDER BY id", (receipt_no,))]
+
+
+def print_queue(store: Store, *, all_jobs: bool = False, limit: int = 50) -> list[dict]:
+    """Jobs not printed yet (or the latest `limit` jobs with `all_jobs`), newest last."""
+    where = "" if all_jobs else "WHERE status <> 'printed'"
+    rows = store.db.query(
+        f"SELECT id, receipt_no, kind, status, attempts, last_error, created_at, printed_at "
+        f"FROM print_jobs {where} ORDER BY id DESC LIMIT ?", [limit],
+    )
+    return list(reversed(list(rows)))
+
+
+def job_preview(store: Store, job_id: int) -> str | None:
+    row = store.conn.execute("SELECT text_preview FROM print_jobs WHERE id = ?", (job_id,))
+    found = row.fetchone()
+    return found[0] if found else None
+
+
+__all__ = ["PrintOutcome", "build_receipt", "job_preview", "jobs_for_receipt",
+           "member_block", "print_pending", "print_queue", "queue_report_print",
+           "queue_test_print", "reprint",
+           "retry_failed", "test_receipt"]

@@ -1,0 +1,146 @@
+"""The terminal's settings: `[terminal]`, `[printer]`, `[sync]` and `[program]` of the
+shared TOML file, with `POS_<SECTION>__<KEY>` environment overrides.
+
+    >>> settings = load_settings("pos.toml")
+    >>> settings.terminal.origin
+    'S001-T1'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from loyalty.program import Program, program_from_dict
+from loyalty.validation import describe
+from pos_agent.exceptions import ConfigError
+from printers.connections import PrinterSettings
+
+DEFAULT_CONFIG = "pos.toml"
+
+
+class TerminalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(default="S001", pattern=r"^[A-Za-z0-9]{1,12}$")
+    """Store id, e.g. S001."""
+    terminal: str = Field(default="T1", pattern=r"^[A-Za-z0-9]{1,8}$")
+    """Terminal id within the store, e.g. T1."""
+    store_name: str = "My store"
+    """Printed at the top of every receipt."""
+    store_address: list[str] = []
+    """Address lines under the store name on receipts."""
+    database: str = "pos-terminal.db"
+    """The local ledger (SQLite file); relative to the config file."""
+    manager_pin: str = Field(default="1234", min_length=4, max_length=12, pattern=r"^\d+$")
+    """Opens the manager screens of the terminal app."""
+    scanner_port: str = ""
+    """Serial barcode scanner port or pyserial URL; empty for keyboard-wedge scanners."""
+    scanner_baudrate: int = 9600
+    """Serial scanner speed."""
+    qr_key: str = Field(default="demo-qr-signing-key-change-me", min_length=8)
+    """Key the hub signs member QR codes with."""
+    receipt_footer: list[str] = []
+    """Lines printed at the bottom of receipts."""
+    timezone: str | None = None
+    """Local time zone for receipts and day reports; default: the program's."""
+
+    @property
+    def origin(self) -> str:
+        return f"{self.store}-{self.terminal}"
+
+
+class SyncSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hub_url: str = "http://127.0.0.1:8750"
+    """The hub's base URL."""
+    token: str = ""
+    """This terminal's credential, from `pos-hub terminal add`."""
+    interval_s: float = Field(default=60, gt=0)
+    """Seconds between background syncs."""
+    max_backoff_s: float = Field(default=600, gt=0)
+    """Cap of the exponential retry backoff after failures."""
+    batch_size: int = Field(default=500, ge=1, le=5000)
+    """Events per push batch."""
+    authorize_timeout_s: float = Field(default=1.5, gt=0)
+    """Seconds to wait for online redemption authorisation before falling back offline."""
+    request_timeout_s: float = Field(default=20, gt=0)
+    """Seconds for other hub requests."""
+
+
+class PosSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="POS_", env_nested_delimiter="__", extra="ignore", toml_file=None
+    )
+
+    terminal: TerminalSettings = TerminalSettings()
+    printer: PrinterSettings = PrinterSettings()
+    sync: SyncSettings = SyncSettings()
+    program: dict[str, Any] = {}
+    config_path: str = ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.config_path).resolve().parent if self.config_path else Path.cwd()
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def database_path(self) -> Path:
+        return self.resolve(self.terminal.database)
+
+    def config_program(self) -> Program:
+        """The program in this config file (used until the hub has published one)."""
+        return program_from_dict(self.program)
+
+
+def config_path_from(arg: str | None) -> str:
+    return arg or os.environ.get("POS_CONFIG") or DEFAULT_CONFIG
+
+
+def load_settings(path: str | None = None) -> PosSettings:
+    """Read settings from the TOML file at `path` (or POS_CONFIG, or ./pos.toml)."""
+    path = config_path_from(path)
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"config file {path} not found: copy config.example.toml there or pass --config"
+        )
+
+    class _FromFile(PosSettings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        settings = _FromFile(config_path=str(path))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe(exc)}") from exc
+    except ValueError as exc:  # TOML syntax errors
+        raise ConfigError(f"{path}: {exc}") from exc
+    if settings.printer.kind == "file":
+        settings.printer = settings.printer.model_copy(
+            update={"path": str(settings.resolve(settings.printer.path))}
+        )
+    return settings

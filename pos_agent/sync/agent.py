@@ -1,0 +1,294 @@
+"""The sync cycle: push every unacknowledged event in batches, then pull every page of
+changes since the saved cursor; retry with exponential backoff and jitter when the hub is
+away; stop (and say why) when the hub rejects the terminal's credential.
+
+    >>> agent = SyncAgent(local, HubClient(url, token), batch_size=500)
+    >>> report = agent.sync_once()          # the manager's end-of-day run
+    >>> agent.start_background()            # inside the app: APScheduler, one job at a time
+
+Crash safety comes from the two ends, not from the agent: the hub inserts idempotently by
+event_id, the terminal marks events acknowledged only from the hub's answer, and each pull
+page is applied together with its cursor in one SQLite transaction. Killing the agent at
+any instant therefore loses nothing and counts nothing twice; the next run finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from loyalty.events import Event
+from pos_agent.exceptions import CredentialRejected, HubRefused, HubUnreachable, SyncError
+from pos_agent.sync.client import HubClient
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): stage is "push" or "pull"; total is 0 when unknown."""
+
+
+class LocalSync(Protocol):
+    """What the agent needs from the terminal's store (see `pos_agent.sync.local`)."""
+
+    origin: str
+    epoch: int
+
+    def pending_events(self, limit: int) -> list[Event]: ...
+    def pending_after(self, epoch: int, origin_seq: int, limit: int) -> list[Event]: ...
+    def queued_count(self) -> int: ...
+    def high_seq(self) -> int: ...
+    def mark_acknowledged(self, results: list[dict]) -> int: ...
+    def unacknowledge_from(self, origin_seq: int) -> int: ...
+    def pull_cursor(self) -> int: ...
+    def apply_pull_page(self, changes: list[dict], cursor: int) -> int: ...
+    def record_sync(
+        self, *, ok: bool, error: str | None = None, flags: list | None = None
+    ) -> None: ...
+
+
+@dataclass
+class SyncReport:
+    pushed: int = 0
+    duplicates: int = 0
+    pulled: int = 0
+    queued: int = 0
+    flags: list[dict] = field(default_factory=list)
+    error: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.queued == 0
+
+    def to_dict(self) -> dict:
+        return {
+            "pushed": self.pushed,
+            "duplicates": self.duplicates,
+            "pulled": self.pulled,
+            "queued": self.queued,
+            "flags": self.flags,
+            "error": self.error,
+            "ok": self.ok,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+@dataclass
+class SyncStatus:
+    """What the app's status bar and `pos sync` show."""
+
+    online: bool | None = None
+    offline_since: datetime | None = None
+    queued: int = 0
+    last_success: datetime | None = None
+    last_error: str | None = None
+    flags: list[dict] = field(default_factory=list)
+    stopped: bool = False
+    """True after a 401: syncing waits for a new token instead of retrying forever."""
+    failures: int = 0
+    next_attempt: datetime | None = None
+
+
+class SyncAgent:
+    def __init__(
+        self,
+        local: LocalSync,
+        client: HubClient,
+        *,
+        batch_size: int = 500,
+        page_size: int = 500,
+        interval_s: float = 60.0,
+        max_backoff_s: float = 600.0,
+    ) -> None:
+        self.local = local
+        self.client = client
+        self.batch_size = batch_size
+        self.page_size = page_size
+        self.interval_s = interval_s
+        self.max_backoff_s = max_backoff_s
+        self.status = SyncStatus()
+        self._lock = threading.Lock()
+        self._scheduler = None
+
+    # -- one cycle ---------------------------------------------------------------------
+    def push_all(self, report: SyncReport, progress: Progress | None = None) -> None:
+        total = self.local.queued_count()
+        done = 0
+        rewinds = 0
+        events = self.local.pending_events(self.batch_size)
+        # The next batch is read from SQLite while the hub works on the current one.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-read") as reader:
+            while events:
+                last = events[-1]
+                upcoming = reader.submit(
+                    self.local.pending_after, last.origin_epoch, last.origin_seq, self.batch_size
+                )
+                try:
+                    # After a reinstall, events of an older epoch may still be queued: each
+                    # batch names the epoch of its own events.
+                    body = self.client.push(
+                        self.local.origin, events[0].origin_epoch, [e.to_dict() for e in events]
+                    )
+                except HubRefused as exc:
+                    upcoming.cancel()
+                    expected = exc.body.get("expected_seq")
+                    # The hub lost events we had seen acknowledged (restored from a backup):
+                    # we still hold them, so send them again from where the hub stands.
+                    if (
+                        exc.body.get("error") == "gap"
+                        and isinstance(expected, int)
+                        and expected < events[0].origin_seq
+                        and rewinds < 3
+                    ):
+                        rewinds += 1
+                        total += self.local.unacknowledge_from(expected)
+                        events = self.local.pending_events(self.batch_size)
+                        continue
+                    raise
+                results = body.get("results", [])
+                if not results:
+                    # Resending the same batch forever would not help: stop and say so.
+                    upcoming.cancel()
+                    raise SyncError("the hub acknowledged none of the events sent")
+                self.local.mark_acknowledged(results)
+                new = sum(1 for r in results if r.get("status") == "new")
+                report.pushed += new
+                report.duplicates += len(results) - new
+                done += len(results)
+                if progress:
+                    progress("push", done, max(total, done))
+                # An empty read-ahead may only mean the epoch ended: ask again from the top.
+                events = upcoming.result() or self.local.pending_events(self.batch_size)
+
+    def pull_all(self, report: SyncReport, progress: Progress | None = None) -> None:
+        cursor = self.local.pull_cursor()
+        while True:
+            body = self.client.pull(cursor, self.page_size, high_seq=self.local.high_seq())
+            changes = body.get("changes", [])
+            new_cursor = int(body.get("cursor", cursor))
+            self.local.apply_pull_page(changes, new_cursor)
+            report.pulled += len(changes)
+            cursor = new_cursor
+            if progress:
+                progress("pull", report.pulled, 0)
+            if not body.get("more") or not changes:
+                break
+
+    def sync_once(self, progress: Progress | None = None) -> SyncReport:
+        """Push, pull, fetch this store's flags. Never raises for hub trouble: the report
+        says what happened, and the status is updated for the app."""
+        report = SyncReport()
+        with self._lock:
+            try:
+                self.push_all(report, progress)
+                self.pull_all(report, progress)
+                report.flags = self.client.flags()
+            except CredentialRejected as exc:
+                report.error = str(exc)
+                self.status.stopped = True
+            except SyncError as exc:
+                report.error = str(exc)
+            except Exception as exc:  # a bug must not kill the background thread silently
+                log.exception("sync failed")
+                report.error = f"sync failed: {exc}"
+            report.queued = self.local.queued_count()
+            report.finished_at = datetime.now(UTC)
+            self._update_status(report)
+        return report
+
+    def _update_status(self, report: SyncReport) -> None:
+        status = self.status
+        now = report.finished_at or datetime.now(UTC)
+        status.queued = report.queued
+        if report.error is None:
+            status.online, status.offline_since, status.last_error = True, None, None
+            status.last_success = now
+            status.failures = 0
+            status.flags = report.flags
+        else:
+            if status.online is not False:
+                status.offline_since = now
+            status.online = False
+            status.last_error = report.error
+            status.failures += 1
+        status.next_attempt = now + timedelta(seconds=self.next_delay())
+        try:
+            self.local.record_sync(ok=report.error is None, error=report.error, flags=report.flags)
+        except Exception:  # the status is advisory; never let it break a sync
+            log.exception("could not record sync state")
+
+    def next_delay(self) -> float:
+        """Seconds to the next attempt: the interval when healthy; after failures an
+        exponential backoff with full jitter, so a thousand stores coming back after an
+        outage do not arrive at the same second."""
+        if self.status.failures == 0:
+            return self.interval_s * random.uniform(0.9, 1.1)
+        ceiling = min(self.max_backoff_s, self.interval_s * 2 ** min(self.status.failures, 16))
+        return random.uniform(min(1.0, ceiling), ceiling)
+
+    # -- scheduling --------------------------------------------------------------------
+    def _tick(self) -> None:
+        if self.status.stopped:
+            return
+        self.sync_once()
+        self._schedule(self.next_delay())
+
+    def _schedule(self, delay: float) -> None:
+        if self._scheduler is None:
+            return
+        run_at = datetime.now(UTC) + timedelta(seconds=delay)
+        self._scheduler.add_job(
+            self._tick, "date", run_date=run_at, id="sync", replace_existing=True,
+            max_instances=1, coalesce=True, misfire_grace_time=None,
+        )
+
+    def start_background(self, first_delay: float = 0.5) -> None:
+        """Run cycles in a background thread (the terminal app)."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._scheduler.start()
+        self._schedule(first_delay)
+
+    def trigger_now(self) -> None:
+        """Ask for a cycle as soon as possible (e.g. after a sale, or a manager's request)."""
+        self.status.stopped = False
+        self._schedule(0)
+
+    def run_forever(self) -> None:
+        """Block running cycles (`pos sync --daemon`) until interrupted."""
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        self._scheduler = BlockingScheduler(timezone="UTC")
+        self._schedule(0)
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+
+
+def describe_status(status: SyncStatus, now: datetime | None = None) -> str:
+    """One line for a status bar: 'online', 'OFFLINE 3h12m, 42 queued', 'STOPPED: ...'."""
+    now = now or datetime.now(UTC)
+    if status.stopped:
+        return f"SYNC STOPPED: {status.last_error}"
+    if status.online is None:
+        return f"not synced yet, {status.queued} queued"
+    if status.online:
+        return f"online, {status.queued} queued"
+    since = status.offline_since or now
+    minutes = int((now - since).total_seconds() // 60)
+    return f"OFFLINE {minutes // 60}h{minutes % 60:02d}m, {status.queued} queued"
+
+
+__all__ = ["HubUnreachable", "SyncAgent", "SyncReport", "SyncStatus", "describe_status"]

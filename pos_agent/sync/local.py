@@ -1,0 +1,75 @@
+"""The terminal's side of a sync, over the local store (`LocalSync` of `agent.py`).
+
+    >>> local = StoreSync(settings)          # opens its own connection per thread
+    >>> agent = SyncAgent(local, client)
+
+SQLite connections stay in the thread that opened them, and the agent runs in a scheduler
+thread or an app worker: each thread gets its own `Store` on the same database file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+from loyalty.events import Event
+from pos_agent import hubdata, ledger
+from pos_agent.db import transaction
+from pos_agent.settings import PosSettings
+from pos_agent.store import Store, open_store
+
+
+class StoreSync:
+    def __init__(self, settings: PosSettings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+        self._stores: list[Store] = []
+        identity = self.store.identity
+        self.origin = identity.origin
+        self.epoch = identity.epoch
+
+    @property
+    def store(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = open_store(self.settings)
+            self._stores.append(store)
+        return store
+
+    def pending_events(self, limit: int) -> list[Event]:
+        return ledger.pending_events(self.store.conn, limit)
+
+    def pending_after(self, epoch: int, origin_seq: int, limit: int) -> list[Event]:
+        return ledger.pending_events(self.store.conn, limit, epoch, after_seq=origin_seq)
+
+    def queued_count(self) -> int:
+        return ledger.queued_count(self.store.conn)
+
+    def high_seq(self) -> int:
+        return ledger.high_seq(self.store.conn, self.store.identity.epoch)
+
+    def mark_acknowledged(self, results: list[dict]) -> int:
+        with transaction(self.store.db) as conn:
+            return ledger.mark_acknowledged(conn, results)
+
+    def unacknowledge_from(self, origin_seq: int) -> int:
+        with transaction(self.store.db) as conn:
+            return ledger.unacknowledge_from(conn, self.store.identity.epoch, origin_seq)
+
+    def pull_cursor(self) -> int:
+        return hubdata.pull_cursor(self.store)
+
+    def apply_pull_page(self, changes: list[dict], cursor: int) -> int:
+        return hubdata.apply_pull_page(self.store, changes, cursor)
+
+    def record_sync(
+        self, *, ok: bool, error: str | None = None, flags: list | None = None
+    ) -> None:
+        hubdata.record_sync(self.store, ok=ok, error=error, flags=flags)
+
+    def close(self) -> None:
+        for store in self._stores:
+            # Another thread's connection refuses; it closes with the process.
+            with contextlib.suppress(Exception):
+                store.close()
+        self._stores.clear()

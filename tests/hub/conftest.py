@@ -1,0 +1,259 @@
+"""Fixtures for the hub's tests: a real uvicorn server on 127.0.0.1 against a temporary
+SQLite file, and against PostgreSQL when POS_HUB_TEST_DATABASE_URL is set (in a schema of
+its own, dropped at the end), plus a terminal simulator that seals events with the domain
+code exactly as a store terminal does.
+
+Servers are started once per backend for the session (each test uses its own terminals
+and members, and asserts on row-count deltas) and stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
+
+from hub.app import create_app
+from hub.context import HubContext
+from hub.db import migrate
+from hub.settings import normalise_url, settings_for
+from hub.store.credentials import add_credential
+from hub.store.programs import publish
+from hub.tables import metadata
+from loyalty.clock import HybridClock
+from loyalty.earning import earn_for_sale, enrolment_drafts
+from loyalty.events import GENESIS, Event, EventDraft, format_instant, seal
+from loyalty.fold import MemberState, apply
+from loyalty.ids import new_member_id
+from loyalty.program import load_program_text
+from loyalty.redemption import redeem
+from loyalty.sale import make_sale
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_TEXT = (ROOT / "config.example.toml").read_text()
+PROGRAM = load_program_text(CONFIG_TEXT)
+PG_ENV = "POS_HUB_TEST_DATABASE_URL"
+
+
+def raw_program() -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads(CONFIG_TEXT)["program"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Hub:
+    """A running hub: its base URL, tokens, and a context on the same database."""
+
+    url: str
+    ctx: HubContext
+    admin_token: str
+    online_token: str
+    backend: str
+    server: Any = None
+    thread: threading.Thread | None = None
+
+    def token(self, kind: str, name: str) -> str:
+        with self.ctx.db.write() as conn:
+            return add_credential(conn, kind, name)
+
+    def client(self, token: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def admin(self) -> httpx.Client:
+        return self.client(self.admin_token)
+
+    def online(self) -> httpx.Client:
+        return self.client(self.online_token)
+
+    def count(self, table: str, **where: Any) -> int:
+        t = metadata.tables[table]
+        stmt = select(func.count()).select_from(t)
+        for key, value in where.items():
+            stmt = stmt.where(t.c[key] == value)
+        with self.ctx.db.read() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def rows(self, table: str, **where: Any) -> list[dict[str, Any]]:
+        t = metadata.tables[table]
+        stmt = select(t)
+        for key, value in where.items():
+            stmt = stmt.where(t.c[key] == value)
+        with self.ctx.db.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def counts(self) -> dict[str, int]:
+        return {name: self.count(name) for name in
+                ("events", "members", "cards", "flags", "changes", "streams")}
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+            if self.thread is not None:
+                self.thread.join(10)
+        self.ctx.close()
+
+
+def start_hub(url: str, backend: str, **hub_settings: Any) -> Hub:
+    migrate(url)
+    settings = settings_for(url, raw_program(), **hub_settings)
+    ctx = HubContext.from_settings(settings)
+    with ctx.db.write() as conn:
+        publish(conn, ctx.db, settings.program)
+        admin = add_credential(conn, "admin", f"tests-{uuid.uuid4().hex[:6]}")
+    with ctx.db.write() as conn:
+        online = add_credential(conn, "channel", "online")
+    app = create_app(settings, HubContext.from_settings(settings))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    return Hub(f"http://127.0.0.1:{port}", ctx, admin, online, backend, server, thread)
+
+
+@pytest.fixture(scope="session")
+def sqlite_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    path = tmp_path_factory.mktemp("hub") / "hub.db"
+    hub = start_hub(f"sqlite:///{path}", "sqlite")
+    yield hub
+    hub.stop()
+
+
+def pg_url(schema: str) -> str | None:
+    raw = os.environ.get(PG_ENV)
+    if not raw:
+        return None
+    base = normalise_url(raw, Path.cwd())
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema() -> Iterator[str]:
+    raw = os.environ.get(PG_ENV)
+    if not raw:
+        pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests need a server "
+                    "(e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    schema = f"hub_test_{os.getpid()}"
+    engine = create_engine(normalise_url(raw, Path.cwd()), poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield schema
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_hub(pg_schema: str) -> Iterator[Hub]:
+    url = pg_url(pg_schema)
+    assert url
+    hub = start_hub(url, "postgres")
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hub(request: pytest.FixtureRequest) -> Hub:
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_hub")
+    return request.getfixturevalue("sqlite_hub")
+
+
+# -- a terminal simulator -------------------------------------------------------------------
+@dataclass
+class Term:
+    """Seals events like a store terminal: gap-free seq, hash chain, HLC."""
+
+    hub: Hub
+    origin: str
+    token: str
+    epoch: int = 1
+    seq: int = 0
+    chain: str = GENESIS
+    clock: HybridClock = field(default_factory=HybridClock)
+    states: dict[str, MemberState] = field(default_factory=dict)
+    receipts: int = 0
+
+    def seal(self, draft: EventDraft, at: datetime | None = None) -> Event:
+        at = at or datetime.now(UTC)
+        self.seq += 1
+        event = seal(draft, origin=self.origin, origin_seq=self.seq, origin_epoch=self.epoch,
+                     prev_hash=self.chain, occurred_at=format_instant(at),
+                     hlc=self.clock.now(int(at.timestamp() * 1000)),
+                     program_version=PROGRAM.version)
+        self.chain = event.content_hash()
+        state = self.states.setdefault(event.member_id, MemberState(member_id=event.member_id))
+        apply(state, event)
+        return event
+
+    def receipt(self) -> str:
+        self.receipts += 1
+        return f"{self.origin}-{self.receipts:06d}"
+
+    def enrol(self, at: datetime | None = None) -> tuple[str, list[Event]]:
+        at = at or datetime.now(UTC)
+        member_id = new_member_id()
+        drafts = enrolment_drafts(PROGRAM, member_id, at, receipt_no=self.receipt(),
+                                  channel=f"store:{self.origin}")
+        n = int(uuid.UUID(member_id).int % 10**8)
+        drafts[0] = EventDraft(**{**drafts[0].__dict__, "data": {
+            **drafts[0].data, "profile": {"name": f"Member {n}", "phone": f"+3361{n:08d}"}}})
+        return member_id, [self.seal(d, at) for d in drafts]
+
+    def sale(self, member_id: str, total: int, at: datetime | None = None) -> list[Event]:
+        at = at or datetime.now(UTC)
+        state = self.states.setdefault(member_id, MemberState(member_id=member_id))
+        result = earn_for_sale(PROGRAM, state, make_sale(total=total), at,
+                               receipt_no=self.receipt())
+        return [self.seal(d, at) for d in result.drafts]
+
+    def redeem(self, member_id: str, reward_id: str, at: datetime | None = None,
+               balance: int | None = None) -> Event:
+        at = at or datetime.now(UTC)
+        state = self.states.setdefault(member_id, MemberState(member_id=member_id))
+        if balance is not None:  # what this terminal believes (e.g. from a hub snapshot)
+            state = state.copy()
+            state.balance = balance
+        draft = redeem(PROGRAM, state, reward_id, at, receipt_no=self.receipt())
+        return self.seal(draft, at)
+
+    def body(self, events: list[Event]) -> dict[str, Any]:
+        return {"origin": self.origin, "origin_epoch": self.epoch,
+                "events": [e.to_dict() for e in events]}
+
+    def push(self, events: list[Event], path: str = "/v1/sync/push") -> httpx.Response:
+        with self.hub.client(self.token) as c:
+            return c.post(path, json=self.body(events))
+
+
+def new_terminal(hub: Hub, store: str | None = None) -> Term:
+    store = store or f"S{uuid.uuid4().int % 10**6:06d}"
+    origin = f"{store}-T{uuid.uuid4().int % 10**4}"
+    return Term(hub, origin, hub.token("terminal", origin))

@@ -1,0 +1,271 @@
+"""Property tests of the fold: order independence, exact voids, integers only, FIFO expiry."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loyalty.earning import earn_for_sale, enrolment_drafts
+from loyalty.errors import LoyaltyError
+from loyalty.events import EventDraft, Kind
+from loyalty.expiry import due_expiries
+from loyalty.fold import MemberState, fold
+from loyalty.redemption import redeem
+from loyalty.reversal import reverse_receipt
+from loyalty.sale import SaleLine, make_sale
+
+from .conftest import Ledger, make_program, utc
+
+PROGRAM = make_program(
+    """
+[[program.promotions]]
+id = "tue"
+name = "Double Tuesday"
+multiplier = "2"
+weekdays = ["tue"]
+"""
+)
+START = utc(2026, 1, 5, 9)
+
+sale_lines = st.lists(
+    st.tuples(
+        st.sampled_from(["LATTE", "CROI", "TEA"]),
+        st.sampled_from(["coffee", "pastry", "tea"]),
+        st.integers(1, 4),
+        st.integers(1, 2500),
+    ),
+    min_size=1,
+    max_size=3,
+)
+operation = st.one_of(
+    st.tuples(st.just("sale"), sale_lines),
+    st.tuples(st.just("redeem"), st.sampled_from(["latte", "pay", "gift"])),
+    st.tuples(st.just("void"), st.integers(0, 50)),
+    st.tuples(st.just("refund"), st.integers(0, 50), st.integers(1, 100)),
+    st.tuples(st.just("wait"), st.integers(1, 60 * 24 * 40)),
+    st.tuples(st.just("expire")),
+)
+
+
+def run(ops, member="m1") -> Ledger:
+    """Apply operations through the domain functions, as a terminal would."""
+    ledger = Ledger()
+    at = START
+    ledger.record(enrolment_drafts(PROGRAM, member, at, receipt_no="E", channel="t"), at)
+    receipts: list[str] = []
+    for n, op in enumerate(ops):
+        state = ledger.state(member)
+        at += timedelta(minutes=1)
+        try:
+            if op[0] == "sale":
+                sale = make_sale([SaleLine(*x) for x in op[1]])
+                drafts = earn_for_sale(PROGRAM, state, sale, at, receipt_no=f"R{n}").drafts
+                receipts.append(f"R{n}")
+            elif op[0] == "redeem":
+                points = 100 if op[1] == "pay" else None
+                drafts = [redeem(PROGRAM, state, op[1], at, receipt_no=f"R{n}", points=points)]
+                receipts.append(f"R{n}")
+            elif op[0] in ("void", "refund") and receipts:
+                ref = receipts[op[1] % len(receipts)]
+                rec = state.receipts.get(ref)
+                amount = None
+                if op[0] == "refund" and rec is not None and rec.amount:
+                    amount = max(1, (rec.amount - rec.reversed_amount) * op[2] // 100)
+                drafts = [reverse_receipt(state, ref, refund_amount=amount)]
+            elif op[0] == "wait":
+                at += timedelta(minutes=op[1])
+                continue
+            elif op[0] == "expire":
+                drafts = due_expiries(state, at)
+            else:
+                continue
+        except LoyaltyError:
+            continue
+        ledger.record(drafts, at)
+    return ledger
+
+
+def check_invariants(state) -> None:
+    assert isinstance(state.balance, int)
+    assert state.balance == sum(lot.remaining for lot in state.lots) - state.debt
+    for lot in state.lots:
+        assert 0 <= lot.remaining <= lot.original
+    assert state.debt >= 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(operation, max_size=25), st.randoms(use_true_random=False))
+def test_any_arrival_order_folds_to_the_same_state(ops, rnd):
+    ledger = run(ops)
+    in_order = fold(ledger.events)
+    shuffled = list(ledger.events)
+    rnd.shuffle(shuffled)
+    assert fold(shuffled).comparable() == in_order.comparable()
+    # duplicates (a batch delivered twice) change nothing
+    assert fold(shuffled + shuffled[: len(shuffled) // 2]).comparable() == in_order.comparable()
+    check_invariants(in_order)
+    assert in_order.balance == sum(e.points for e in ledger.events)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(operation, max_size=20), sale_lines)
+def test_sale_then_void_returns_the_exact_prior_state(ops, lines):
+    ledger = run(ops)
+    before = ledger.state("m1")
+    at = START + timedelta(days=400)
+    result = earn_for_sale(PROGRAM, before, make_sale([SaleLine(*x) for x in lines]), at,
+                           receipt_no="SALE")
+    ledger.record(result.drafts, at)
+    ledger.record(reverse_receipt(ledger.state("m1"), "SALE"), at + timedelta(seconds=1))
+    assert ledger.state("m1").comparable() == before.comparable()
+
+
+@settings(max_examples=40, deadline=None)
+@given(sale_lines, st.lists(st.integers(1, 100), min_size=1, max_size=5))
+def test_partial_refunds_adding_up_to_the_sale_take_back_exactly_what_it_earned(lines, cuts):
+    ledger = Ledger()
+    at = START
+    sale = make_sale([SaleLine(*x) for x in lines])
+    result = earn_for_sale(PROGRAM, ledger.state("m1"), sale, at, receipt_no="S")
+    ledger.record(result.drafts, at)
+    earned = ledger.state("m1").balance
+    purchase = result.purchase_points
+    refunded = 0
+    for cut in cuts:
+        amount = max(1, (sale.total - refunded) * cut // 100)
+        at += timedelta(minutes=1)
+        ledger.record(reverse_receipt(ledger.state("m1"), "S", refund_amount=amount), at)
+        refunded += amount
+        if refunded == sale.total:
+            break
+        # exactly floor(P x R / T) purchase points taken back so far, bonuses kept
+        assert ledger.state("m1").balance == earned - purchase * refunded // sale.total
+    if refunded < sale.total:
+        ledger.record(reverse_receipt(ledger.state("m1"), "S", refund_amount=sale.total - refunded),
+                      at + timedelta(minutes=1))
+    final = ledger.state("m1")
+    assert final.balance == 0 and not any(final.stamps.values())
+    assert final.comparable() == MemberState(member_id="m1").comparable()
+
+
+def test_partial_refund_is_proportional_and_floors():
+    ledger = Ledger()
+    at = START  # a Monday: no promotion
+    sale = make_sale(total=1000)  # 100 Stars + 5 visit
+    ledger.record(earn_for_sale(PROGRAM, ledger.state("m"), sale, at, receipt_no="S").drafts, at)
+    assert ledger.state("m").balance == 105
+    # refund 3.33 of 10.00: floor(100 x 333 / 1000) = 33
+    ledger.record(reverse_receipt(ledger.state("m"), "S", refund_amount=333), at)
+    assert ledger.state("m").balance == 72
+    # refund 3.33 more: floor(100 x 666 / 1000) = 66 in all -> 33 more
+    ledger.record(reverse_receipt(ledger.state("m"), "S", refund_amount=333), at)
+    assert ledger.state("m").balance == 39
+    # the last 3.34 is the rest of the sale: everything left, the visit bonus too
+    ledger.record(reverse_receipt(ledger.state("m"), "S", refund_amount=334), at)
+    assert ledger.state("m").balance == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(operation, max_size=30))
+def test_points_are_integers_everywhere(ops):
+    ledger = run(ops)
+    for event in ledger.events:
+        assert type(event.points) is int and type(event.amount) is int
+        assert all(type(v) is int for v in event.stamps.values())
+    state = ledger.state("m1")
+    assert type(state.balance) is int
+    assert all(type(lot.remaining) is int for lot in state.lots)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("earn"), st.integers(1, 500)),
+            st.tuples(st.just("spend"), st.integers(1, 500)),
+            st.tuples(st.just("wait"), st.integers(1, 200)),
+            st.tuples(st.just("expire")),
+        ),
+        max_size=40,
+    )
+)
+def test_fifo_expiry_never_expires_a_spent_point_nor_spends_one_twice(ops):
+    ledger = Ledger()
+    at = START
+    earned = spent = 0
+    for n, op in enumerate(ops):
+        state = ledger.state("m")
+        at += timedelta(days=1)
+        if op[0] == "earn":
+            expires = (at + timedelta(days=90)).isoformat()
+            ledger.record(EventDraft(kind=Kind.BONUS, member_id="m", points=op[1],
+                                     data={"expires_at": expires}), at)
+            earned += op[1]
+        elif op[0] == "spend" and state.balance >= op[1]:
+            ledger.record(EventDraft(kind=Kind.REDEEM, member_id="m", points=-op[1],
+                                     ref=f"R{n}"), at)
+            spent += op[1]
+        elif op[0] == "wait":
+            at += timedelta(days=op[1])
+        elif op[0] == "expire":
+            ledger.record(due_expiries(state, at), at)
+    state = ledger.state("m")
+    expired = -sum(e.points for e in ledger.events if e.kind == Kind.EXPIRE)
+    check_invariants(state)
+    assert state.debt == 0
+    # every point is in exactly one place: still held, spent once, or expired once
+    assert earned == state.balance + spent + expired
+    # an expiry only takes what was left in its own lot, after the spends before it
+    for event in ledger.events:
+        if event.kind == Kind.EXPIRE:
+            taken = state.consumptions[event.event_id]
+            assert taken == [[event.data["lot"], -event.points]]
+    # spends took the oldest lots first: no later lot is touched while an earlier one is full
+    for event in ledger.events:
+        if event.kind == Kind.REDEEM:
+            lots = [lot_id for lot_id, _ in state.consumptions[event.event_id]]
+            order = [lot.lot_id for lot in state.lots]
+            assert lots == sorted(lots, key=order.index)
+    # running the job twice records nothing new: the same ids
+    again = due_expiries(state, at)
+    ids = {e.event_id for e in ledger.events}
+    assert all(d.event_id not in ids for d in again)
+
+
+def test_expiry_job_ids_are_deterministic():
+    ledger = Ledger()
+    at = START
+    ledger.record(EventDraft(kind=Kind.BONUS, member_id="m", points=10,
+                             data={"expires_at": (at + timedelta(days=1)).isoformat()}), at)
+    later = at + timedelta(days=2)
+    first = due_expiries(ledger.state("m"), later)
+    second = due_expiries(ledger.state("m"), later)
+    assert [d.event_id for d in first] == [d.event_id for d in second]
+    assert first[0].points == -10
+    ledger.record(first, later)
+    assert ledger.state("m").balance == 0
+    assert due_expiries(ledger.state("m"), later) == []
+
+
+def test_double_spend_goes_negative_and_later_earnings_pay_it_down():
+    a, b = Ledger(origin="S001-T1"), Ledger(origin="S002-T1")
+    at = START
+    a.record(EventDraft(kind=Kind.BONUS, member_id="m", points=200), at)
+    # both stores saw 200 and each spent 150 offline
+    a.record(EventDraft(kind=Kind.REDEEM, member_id="m", points=-150, ref="A1"), at)
+    b.record(EventDraft(kind=Kind.REDEEM, member_id="m", points=-150, ref="B1"), at)
+    state = fold(a.events + b.events)
+    assert (state.balance, state.debt) == (-100, 100)
+    a.record(EventDraft(kind=Kind.BONUS, member_id="m", points=130), at + timedelta(days=1))
+    state = fold(a.events + b.events)
+    assert (state.balance, state.debt, sum(x.remaining for x in state.lots)) == (30, 0, 30)
+
+
+def test_shuffled_order_with_random_module():
+    ledger = run([("sale", [("LATTE", "coffee", 3, 500)]), ("redeem", "latte"), ("void", 0)])
+    events = list(ledger.events)
+    random.Random(7).shuffle(events)
+    assert fold(events).comparable() == fold(ledger.events).comparable()

@@ -1,0 +1,54 @@
+"""Fixtures for the terminal tests: a config file in a temp folder, an initialised store,
+row counts to prove that a refused command wrote nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pos_agent.identity import init_terminal
+from pos_agent.settings import load_settings
+from pos_agent.store import Store, open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = ("identity", "members", "cards", "events", "member_balances", "hub_snapshots",
+          "receipts", "print_jobs", "programs", "reward_stock")
+
+
+def write_config(folder: Path, *, store: str = "S001", terminal: str = "T1",
+                 printer: str | None = None) -> Path:
+    text = (ROOT / "config.example.toml").read_text()
+    text = text.replace('store = "S001"', f'store = "{store}"')
+    text = text.replace('terminal = "T1"', f'terminal = "{terminal}"')
+    if printer:
+        text = text.replace('kind = "file"\npath = "receipts.escpos"', printer)
+    path = folder / "pos.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = write_config(tmp_path)
+    monkeypatch.setenv("POS_CONFIG", str(path))
+    monkeypatch.chdir(tmp_path)
+    return path
+
+
+@pytest.fixture
+def store(config: Path) -> Store:
+    s = open_store(load_settings(str(config)))
+    init_terminal(s.db, "S001", "T1")
+    yield s
+    s.close()
+
+
+def counts(db_path: Path) -> dict[str, int]:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
+    finally:
+        conn.close()

@@ -1,0 +1,238 @@
+"""The store API: offline ids across terminals, QR refusal, member_view over a hub
+snapshot, redemption authorisation paths, hub data, epochs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from loyalty.errors import RedemptionError
+from loyalty.events import EventDraft, Kind, seal
+from loyalty.fold import MemberState, fold
+from loyalty.ids import is_valid_card_number
+from loyalty.member_qr import sign_card
+from loyalty.sale import make_sale
+from pos_agent.exceptions import HubUnreachable, MemberNotFound, SyncError
+from pos_agent.hubdata import apply_pull_page, pull_cursor
+from pos_agent.identity import fetch_whoami, init_terminal, new_epoch
+from pos_agent.ledger import (
+    _content_hash,
+    mark_acknowledged,
+    own_events,
+    pending_events,
+    verify_ledger,
+)
+from pos_agent.members import enrol, find_member, member_view
+from pos_agent.operations import Authorization, record_sale, redeem_reward
+from pos_agent.settings import load_settings
+from pos_agent.store import open_store
+from tests.pos_agent.conftest import write_config
+
+KEY = b"demo-qr-signing-key-change-me"
+
+
+def test_two_terminals_enrolling_offline_never_share_a_card_or_member_id(tmp_path):
+    made = []
+    for store_id in ("S001", "S002"):
+        folder = tmp_path / store_id
+        folder.mkdir()
+        store = open_store(load_settings(str(write_config(folder, store=store_id))))
+        init_terminal(store.db, store_id, "T1")
+        at = datetime(2026, 3, 1, tzinfo=UTC)
+        made += [enrol(store, name=f"M {i}", phone=f"06{i:08d}", at=at) for i in range(150)]
+        store.close()
+    cards = [e.card_number for e in made]
+    assert len(set(cards)) == len(cards) == 300
+    assert len({e.member_id for e in made}) == 300
+    assert all(is_valid_card_number(c) for c in cards)
+
+
+def test_card_serials_are_gap_free_and_numbers_are_checked_unused(store):
+    first = enrol(store, name="A", phone="0611111111")
+    # A pre-printed card that happens to be the next number this terminal would make.
+    from loyalty.ids import make_card_number
+
+    nxt = make_card_number("S001-T1", 2, 1)
+    enrol(store, name="B", phone="0622222222", card_number=nxt)
+    third = enrol(store, name="C", phone="0633333333")
+    assert third.card_number not in (first.card_number, nxt)
+    assert store.identity.card_serial == 3
+
+
+def test_qr_lookup_accepts_a_signed_payload_and_refuses_forged_or_altered(store):
+    ann = enrol(store, name="Ann", phone="0611223344")
+    assert find_member(store, ann.qr_payload).member_id == ann.member_id
+    other = enrol(store, name="Bob", phone="0699887766")
+    prefix, card, signature = ann.qr_payload.split(":")
+    altered = f"{prefix}:{other.card_number}:{signature}"  # Ann's signature, Bob's card
+    for bad in (altered, sign_card(ann.card_number, b"someone-elses-key"),
+                ann.qr_payload[:-1] + ("A" if ann.qr_payload[-1] != "A" else "B")):
+        with pytest.raises(MemberNotFound, match="forged or altered"):
+            find_member(store, bad)
+    with pytest.raises(MemberNotFound, match="not a member code"):
+        find_member(store, "LOY1:garbage")
+
+
+def test_phone_lookup_normalises(store):
+    ann = enrol(store, name="Ann", phone="+33 (6) 12-34-56-78")
+    assert find_member(store, "+33612345678").found_by == "phone"
+    assert find_member(store, " +33 6 12 34 56 78 ").member_id == ann.member_id
+    with pytest.raises(MemberNotFound):
+        find_member(store, "0612345678")  # no country rewriting: a different number
+
+
+def test_member_view_is_snapshot_plus_own_events_not_in_it(store):
+    at = datetime(2026, 3, 4, 9, tzinfo=UTC)  # a Wednesday: no double-points Tuesday
+    ann = enrol(store, name="Ann", phone="0611223344", at=at)
+    record_sale(store, ann.member_id, make_sale(total=1000), at=at + timedelta(hours=1))
+    record_sale(store, ann.member_id, make_sale(total=2000), at=at + timedelta(hours=2))
+    mine = own_events(store.conn, ann.member_id)
+    assert [e.kind for e in mine] == ["enrol", "bonus", "earn", "bonus", "earn"]
+    # The hub has our first three events plus one made online, not our last two.
+    online = seal(EventDraft(kind=Kind.BONUS, member_id=ann.member_id, points=500,
+                             data={"reason": "review", "once": "review:1"}),
+                  origin="online", origin_seq=1, origin_epoch=1, prev_hash="0" * 64,
+                  occurred_at=(at + timedelta(minutes=90)).isoformat(),
+                  hlc=f"{int((at + timedelta(minutes=90)).timestamp() * 1000):015d}.00000",
+                  program_version="x")
+    snapshot = fold([*mine[:3], online])
+    apply_pull_page(store, [{"type": "member", "change_seq": 7, "member_id": ann.member_id,
+                             "profile": {"card_numbers": [ann.card_number], "phone": "0611223344",
+                                         "name": "Ann"},
+                             "snapshot": snapshot.to_dict(), "hub_seq": 40}], cursor=7)
+    state, summary = member_view(store, ann.member_id, at + timedelta(hours=3))
+    expected = fold([*mine, online])
+    assert state.balance == summary.balance == expected.balance == 50 + 100 + 5 + 500 + 200
+    assert state.event_ids == expected.event_ids
+    assert pull_cursor(store) == 7
+    # A sale now starts from that view (the cache was invalidated by the snapshot).
+    result = record_sale(store, ann.member_id, make_sale(total=100), at=at + timedelta(hours=4))
+    assert result.balance == expected.balance + 10
+    assert verify_ledger(store.conn) == []
+
+
+def test_a_snapshot_with_every_own_event_adds_nothing_twice(store):
+    ann = enrol(store, name="Ann", phone="0611223344")
+    record_sale(store, ann.member_id, make_sale(total=1000))
+    full = fold(own_events(store.conn, ann.member_id))
+    apply_pull_page(store, [{"type": "member", "member_id": ann.member_id,
+                             "snapshot": full.to_dict()}], cursor=1)
+    assert member_view(store, ann.member_id)[0].balance == full.balance == 50 + 105
+
+
+def test_stored_content_hash_equals_the_domain_hash(store):
+    ann = enrol(store, name="Ann", phone="0611223344")
+    record_sale(store, ann.member_id, make_sale(total=1234))
+    for event in own_events(store.conn, ann.member_id):
+        assert _content_hash(event) == event.content_hash()
+
+
+def _member_with_points(store, total: int = 20000):
+    ann = enrol(store, name="Ann", phone="0611223344")
+    record_sale(store, ann.member_id, make_sale(total=total))
+    return ann
+
+
+def test_redeem_authorised_online_is_acknowledged_and_not_offline(store):
+    ann = _member_with_points(store)
+    seen = {}
+
+    def hub(event, pending):
+        seen["pending"] = [e.origin_seq for e in pending]
+        results = [{"event_id": e.event_id, "hub_seq": 100 + e.origin_seq}
+                   for e in [*pending, event]]
+        return Authorization("authorized", results=tuple(results))
+
+    result = redeem_reward(store, ann.member_id, "gift-10", authorizer=hub)
+    assert result.approved_offline is False and result.points_spent == 900
+    assert seen["pending"] == [1, 2, 3, 4]
+    assert pending_events(store.conn, 100) == []
+    assert result.vouchers and result.vouchers[0]["reward_id"] == "gift-10"
+
+
+def test_redeem_refused_by_the_hub_writes_nothing(store):
+    ann = _member_with_points(store)
+    before = store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    with pytest.raises(RedemptionError, match="spent elsewhere"):
+        redeem_reward(store, ann.member_id, "free-latte",
+                      authorizer=lambda e, p: Authorization("refused", "insufficient_points",
+                                                            "spent elsewhere"))
+    assert store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == before
+    assert store.conn.execute(
+        "SELECT COUNT(*) FROM receipts WHERE kind = 'redemption'").fetchone()[0] == 0
+
+
+def test_lost_hub_answer_with_offline_refusal_keeps_and_cancels_the_event(store):
+    ann = _member_with_points(store)  # 2000 Stars; offline limit per transaction is 300
+    with pytest.raises(RedemptionError, match="at most 300"):
+        redeem_reward(store, ann.member_id, "gift-10",
+                      authorizer=lambda e, p: Authorization("unreachable", sent=True))
+    kinds = [e.kind for e in own_events(store.conn, ann.member_id)]
+    assert kinds[-2:] == ["redeem", "reverse"]
+    assert member_view(store, ann.member_id)[0].balance == 50 + 2000 + 5
+    assert verify_ledger(store.conn) == []
+
+
+def test_offline_redemption_of_a_hub_member_needs_a_recent_snapshot(store):
+    ann = _member_with_points(store)
+    store.db.execute("UPDATE members SET enrolled_here = 0")
+    with pytest.raises(RedemptionError, match="not been confirmed by the hub"):
+        redeem_reward(store, ann.member_id, "free-latte")
+    state = fold(own_events(store.conn, ann.member_id))
+    apply_pull_page(store, [{"type": "member", "member_id": ann.member_id,
+                             "snapshot": state.to_dict()}], cursor=1)
+    assert redeem_reward(store, ann.member_id, "free-latte").approved_offline
+
+
+def test_program_from_the_hub_becomes_active(store, config):
+    settings = load_settings(str(config))
+    raw = dict(settings.program)
+    raw["earn_rate"] = 1
+    apply_pull_page(store, [{"type": "program", "change_seq": 3, "version": "v-hub",
+                             "program": raw}], cursor=3)
+    assert store.active_program().earn_rate == 1
+    ann = enrol(store, name="Ann", phone="0611223344")
+    assert record_sale(store, ann.member_id, make_sale(total=1000)).purchase_points == 10
+
+
+def test_new_epoch_restarts_the_chain_and_salts_numbers(store):
+    ann = enrol(store, name="Ann", phone="0611223344")
+    mark_acknowledged(store.conn, [{"event_id": e.event_id, "hub_seq": i}
+                                   for i, e in enumerate(own_events(store.conn, ann.member_id))])
+    new_epoch(store.db)
+    result = record_sale(store, ann.member_id, make_sale(total=1000))
+    assert result.receipt_no == "S001-T1-E2-000002"
+    epoch2 = pending_events(store.conn, 10)
+    assert [(e.origin_epoch, e.origin_seq, e.prev_hash) for e in epoch2][:1] == \
+        [(2, 1, "0" * 64)]
+    assert verify_ledger(store.conn) == []
+
+
+def test_whoami_is_read_and_errors_are_clear():
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == "Bearer tok"
+        return httpx.Response(200, json={"origin": "S001-T1", "store": "S001", "qr_key": "k" * 16,
+                                         "hub_time": "2026-03-01T00:00:00Z"})
+
+    body = fetch_whoami("http://hub", "tok", transport=httpx.MockTransport(answer))
+    assert body["qr_key"] == "k" * 16
+    with pytest.raises(SyncError, match="refused the token"):
+        fetch_whoami("http://hub", "tok",
+                     transport=httpx.MockTransport(lambda r: httpx.Response(401, json={})))
+    with pytest.raises(HubUnreachable, match="cannot reach"):
+        fetch_whoami("http://127.0.0.1:9", "tok", timeout=2)
+
+
+def test_state_cache_follows_writes_from_another_process(store, config):
+    ann = _member_with_points(store, 1000)
+    assert member_view(store, ann.member_id)[0].balance == 155
+    other = open_store(load_settings(str(config)))  # a second connection, as the app would be
+    record_sale(other, ann.member_id, make_sale(total=1000))
+    other.close()
+    assert member_view(store, ann.member_id)[0].balance == 255
+    assert json.loads(store.conn.execute("SELECT stamps FROM member_balances").fetchone()[0]) \
+        == {}
+    assert isinstance(member_view(store, ann.member_id)[0], MemberState)

@@ -1,0 +1,236 @@
+"""The sync agent against a real hub through a fault-injecting proxy: nothing lost, nothing
+counted twice, whatever the network or the processes do."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loyalty.sale import SaleLine, make_sale
+from pos_agent.ledger import queued_count, verify_ledger
+from pos_agent.members import enrol, member_view
+from pos_agent.operations import record_sale, redeem_reward
+from pos_agent.sync.authorize import hub_authorizer
+from pos_agent.sync.client import HubClient
+
+from .conftest import HubServer, Terminal, make_terminal
+from .faultproxy import FaultProxy
+
+pytestmark = pytest.mark.slow
+SALE = make_sale([SaleLine("LATTE", "coffee", 2, 350), SaleLine("CROI", "pastry", 1, 180)])
+
+
+def hub_events(hub: HubServer, origin: str) -> list[tuple[str, int]]:
+    """(event_id, origin_seq) the hub holds for an origin, read from its database file."""
+    with sqlite3.connect(hub.folder / "hub.db") as conn:
+        return conn.execute(
+            "SELECT event_id, origin_seq FROM events WHERE origin = ? ORDER BY origin_seq",
+            (origin,),
+        ).fetchall()
+
+
+def local_events(t: Terminal) -> list[tuple[str, int]]:
+    return t.store.conn.execute(
+        "SELECT event_id, origin_seq FROM events ORDER BY origin_seq").fetchall()
+
+
+def assert_delivered_once(hub: HubServer, t: Terminal) -> None:
+    held = hub_events(hub, t.origin)
+    assert held == local_events(t)
+    assert len({e for e, _ in held}) == len(held)
+    assert queued_count(t.store.conn) == 0
+    assert verify_ledger(t.store.conn) == []
+
+
+def sell(t: Terminal, n: int, members: int = 20) -> list[str]:
+    ids = [enrol(t.store, name=f"M{i}", phone=f"+3360000{i:04d}").member_id
+           for i in range(members)]
+    for i in range(n):
+        record_sale(t.store, ids[i % members], SALE)
+    return ids
+
+
+def test_hub_down_all_day_then_everything_delivered_once(tmp_path: Path, hub: HubServer):
+    t, token = make_terminal(tmp_path, hub, "S001", "T1")
+    with FaultProxy(hub.url) as proxy:
+        proxy.mode = "down"
+        agent = t.agent(proxy.url, token, batch_size=500)
+        ids = sell(t, 10_000)
+        report = agent.sync_once()
+        assert report.error and not report.ok
+        assert agent.status.online is False and agent.status.offline_since is not None
+        total = len(local_events(t))
+        assert total > 10_000 and report.queued == total
+        assert hub_events(hub, t.origin) == []
+        proxy.mode = "pass"
+        report = agent.sync_once()
+        assert report.error is None, report.error
+        assert report.pushed == total and report.queued == 0
+    assert_delivered_once(hub, t)
+    # after the pull the terminal shows the hub's number for every member
+    for member_id in ids[:5]:
+        _, summary = member_view(t.store, member_id)
+        assert hub.member_balance(member_id)["balance"] == summary.balance
+
+
+def test_answer_lost_after_hub_committed_counts_nothing_twice(tmp_path, hub):
+    t, token = make_terminal(tmp_path, hub, "S001", "T1")
+    sell(t, 30, members=3)
+    with FaultProxy(hub.url) as proxy:
+        proxy.mode, proxy.faults_left, proxy.path_filter = "drop_response", 1, "/sync/push"
+        agent = t.agent(proxy.url, token, batch_size=10)
+        first = agent.sync_once()
+        assert first.error is not None
+        # the hub did commit the first batch though the terminal never heard it
+        assert len(hub_events(hub, t.origin)) == 10
+        total = len(local_events(t))
+        assert queued_count(t.store.conn) == total
+        second = agent.sync_once()
+        assert second.error is None
+        assert second.duplicates == 10 and second.pushed == total - 10
+    assert_delivered_once(hub, t)
+
+
+def test_duplicate_delivery_of_every_batch(tmp_path, hub):
+    t, token = make_terminal(tmp_path, hub, "S001", "T1")
+    ids = sell(t, 40, members=4)
+    with FaultProxy(hub.url) as proxy:
+        proxy.mode, proxy.path_filter = "duplicate", "/sync/push"
+        report = t.agent(proxy.url, token, batch_size=7).sync_once()
+        assert report.error is None
+    assert_delivered_once(hub, t)
+    _, summary = member_view(t.store, ids[0])
+    assert hub.member_balance(ids[0])["balance"] == summary.balance
+
+
+def test_hub_answering_500_for_a_while_then_recovering(tmp_path, hub):
+    t, token = make_terminal(tmp_path, hub, "S001", "T1")
+    sell(t, 12, members=2)
+    with FaultProxy(hub.url) as proxy:
+        proxy.mode, proxy.faults_left = "error500", 3
+        agent = t.agent(proxy.url, token, batch_size=5, interval_s=1, max_backoff_s=8)
+        outcomes = [agent.sync_once() for _ in range(4)]
+        assert [o.error is None for o in outcomes] == [False, False, False, True]
+        # backoff grew while failing and stays within its cap
+        assert agent.status.failures == 0
+    assert_delivered_once(hub, t)
+
+
+def test_backoff_is_exponential_with_jitter_and_capped():
+    from pos_agent.sync.agent import SyncAgent
+
+    agent = SyncAgent(local=None, client=None, interval_s=10, max_backoff_s=120)  # type: ignore[arg-type]
+    delays = []
+    for failures in range(1, 8):
+        agent.status.failures = failures
+        delays.append(max(agent.next_delay() for _ in range(200)))
+    assert delays[0] <= 20 and delays[1] <= 40
+    assert all(d <= 120 for d in delays) and delays[-1] > 60
+    agent.status.failures = 3
+    samples = {round(agent.next_delay(), 3) for _ in range(50)}
+    assert len(samples) > 40  # jitter: stores do not come back in lockstep
+
+
+def test_slow_hub_times_out_then_syncs(tmp_path, hub):
+    t, token = make_terminal(tmp_path, hub, "S001", "T1")
+    sell(t, 5, members=1)
+    with FaultProxy(hub.url) as proxy:
+        proxy.mode, proxy.delay, proxy.faults_left = "slow", 3.0, 1
+        agent = t.agent(proxy.url, token, timeout=1.0)
+        started = time.monotonic()
+        report = agent.sync_once()
+        assert report.error and "in time" in report.error
+        assert time.monotonic() - started < 3.0
+        time.sleep(2.5)  # let the slow request finish at the hub
+        assert agent.sync_once().error is None
+    assert_delivered_once(hub, t)
+
+
+def test_revoked_credential_stops_syncing_with_a_clear_message(tmp_path, hub):
+    t, token = make_terminal(tmp_path, hub, "S001", "T1")
+    sell(t, 2, members=1)
+    from .conftest import hub_cli
+
+    hub_cli(hub.config, "terminal", "revoke", t.origin)
+    agent = t.agent(hub.url, token)
+    report = agent.sync_once()
+    assert report.error == (
+        "this terminal's credential was revoked or is wrong: ask HQ for a new token"
+    )
+    assert agent.status.stopped is True
+    assert queued_count(t.store.conn) == len(local_events(t))  # kept for a new token
+
+
+def test_redemption_authorised_online_else_offline_within_limit(tmp_path, hub):
+    t, token = make_terminal(tmp_path, hub, "S001", "T1")
+    member = enrol(t.store, name="Ann", phone="+33611111111")
+    record_sale(t.store, member.member_id, make_sale(total=4000))  # 400 Stars + 5 + 50
+    with FaultProxy(hub.url) as proxy:
+        client = HubClient(proxy.url, token)
+        online = redeem_reward(t.store, member.member_id, "free-latte",
+                               authorizer=hub_authorizer(client, origin=t.origin, timeout=1.5))
+        assert online.approved_offline is False
+        # the hub holds it already: pending events and the redemption went in atomically
+        assert len(hub_events(hub, t.origin)) == len(local_events(t))
+        assert queued_count(t.store.conn) == 0
+        assert hub.member_balance(member.member_id)["balance"] == online.balance
+        proxy.mode, proxy.delay = "slow", 3.0
+        started = time.monotonic()
+        offline = redeem_reward(t.store, member.member_id, "tree",
+                                authorizer=hub_authorizer(client, origin=t.origin, timeout=1.0))
+        assert time.monotonic() - started < 2.5
+        assert offline.approved_offline is True
+        row = t.store.conn.execute(
+            "SELECT approved_offline FROM events WHERE event_id = ?", (offline.event.event_id,)
+        ).fetchone()
+        assert row == (1,)
+        time.sleep(2.5)
+        proxy.mode = "pass"
+        client.close()
+    report = t.agent(hub.url, token).sync_once()
+    assert report.error is None
+    assert_delivered_once(hub, t)
+
+
+def _spawn_sync(config: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(Path(sys.executable).parent / "pos"), "sync", "--now",
+                             "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_agent_killed_mid_push_and_mid_pull_loses_nothing(tmp_path, hub):
+    t, token = make_terminal(tmp_path, hub, "S001", "T1")
+    sell(t, 300, members=30)
+    config = Path(t.settings.config_path)
+    with FaultProxy(hub.url) as proxy:
+        t.store.db.execute("UPDATE identity SET hub_url = ?", (proxy.url,))
+        text = config.read_text().replace("batch_size = 500", "batch_size = 20")
+        config.write_text(text)
+        # mid-push: every push is slow, the process is killed while batches are in flight
+        proxy.mode, proxy.delay, proxy.path_filter = "slow", 0.3, "/sync/push"
+        proc = _spawn_sync(config)
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        held = len(hub_events(hub, t.origin))
+        assert 0 < held < 330
+        # mid-pull: pushes pass, pull pages are slow; killed while applying pages
+        proxy.mode, proxy.path_filter = "slow", "/sync/pull"
+        proc = _spawn_sync(config)
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proxy.mode = "pass"
+        proc = _spawn_sync(config)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    assert_delivered_once(hub, t)
+    for (member_id,) in t.store.conn.execute("SELECT member_id FROM members LIMIT 5"):
+        _, summary = member_view(t.store, member_id)
+        assert hub.member_balance(member_id)["balance"] == summary.balance
