@@ -16,7 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from fractions import Fraction
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
 
 from loyalty.events import Event, EventDraft, Kind
 from loyalty.expiry import lot_expiry
@@ -27,26 +35,34 @@ from loyalty.promotions import line_multiplier
 from loyalty.sale import Sale, SaleLine
 from loyalty.tiers import tier_at
 
+# Exact decimal arithmetic: multipliers are decimals with a few digits and amounts are
+# integers, so with this much precision no product or sum is ever rounded; the one
+# rounding is the program's, once per sale. (Decimal is C-fast; Fraction was a visible
+# share of a checkout's time.)
+_EXACT = Context(prec=60, traps=[Inexact, Overflow, InvalidOperation])
+_HALF = Decimal("0.5")
 
-def round_points(exact: Fraction, rounding: Rounding) -> int:
+
+def round_points(exact: Decimal, rounding: Rounding) -> int:
     if rounding is Rounding.FLOOR:
-        return exact.numerator // exact.denominator
+        return int(exact.to_integral_value(ROUND_FLOOR, _EXACT))
     if rounding is Rounding.CEIL:
-        return -(-exact.numerator // exact.denominator)
-    return int((exact + Fraction(1, 2)).__floor__())
+        return int(exact.to_integral_value(ROUND_CEILING, _EXACT))
+    return int(_EXACT.add(exact, _HALF).to_integral_value(ROUND_FLOOR, _EXACT))
 
 
 def purchase_points(
     program: Program, tier: Tier, lines: tuple[SaleLine, ...], day: date
 ) -> tuple[int, tuple[str, ...]]:
     """Points for the lines of a sale and the names of the promotions that applied."""
-    exact = Fraction(0)
+    exact = Decimal(0)
     used: list[str] = []
+    ctx = _EXACT
     for line in lines:
         multiplier, promos = line_multiplier(program, tier, line, day)
-        exact += Fraction(line.total * program.earn_rate) * Fraction(multiplier)
+        exact = ctx.add(exact, ctx.multiply(Decimal(line.total * program.earn_rate), multiplier))
         used += [p for p in promos if p not in used]
-    exact /= 10**program.currency_exponent
+    exact = ctx.scaleb(exact, -program.currency_exponent)
     return round_points(exact, program.rounding), tuple(used)
 
 
@@ -97,7 +113,7 @@ def earn_for_sale(
     day = local_day(program, at)
     points, promos = purchase_points(program, tier, sale.lines, day)
     stamps = stamps_for_lines(program, sale.lines)
-    expires_at = lot_expiry(state, program, at)
+    expires_at = lot_expiry(state, program, at, tier)
     drafts = [
         EventDraft(
             kind=Kind.EARN,
@@ -141,7 +157,8 @@ def earn_for_sale(
                 data={"card": card.id, "completed": completed, "vouchers_issued": issued},
             )
         )
-    bonus_drafts = visit_bonuses(program, state, at, receipt_no=receipt_no, birthday=birthday)
+    bonus_drafts = visit_bonuses(program, state, at, receipt_no=receipt_no, birthday=birthday,
+                                 tier=tier)
     drafts += bonus_drafts
     return EarnResult(
         drafts=drafts,
@@ -156,14 +173,15 @@ def earn_for_sale(
 
 def _bonus(
     program: Program, state: MemberState, at: datetime, points: int, reason: str, once: str,
-    ref: str, member_id: str | None = None,
+    ref: str, member_id: str | None = None, tier: Tier | None = None,
 ) -> EventDraft:
     return EventDraft(
         kind=Kind.BONUS,
         member_id=member_id or state.member_id,
         points=points,
         ref=ref,
-        data={"reason": reason, "once": once, "expires_at": lot_expiry(state, program, at)},
+        data={"reason": reason, "once": once,
+              "expires_at": lot_expiry(state, program, at, tier)},
     )
 
 
@@ -174,15 +192,19 @@ def visit_bonuses(
     *,
     receipt_no: str,
     birthday: date | None = None,
+    tier: Tier | None = None,
 ) -> list[EventDraft]:
     """The first-visit-of-the-day bonus and, in the birthday month, the yearly birthday
     bonus; each only if this member has not had it for that day/year."""
     day = local_day(program, at)
-    drafts = []
+    drafts: list[EventDraft] = []
+    if program.bonuses.visit or (program.bonuses.birthday and birthday is not None):
+        tier = tier or tier_at(state, program, at)
     visit_key = f"visit:{day.isoformat()}"
     if program.bonuses.visit and visit_key not in state.once_keys:
         drafts.append(
-            _bonus(program, state, at, program.bonuses.visit, "Store visit", visit_key, receipt_no)
+            _bonus(program, state, at, program.bonuses.visit, "Store visit", visit_key, receipt_no,
+                   tier=tier)
         )
     birthday_key = f"birthday:{day.year}"
     if (
@@ -193,7 +215,7 @@ def visit_bonuses(
     ):
         drafts.append(
             _bonus(program, state, at, program.bonuses.birthday, "Birthday", birthday_key,
-                   receipt_no)
+                   receipt_no, tier=tier)
         )
     return drafts
 

@@ -17,7 +17,7 @@ from loyalty.clock import format_hlc
 from loyalty.events import EventDraft, Kind, format_instant
 from loyalty.fold import MemberState
 from loyalty.ids import deterministic_event_id
-from loyalty.program import Program
+from loyalty.program import Program, Tier
 from loyalty.tiers import tier_at
 
 
@@ -28,9 +28,13 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def lot_expiry(state: MemberState, program: Program, at: datetime) -> str:
-    """Expiry instant for points credited now, from the member's tier now."""
-    return format_instant(add_months(at, tier_at(state, program, at).validity_months))
+def lot_expiry(
+    state: MemberState, program: Program, at: datetime, tier: Tier | None = None
+) -> str:
+    """Expiry instant for points credited now, from the member's tier now (pass `tier`
+    when the caller already has it: working it out sums the member's spend window)."""
+    tier = tier or tier_at(state, program, at)
+    return format_instant(add_months(at, tier.validity_months))
 
 
 @dataclass(frozen=True)

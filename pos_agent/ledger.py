@@ -53,7 +53,7 @@ _EVENT_COLUMNS = (
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical_json(value)
 
 
 def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
@@ -127,13 +127,19 @@ def cached_state(store: Store, conn: sqlite3.Connection, member_id: str) -> Memb
     other case rebuilds from the ledger. Rebuilding is the truth; the cache only saves
     folding a long history on every sale.
     """
+    return _versioned_state(store, conn, member_id)[1]
+
+
+def _versioned_state(
+    store: Store, conn: sqlite3.Connection, member_id: str
+) -> tuple[int, MemberState]:
     version = state_version(conn, member_id)
     hit = store.states.get(member_id)
     if hit is not None and hit[0] == version and version:
-        return hit[1]
+        return hit
     state = build_state(conn, member_id)
     store.states[member_id] = (version, state)
-    return state
+    return version, state
 
 
 def write_balance(
@@ -186,6 +192,9 @@ class Recorder:
         self.receipt_serial = self.identity.receipt_serial
         self.events: list[Event] = []
         self.touched: dict[str, MemberState] = {}
+        # member_balances.version read under this transaction's write lock, so finish()
+        # can write version + 1 without reading it again.
+        self.versions: dict[str, int] = {}
 
     # -- numbers ---------------------------------------------------------------------
     def next_receipt_no(self) -> str:
@@ -204,7 +213,9 @@ class Recorder:
     def state(self, member_id: str) -> MemberState:
         """The member's current state; changes made by `append` are applied to it."""
         if member_id not in self.touched:
-            self.touched[member_id] = cached_state(self.store, self.conn, member_id)
+            version, state = _versioned_state(self.store, self.conn, member_id)
+            self.touched[member_id] = state
+            self.versions[member_id] = version
         return self.touched[member_id]
 
     # -- events ------------------------------------------------------------------------
@@ -285,7 +296,9 @@ class Recorder:
         changed = {e.member_id for e in self.events}
         for member_id, state in self.touched.items():
             if member_id in changed:
-                entries[member_id] = (write_balance(self.conn, state, self.at_text), state)
+                version = write_balance(self.conn, state, self.at_text,
+                                        self.versions[member_id] + 1)
+                entries[member_id] = (version, state)
         return entries
 
 

@@ -183,4 +183,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX print_jobs_not_printed ON print_jobs (id) WHERE status <> 'printed';
         """,
     ),
+    Migration(
+        2,
+        "index for the active program lookup done by every operation",
+        # Without it each sale scans `programs`, whose `active` column sits behind the
+        # program's JSON content in overflow pages.
+        """
+        CREATE INDEX programs_active ON programs (source, active, received_at);
+        """,
+    ),
 )
