@@ -20,12 +20,14 @@ Also here, for the sync agent: `pending_events`, `mark_acknowledged`,
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from loyalty.clock import HybridClock, format_hlc, parse_hlc
 from loyalty.events import (
@@ -60,13 +62,13 @@ def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
     """An Event from an `events` row (selected with `_EVENT_COLUMNS` order, or a dict)."""
     if isinstance(row, dict):
         raw = dict(row)
-        raw["stamps"] = json.loads(raw["stamps"])
-        raw["data"] = json.loads(raw["data"])
+        raw["stamps"] = orjson.loads(raw["stamps"])
+        raw["data"] = orjson.loads(raw["data"])
         return Event.from_dict(raw)
     (event_id, origin, seq, epoch, member_id, kind, points, stamps, amount, currency,
      version, prev_hash, ref, occurred_at, hlc, data) = row[:16]
-    return Event(event_id, origin, seq, epoch, member_id, kind, points, json.loads(stamps),
-                 amount, currency, version, prev_hash, ref, occurred_at, hlc, json.loads(data))
+    return Event(event_id, origin, seq, epoch, member_id, kind, points, orjson.loads(stamps),
+                 amount, currency, version, prev_hash, ref, occurred_at, hlc, orjson.loads(data))
 
 
 def own_events(conn: sqlite3.Connection, member_id: str) -> list[Event]:
@@ -87,7 +89,7 @@ def build_state(
         row = conn.execute(
             "SELECT state FROM hub_snapshots WHERE member_id = ?", (member_id,)
         ).fetchone()
-        snapshot = json.loads(row[0]) if row else None
+        snapshot = orjson.loads(row[0]) if row else None
     if snapshot is None:
         state = MemberState(member_id)
         for event in own_events(conn, member_id):
@@ -135,6 +137,7 @@ def _versioned_state(
 ) -> tuple[int, MemberState]:
     version = state_version(conn, member_id)
     hit = store.states.get(member_id)
+    store.verified.add(member_id)
     if hit is not None and hit[0] == version and version:
         return hit
     state = build_state(conn, member_id)
@@ -169,23 +172,19 @@ class Recorder:
         self.conn = conn
         self.at = at
         self.at_text = format_instant(at)
-        # Read under the write lock: another process may have written since we last looked.
-        row = conn.execute(
-            "SELECT origin, store, terminal, epoch, created_at, epoch_started_at, card_serial, "
-            "receipt_serial, hlc, hub_url, hub_token, qr_key FROM identity WHERE id = 1"
-        ).fetchone()
-        if row is None:
-            raise NotInitialised(
-                "this terminal has no identity yet: run `pos init --store S001 --terminal T1`"
-            )
-        self.identity = Identity(*row)
-        self.program: Program = store.active_program(conn)
-        head = conn.execute(
-            "SELECT origin_seq, content_hash FROM events WHERE origin = ? AND origin_epoch = ? "
-            "ORDER BY origin_seq DESC LIMIT 1",
-            (self.identity.origin, self.identity.epoch),
-        ).fetchone()
-        self.seq, self.prev_hash = head if head else (0, GENESIS)
+        # Under the write lock: if nothing was written by anyone since this connection's
+        # last operation committed, what that operation left (identity, chain head,
+        # program, member states) is still exact and need not be read again.
+        cache = store.writer_cache
+        self.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self.fresh = cache is not None and cache.token == (self.data_version, conn.total_changes)
+        if self.fresh:
+            self.identity, self.program = cache.identity, cache.program
+            self.seq, self.prev_hash = cache.seq, cache.prev_hash
+        else:
+            store.writer_cache = None
+            store.verified.clear()
+            self._read_head(store, conn)
         self.clock = HybridClock(*parse_hlc(self.identity.hlc)) if self.identity.hlc \
             else HybridClock()
         self.card_serial = self.identity.card_serial
@@ -195,6 +194,24 @@ class Recorder:
         # member_balances.version read under this transaction's write lock, so finish()
         # can write version + 1 without reading it again.
         self.versions: dict[str, int] = {}
+
+    def _read_head(self, store: Store, conn: sqlite3.Connection) -> None:
+        row = conn.execute(
+            "SELECT origin, store, terminal, epoch, created_at, epoch_started_at, card_serial, "
+            "receipt_serial, hlc, hub_url, hub_token, qr_key FROM identity WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            raise NotInitialised(
+                "this terminal has no identity yet: run `pos init --store S001 --terminal T1`"
+            )
+        self.identity = Identity(*row)
+        self.program = store.active_program(conn)
+        head = conn.execute(
+            "SELECT origin_seq, content_hash FROM events WHERE origin = ? AND origin_epoch = ? "
+            "ORDER BY origin_seq DESC LIMIT 1",
+            (self.identity.origin, self.identity.epoch),
+        ).fetchone()
+        self.seq, self.prev_hash = head if head else (0, GENESIS)
 
     # -- numbers ---------------------------------------------------------------------
     def next_receipt_no(self) -> str:
@@ -213,7 +230,11 @@ class Recorder:
     def state(self, member_id: str) -> MemberState:
         """The member's current state; changes made by `append` are applied to it."""
         if member_id not in self.touched:
-            version, state = _versioned_state(self.store, self.conn, member_id)
+            hit = self.store.states.get(member_id) if self.fresh else None
+            if hit is not None and member_id in self.store.verified:
+                version, state = hit
+            else:
+                version, state = _versioned_state(self.store, self.conn, member_id)
             self.touched[member_id] = state
             self.versions[member_id] = version
         return self.touched[member_id]
@@ -324,11 +345,38 @@ def record(store: Store, at: datetime | None = None) -> Iterator[Recorder]:
             entries = rec.finish()
     except BaseException:
         # States in the cache were mutated by events that are now rolled back.
+        store.writer_cache = None
         if rec is not None:
             for member_id in rec.touched:
                 store.states.pop(member_id, None)
+                store.verified.discard(member_id)
         raise
     store.states.update(entries)
+    store.verified.update(entries)
+    store.writer_cache = WriterCache(
+        # Our own commit does not move data_version on this connection.
+        token=(rec.data_version, rec.conn.total_changes),
+        identity=replace(rec.identity, card_serial=rec.card_serial,
+                         receipt_serial=rec.receipt_serial,
+                         hlc=format_hlc(rec.clock.wall_ms, rec.clock.counter)),
+        program=rec.program,
+        seq=rec.seq,
+        prev_hash=rec.prev_hash,
+    )
+
+
+@dataclass(frozen=True)
+class WriterCache:
+    """What this connection's last operation left, exact while its token has not moved:
+    `PRAGMA data_version` moves when another connection commits, `total_changes` when
+    this one writes. A sale then reads no identity, program, chain head or member
+    version again."""
+
+    token: tuple[int, int]
+    identity: Identity
+    program: Program
+    seq: int
+    prev_hash: str
 
 
 # -- for the sync agent -------------------------------------------------------------------

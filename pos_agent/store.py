@@ -30,6 +30,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
@@ -38,6 +39,9 @@ from loyalty.program import Program, program_from_dict
 from pos_agent.db import open_database
 from pos_agent.identity import Identity, load_identity
 from pos_agent.settings import PosSettings
+
+if TYPE_CHECKING:
+    from pos_agent.ledger import WriterCache
 
 
 def open_store(settings: PosSettings, *, path: str | Path | None = None) -> Store:
@@ -54,6 +58,10 @@ class Store:
     settings: PosSettings
     states: dict[str, tuple[int, MemberState]] = field(default_factory=dict)
     """member_id -> (member_balances.version, folded state); see `ledger.cached_state`."""
+    verified: set[str] = field(default_factory=set)
+    """Members whose cached state was checked or written since `writer_cache`'s token."""
+    writer_cache: WriterCache | None = None
+    """What the last operation on this connection left (see `ledger.record`)."""
     _config_program: Program | None = None
     _hub_program: tuple[str, Program] | None = None
 

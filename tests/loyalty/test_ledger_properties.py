@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from loyalty.earning import earn_for_sale, enrolment_drafts
 from loyalty.errors import LoyaltyError
-from loyalty.events import EventDraft, Kind
+from loyalty.events import EventDraft, Kind, canonical_json
 from loyalty.expiry import due_expiries
 from loyalty.fold import MemberState, fold
 from loyalty.redemption import redeem
@@ -269,3 +270,19 @@ def test_shuffled_order_with_random_module():
     events = list(ledger.events)
     random.Random(7).shuffle(events)
     assert fold(events).comparable() == fold(ledger.events).comparable()
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES)
+def test_canonical_json_is_the_stdlib_canonical_form(value):
+    """Hashes and program versions are taken of these bytes on the terminal and the hub:
+    the fast encoder must write exactly what the stdlib does (escapes, non-ASCII, key
+    order), and fall back to it where it cannot (ints beyond 64 bits)."""
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(value) == expected

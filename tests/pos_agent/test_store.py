@@ -236,3 +236,40 @@ def test_state_cache_follows_writes_from_another_process(store, config):
     assert json.loads(store.conn.execute("SELECT stamps FROM member_balances").fetchone()[0]) \
         == {}
     assert isinstance(member_view(store, ann.member_id)[0], MemberState)
+
+
+def test_two_connections_alternating_sales_keep_one_chain_and_exact_balances(store, config):
+    """Each connection skips its reads while nobody else wrote (`ledger.WriterCache`); a
+    commit by the other one must make it read the chain head, serials and states again."""
+    ann = enrol(store, name="Ann", phone="0611223344")
+    other = open_store(load_settings(str(config)))
+    try:
+        receipts = []
+        for i in range(6):
+            side = store if i % 2 == 0 else other
+            receipts.append(record_sale(side, ann.member_id, make_sale(total=1000)).receipt_no)
+            # the same connection twice in a row takes the cached path
+            receipts.append(record_sale(side, ann.member_id, make_sale(total=500)).receipt_no)
+        assert len(set(receipts)) == 12
+        assert receipts[-1] == "S001-T1-000013"  # enrolment printed 000001
+        assert verify_ledger(store.conn) == []
+        seqs = [r[0] for r in store.conn.execute(
+            "SELECT origin_seq FROM events ORDER BY origin_seq")]
+        assert seqs == list(range(1, len(seqs) + 1))
+        expected = fold(own_events(store.conn, ann.member_id)).balance
+        assert member_view(store, ann.member_id)[0].balance == expected
+        assert member_view(other, ann.member_id)[0].balance == expected
+        assert store.conn.execute("SELECT balance FROM member_balances").fetchone()[0] == expected
+    finally:
+        other.close()
+
+
+def test_a_write_on_the_same_connection_outside_an_operation_is_seen(store):
+    ann = _member_with_points(store, 1000)
+    record_sale(store, ann.member_id, make_sale(total=1000))
+    # A direct change (as a hub page or a repair would make) moves total_changes, so the
+    # next sale reads the state again instead of trusting its cache.
+    store.conn.execute("UPDATE identity SET receipt_serial = receipt_serial + 100")
+    result = record_sale(store, ann.member_id, make_sale(total=1000))
+    assert result.receipt_no == "S001-T1-000104"
+    assert verify_ledger(store.conn) == []
