@@ -16,12 +16,14 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 
+import orjson
+
 from loyalty.clock import HybridClock, format_hlc, parse_hlc
 from loyalty.ids import is_valid_card_number
 from loyalty.program import program_from_dict
 from pos_agent.db import transaction
 from pos_agent.exceptions import StoreError
-from pos_agent.ledger import build_state, state_version, write_balance
+from pos_agent.ledger import build_state, state_version, write_balance, write_balance_row
 from pos_agent.store import Store
 
 
@@ -93,13 +95,22 @@ def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str) -> str:
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
             "state = excluded.state, hub_seq = excluded.hub_seq, "
             "change_seq = excluded.change_seq, received_at = excluded.received_at",
-            (member_id, json.dumps(snapshot), change.get("hub_seq"), change.get("change_seq"),
-             now_text),
+            (member_id, orjson.dumps(snapshot).decode(), change.get("hub_seq"),
+             change.get("change_seq"), now_text),
         )
         _observe(conn, snapshot.get("last_hlc") or "")
-        # The snapshot just written, as a dict: no need to read it back and decode it.
-        state = build_state(conn, member_id, snapshot)
-        write_balance(conn, state, now_text, state_version(conn, member_id) + 1)
+        version = state_version(conn, member_id) + 1
+        included = set(snapshot["event_ids"])
+        if all(event_id in included for (event_id,) in conn.execute(
+                "SELECT event_id FROM events WHERE member_id = ?", (member_id,))):
+            # Usual after a push: the snapshot holds all our events, so it is what the
+            # terminal shows, and its totals are the cached balance (no fold needed).
+            write_balance_row(conn, member_id, snapshot["balance"], snapshot["debt"],
+                              snapshot["stamps"], now_text, version)
+        else:
+            # The snapshot just written, as a dict: no need to read it back and decode it.
+            state = build_state(conn, member_id, snapshot)
+            write_balance(conn, state, now_text, version)
     return member_id
 
 

@@ -151,15 +151,23 @@ def write_balance(
     """Write the cached balance row of a member; returns its new version."""
     if version is None:
         version = state_version(conn, state.member_id) + 1
+    write_balance_row(conn, state.member_id, state.balance, state.debt, state.stamps,
+                      now_text, version)
+    return version
+
+
+def write_balance_row(
+    conn: sqlite3.Connection, member_id: str, balance: int, debt: int,
+    stamps: dict[str, int], now_text: str, version: int,
+) -> None:
     conn.execute(
         "INSERT INTO member_balances (member_id, balance, debt, stamps, version, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
         "balance = excluded.balance, debt = excluded.debt, stamps = excluded.stamps, "
         "version = excluded.version, updated_at = excluded.updated_at",
-        (state.member_id, state.balance, state.debt,
-         dumps({k: v for k, v in state.stamps.items() if v}), version, now_text),
+        (member_id, balance, debt, dumps({k: v for k, v in stamps.items() if v}), version,
+         now_text),
     )
-    return version
 
 
 class Recorder:
@@ -417,16 +425,13 @@ def high_seq(conn: sqlite3.Connection, epoch: int) -> int:
 def mark_acknowledged(conn: sqlite3.Connection, results: list[dict]) -> int:
     """Store the hub_seq the hub gave each event (push/authorize answer); returns how many
     rows changed. Joins an open transaction, else commits on its own."""
-    changed = 0
     with joined(conn):
-        for result in results:
-            cur = conn.execute(
-                "UPDATE events SET acked_hub_seq = ? WHERE event_id = ? "
-                "AND acked_hub_seq IS NULL",
-                (int(result["hub_seq"]), result["event_id"]),
-            )
-            changed += cur.rowcount
-    return changed
+        before = conn.total_changes
+        conn.executemany(
+            "UPDATE events SET acked_hub_seq = ? WHERE event_id = ? AND acked_hub_seq IS NULL",
+            [(int(result["hub_seq"]), result["event_id"]) for result in results],
+        )
+        return conn.total_changes - before
 
 
 def unacknowledge_from(conn: sqlite3.Connection, epoch: int, origin_seq: int) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 
 from pos_agent.exceptions import CredentialRejected, HubRefused, HubUnreachable
 
@@ -58,7 +59,12 @@ class HubClient:
         timeout: float | None = None,
         headers: dict | None = None,
     ) -> dict:
-        kwargs: dict[str, Any] = {"json": json, "params": params, "headers": headers}
+        kwargs: dict[str, Any] = {"params": params, "headers": headers}
+        if json is not None:
+            # orjson: a batch of 500 events encodes several times faster than with the
+            # stdlib, and the agent's share of an end-of-day sync is mostly this.
+            kwargs["content"] = orjson.dumps(json)
+            kwargs["headers"] = {**(headers or {}), "Content-Type": "application/json"}
         if timeout is not None:
             kwargs["timeout"] = httpx.Timeout(timeout)
         try:
@@ -83,8 +89,8 @@ class HubClient:
         if response.status_code >= 500:
             raise HubUnreachable(f"the hub answered {response.status_code}; will retry")
         try:
-            body = response.json()
-        except ValueError as exc:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
             raise HubUnreachable(
                 f"the hub answered {response.status_code} with a body that is not JSON"
             ) from exc
