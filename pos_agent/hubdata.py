@@ -38,12 +38,16 @@ def apply_pull_page(store: Store, changes: list[dict], cursor: int,
     now_text = (now or datetime.now(UTC)).isoformat()
     applied = 0
     touched: list[str] = []
+    latest_stamp = ""
     try:
         with transaction(store.db) as conn:
             for change in changes:
                 kind = change.get("type")
                 if kind == "member":
                     touched.append(_apply_member(conn, change, now_text))
+                    # Fixed-width stamps: string order is clock order.
+                    latest_stamp = max(latest_stamp, (change.get("snapshot") or {}).get(
+                        "last_hlc") or "")
                 elif kind == "program":
                     _apply_program(conn, change, now_text)
                 elif kind == "stock":
@@ -58,6 +62,7 @@ def apply_pull_page(store: Store, changes: list[dict], cursor: int,
                 else:
                     continue
                 applied += 1
+            _observe(conn, latest_stamp)
             conn.execute("UPDATE sync_state SET pull_cursor = ?, last_pull_at = ?",
                          (int(cursor), now_text))
     except (KeyError, TypeError, ValueError) as exc:
@@ -98,7 +103,6 @@ def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str) -> str:
             (member_id, orjson.dumps(snapshot).decode(), change.get("hub_seq"),
              change.get("change_seq"), now_text),
         )
-        _observe(conn, snapshot.get("last_hlc") or "")
         version = state_version(conn, member_id) + 1
         included = set(snapshot["event_ids"])
         if all(event_id in included for (event_id,) in conn.execute(
