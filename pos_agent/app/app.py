@@ -3,14 +3,21 @@ the sync agent in the background. Screens hold the flows; this file stays thin."
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 import serial
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.widgets import Input
 
 from pos_agent.app.checkout_screen import CheckoutScreen
-from pos_agent.app.widgets.status_bar import StatusBar, status_text
-from pos_agent.scanner import ScannerReader, open_scanner
+from pos_agent.app.prompt_screen import PromptScreen
+from pos_agent.app.receipts import ReceiptPrinter
+from pos_agent.app.widgets.status_bar import StatusBar, status_text, store_zone
+from pos_agent.scanner import ScannerReader, WedgeDetector, open_scanner
 from pos_agent.settings import PosSettings
 from pos_agent.store import Store, open_store
 from pos_agent.sync.agent import SyncAgent
@@ -18,18 +25,38 @@ from pos_agent.sync.agent import SyncAgent
 
 class PosApp(App):
     TITLE = "pos-loyalty"
+    ENABLE_COMMAND_PALETTE = False  # a till: every action is on a key in the footer
+    STATUS_EVERY_S = 2.0
     BINDINGS = [Binding("ctrl+q", "quit", "Quit")]
 
     def __init__(self, settings: PosSettings, agent: SyncAgent | None = None,
-                 store: Store | None = None) -> None:
+                 store: Store | None = None,
+                 clock: Callable[[], datetime] | None = None,
+                 key_time: Callable[[events.Key], float] | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        """What the screens call "now" (the day report, offline durations); tests fix it."""
         self.agent = agent
         self.store = store or open_store(settings)
+        self.origin = self.store.identity.origin
+        self.zone = store_zone(self.store)
+        database = self.store.conn.execute("PRAGMA database_list").fetchone()[2]
+        self.receipts = ReceiptPrinter(settings, database)
         self.scanner: ScannerReader | None = None
+        self.wedge = WedgeDetector()
+        self.key_time = key_time or (lambda event: event.time)
+        """When a key arrived (seconds): Textual stamps keys as the driver reads them; tests
+        inject their own times to play a scanner's burst or a person's typing."""
+        self._before_burst: tuple[Input, str, int] | None = None
 
     def on_mount(self) -> None:
+        # Receipts are rendered in a thread; with Python's default 5 ms switch interval a
+        # key could wait that long for the interpreter each time the app touches SQLite.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.0005)
         self.push_screen(CheckoutScreen())
+        self.set_interval(self.STATUS_EVERY_S, self.refresh_status)
         if self.agent is not None:
             self.agent.start_background()
         if self.settings.terminal.scanner_port and self.scanner is None:
@@ -52,18 +79,50 @@ class PosApp(App):
         self.scanner = ScannerReader(port, on_scan, on_error)
         self.scanner.start()
 
+    async def on_event(self, event: events.Event) -> None:
+        if (isinstance(event, events.Key) and not event.is_forwarded
+                and self.wedge_scan(event)):
+            return  # the Enter ending a scan: consumed, the lookup is done
+        await super().on_event(event)
+
+    def wedge_scan(self, event: events.Key) -> bool:
+        """Watch every key for a keyboard-wedge scanner's burst. The burst's characters
+        reach the focused field as they come (a person's typing must not wait); when its
+        Enter arrives the field gets back what it held before the burst and the code goes
+        to the member lookup. Only on the checkout screen: in a dialog keys stay keys."""
+        code = self.wedge.key(event.key, event.character, self.key_time(event))
+        if not isinstance(self.screen, CheckoutScreen):
+            return False
+        if self.wedge.burst_started:
+            focused = self.focused
+            self._before_burst = ((focused, focused.value, focused.cursor_position)
+                                  if isinstance(focused, Input) else None)
+        if code is None:
+            return False
+        before, self._before_burst = self._before_burst, None
+        self.screen.scanned(code, before)
+        return True
+
     def scanned(self, code: str) -> None:
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, CheckoutScreen):
-                screen.lookup(code)
-                return
-        self.set_interval(2.0, self.refresh_status)
+        """A code from the serial scanner: the same lookup as a wedge scan."""
+        if isinstance(self.screen, CheckoutScreen):
+            self.screen.scanned(code, None)
+        elif isinstance(self.screen, PromptScreen):  # e.g. the card to register
+            self.screen.scanned(code)
+        else:
+            self.notify("Scanned a code while a window is open: close it (Esc) and scan "
+                        "again.", severity="warning")
+
+    def status_line(self) -> str:
+        return status_text(self.store, self.agent, self.clock(), self.origin, self.zone)
 
     def refresh_status(self) -> None:
-        text = status_text(self.store, self.agent)
+        """Bring every screen's status bar up to date (every STATUS_EVERY_S seconds, and
+        after each action); a bar redraws only when its text changed."""
+        text = self.status_line()
         for screen in self.screen_stack:
             for bar in screen.query(StatusBar):
-                bar.update(text)
+                bar.show(text)
 
     @work(thread=True, exclusive=True)
     def run_sync(self) -> None:
@@ -77,6 +136,8 @@ class PosApp(App):
         self.call_from_thread(self.refresh_status)
 
     def on_unmount(self) -> None:
+        self.receipts.close()  # the receipts asked for are sent before the app ends
+        sys.setswitchinterval(self._switch_interval)
         if self.agent is not None:
             self.agent.shutdown()
         if self.scanner is not None:

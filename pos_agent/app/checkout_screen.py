@@ -11,21 +11,27 @@ from datetime import date as date_cls
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Static
 
 from loyalty.earning import earn_for_sale
 from loyalty.errors import LoyaltyError
+from loyalty.fold import MemberState
 from loyalty.money import parse_amount
 from loyalty.redemption import eligible_rewards
 from loyalty.sale import Sale, make_sale, parse_line
+from loyalty.summary import MemberSummary
 from pos_agent.app.enrol_screen import EnrolScreen
 from pos_agent.app.prompt_screen import PromptScreen
+from pos_agent.app.receipts import ReceiptPrinted
 from pos_agent.app.redeem_screen import RedeemScreen
+from pos_agent.app.widgets.key_bar import KeyBar
 from pos_agent.app.widgets.member_panel import MemberPanel, member_text
-from pos_agent.app.widgets.status_bar import StatusBar, status_text
+from pos_agent.app.widgets.status_bar import StatusBar
+from pos_agent.app.widgets.text import Text
 from pos_agent.exceptions import PosError
-from pos_agent.members import MemberMatch, enrol, find_member, member_view
+from pos_agent.members import MemberMatch, enrol, find_member, link_card, member_view
 from pos_agent.operations import (
     check_in,
     record_sale,
@@ -33,7 +39,6 @@ from pos_agent.operations import (
     refund_receipt,
     void_receipt,
 )
-from pos_agent.printing import jobs_for_receipt, print_pending
 from pos_agent.sync.setup import build_authorizer
 
 
@@ -44,19 +49,25 @@ class CheckoutScreen(Screen):
         Binding("f3", "enrol", "Enrol"),
         Binding("f4", "void", "Void"),
         Binding("f5", "checkin", "Check-in"),
-        Binding("f7", "refund", "Refund"),
         Binding("f6", "reprint", "Reprint"),
-        Binding("f9", "sync", "Sync now"),
+        Binding("f7", "refund", "Refund"),
+        Binding("f8", "link_card", "Add card"),
+        Binding("f9", "sync", "Sync"),
         Binding("f12", "manager", "Manager"),
-        Binding("escape", "clear", "Next customer"),
+        Binding("escape", "clear", "Next"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.member: MemberMatch | None = None
+        self.view: tuple[MemberState, MemberSummary] | None = None
+        """The member's state and summary as last shown: the live preview uses it instead
+        of reading the member again at every key."""
+        self._printing: tuple[str, str] | None = None
+        """(receipt or job, message) whose print outcome the message line waits for."""
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(status_text(self.store, self.app.agent), id="status")
+        yield StatusBar(id="status")
         with Vertical(id="checkout"):
             yield Input(placeholder="Scan the member QR or type card / phone, Enter "
                         "(Enter on empty: sale without a member)", id="member-input")
@@ -64,16 +75,40 @@ class CheckoutScreen(Screen):
             yield Input(placeholder="Amount 12.50, or lines SKU,CATEGORY,QTY,PRICE; ...",
                         id="sale-input")
             yield Static("", id="preview")
-            yield Label("", id="message")
-        yield Footer()
+            yield Text("", id="message")
+        yield KeyBar(id="keys")
 
     @property
     def store(self):  # noqa: ANN201 - the app's Store
         return self.app.store
 
     def say(self, text: str, error: bool = False) -> None:
-        self.query_one("#message", Label).update(f"[red]{text}[/red]" if error else text)
-        self.app.refresh_status()
+        text = escape(text)  # error texts may hold [brackets]
+        self.query_one("#message", Text).show(f"[red]{text}[/red]" if error else text)
+        self.call_after_refresh(self.app.refresh_status)  # after the frame is on screen
+
+    def say_and_print(self, text: str, receipt_no: str | None = None,
+                      job_ids: list[int] | None = None) -> None:
+        """Say what was done; its receipt is sent in the background and the message then
+        says whether it printed (see `on_receipt_printed`)."""
+        self.say(f"{text} Printing the receipt...")
+        # Sent once this frame is on screen: rendering the receipt in the printing thread
+        # competes with the app for the interpreter while it runs.
+        if receipt_no is not None:
+            self._printing = (receipt_no, text)
+            self.call_after_refresh(self.app.receipts.print_receipt, receipt_no, self)
+        else:
+            self._printing = (f"job {(job_ids or ['-'])[0]}", text)
+            self.call_after_refresh(self.app.receipts.print_jobs, job_ids or [], self)
+
+    def on_receipt_printed(self, message: ReceiptPrinted) -> None:
+        outcome = ("Receipt printed." if message.ok
+                   else f"Receipt NOT printed ({message.error}); F6 reprints.")
+        if self._printing is not None and self._printing[0] == message.key:
+            self.say(f"{self._printing[1]} {outcome}")
+            self._printing = None
+        elif not message.ok:  # the cashier has moved on: still tell them
+            self.notify(f"{message.key}: {outcome}", severity="error", timeout=10)
 
     # -- member ------------------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -82,28 +117,55 @@ class CheckoutScreen(Screen):
         elif event.input.id == "sale-input":
             self.confirm_sale(event.value)
 
-    def lookup(self, text: str) -> None:
+    def scanned(self, code: str, before: tuple[Input, str, int] | None) -> None:
+        """A scanned code (keyboard wedge or serial scanner) goes to the member lookup.
+        `before` is the field a wedge burst was typed into and what it held then: the
+        amount field gets its text back once it has taken the burst's keys (they were
+        queued before this call); the member field is cleared when the member is found and
+        keeps the code when not, so the cashier sees what was read."""
+        found = self.lookup(code, scanned=True)
+        if before is None:
+            return
+        field, value, cursor = before
+        if field.id == "member-input":
+            if not found:
+                return
+            value, cursor = "", 0
+
+        def restore() -> None:
+            field.value = value
+            field.cursor_position = cursor
+
+        field.call_later(restore)
+
+    def lookup(self, text: str, scanned: bool = False) -> bool:
         if not text.strip():
             self.member = None
-            self.query_one("#member", MemberPanel).update("Sale without a member (F3 enrols).")
+            self.view = None
+            self.query_one("#member", MemberPanel).show("Sale without a member (F3 enrols).")
             self.query_one("#sale-input", Input).focus()
-            return
+            return False
         try:
             self.member = find_member(self.store, text)
         except (PosError, LoyaltyError) as exc:
-            self.say(str(exc), error=True)
-            return  # the typed text stays in the input
+            self.say(f"Scanned {text[:40]}: {exc}" if scanned else str(exc), error=True)
+            return False  # the typed text stays in the input
         self.show_member()
-        self.query_one("#member-input", Input).value = ""
-        self.query_one("#sale-input", Input).focus()
-        self.say(f"Member found by {self.member.found_by}.")
+        if not scanned:
+            self.query_one("#member-input", Input).value = ""
+        sale_input = self.query_one("#sale-input", Input)
+        sale_input.focus()
+        self.update_preview(sale_input.value)
+        self.say(f"Member found by {self.member.found_by}"
+                 + (" (scanned)." if scanned else "."))
+        return True
 
     def show_member(self) -> None:
         if self.member is None:
             return
-        _, summary = member_view(self.store, self.member.member_id)
-        self.query_one("#member", MemberPanel).update(
-            member_text(self.member.name, self.member.card_number, summary))
+        self.view = member_view(self.store, self.member.member_id)
+        self.query_one("#member", MemberPanel).show(
+            member_text(self.member.name, self.member.card_number, self.view[1]))
 
     # -- sale ----------------------------------------------------------------------------
     def parse_sale(self, text: str) -> Sale:
@@ -115,16 +177,17 @@ class CheckoutScreen(Screen):
         return make_sale(total=parse_amount(text, program.currency_exponent))
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id != "sale-input":
-            return
+        if event.input.id == "sale-input":
+            self.update_preview(event.value)
+
+    def update_preview(self, text: str) -> None:
         preview = self.query_one("#preview", Static)
-        if not event.value.strip() or self.member is None:
+        if not text.strip() or self.member is None or self.view is None:
             preview.update("")
             return
         try:
-            sale = self.parse_sale(event.value)
-            state, _ = member_view(self.store, self.member.member_id)
-            result = earn_for_sale(self.store.active_program(), state, sale,
+            sale = self.parse_sale(text)
+            result = earn_for_sale(self.store.active_program(), self.view[0], sale,
                                    datetime.now(UTC), receipt_no="preview")
         except LoyaltyError as exc:
             preview.update(f"[dim]{exc}[/dim]")
@@ -142,26 +205,19 @@ class CheckoutScreen(Screen):
         except (PosError, LoyaltyError) as exc:
             self.say(str(exc), error=True)
             return
-        printed = self.print_receipt(result.receipt_no)
         pn = self.store.active_program().points_name
         earned = f", +{result.points_earned} {pn}" if self.member else ""
         self.query_one("#sale-input", Input).value = ""
         self.show_member()
-        self.say(f"Sale {result.receipt_no} recorded{earned}. {printed}")
+        self.say_and_print(f"Sale {result.receipt_no} recorded{earned}.", result.receipt_no)
         if self.app.agent is not None:
             self.app.agent.trigger_now()
-
-    def print_receipt(self, receipt_no: str) -> str:
-        outcomes = print_pending(self.store, jobs_for_receipt(self.store, receipt_no))
-        failed = [o for o in outcomes if not o.ok]
-        if failed:
-            return f"Receipt NOT printed ({failed[0].error}); F6 reprints."
-        return "Receipt printed."
 
     # -- other actions ---------------------------------------------------------------------
     def action_clear(self) -> None:
         self.member = None
-        self.query_one("#member", MemberPanel).update("No member yet.")
+        self.view = None
+        self.query_one("#member", MemberPanel).show("No member yet.")
         for input_id in ("#member-input", "#sale-input"):
             self.query_one(input_id, Input).value = ""
         self.query_one("#preview", Static).update("")
@@ -171,7 +227,9 @@ class CheckoutScreen(Screen):
         if self.member is None:
             self.say("Find the member first (scan their QR or card).", error=True)
             return
-        state, summary = member_view(self.store, self.member.member_id)
+        self.show_member()  # the balance as it is now, also on the panel
+        assert self.view is not None
+        state, summary = self.view
         program = self.store.active_program()
         rewards = [r for r in eligible_rewards(program, state, datetime.now(UTC))
                    if 0 < r.cost <= state.balance]
@@ -191,9 +249,9 @@ class CheckoutScreen(Screen):
             return
         how = ("approved OFFLINE within the limit" if result.approved_offline
                else "authorised online by the hub")
-        printed = self.print_receipt(result.receipt_no)
         self.show_member()
-        self.say(f"{result.reward_name}: {result.points_spent} spent, {how}. {printed}")
+        self.say_and_print(f"{result.reward_name}: {result.points_spent} spent, {how}.",
+                           result.receipt_no)
 
     def action_enrol(self) -> None:
         self.app.push_screen(EnrolScreen(), self.enrol_done)
@@ -206,6 +264,7 @@ class CheckoutScreen(Screen):
                         else None)
             made = enrol(self.store, name=values["name"], phone=values["phone"],
                          email=values["email"] or None, birthday=birthday,
+                         card_number=values.get("card") or None,
                          consent_email=values["consent_email"])
         except ValueError:
             self.say("Birthday must be written YYYY-MM-DD.", error=True)
@@ -213,10 +272,31 @@ class CheckoutScreen(Screen):
         except (PosError, LoyaltyError) as exc:
             self.say(str(exc), error=True)
             return
-        printed = self.print_receipt(made.receipt_no)
         self.member = find_member(self.store, made.card_number)
         self.show_member()
-        self.say(f"Welcome {values['name']}: card {made.card_number}. {printed}")
+        self.say_and_print(f"Welcome {values['name']}: card {made.card_number}.",
+                           made.receipt_no)
+
+    def action_link_card(self) -> None:
+        """Register a physical card the member already has (e.g. a pre-printed card from
+        the counter, or a card of an old programme) to the member on screen."""
+        if self.member is None:
+            self.say("Find the member first, then F8 registers their physical card.",
+                     error=True)
+            return
+        self.app.push_screen(
+            PromptScreen(f"Scan or type the physical card to register to {self.member.name}:",
+                         "16-digit card number"), self.link_done)
+
+    def link_done(self, card_number: str | None) -> None:
+        if not card_number or self.member is None:
+            return
+        try:
+            card = link_card(self.store, self.member.member_id, card_number)
+        except (PosError, LoyaltyError) as exc:
+            self.say(str(exc), error=True)
+            return
+        self.say(f"Card {card} registered to {self.member.name}: it finds them from now on.")
 
     def action_void(self) -> None:
         self.app.push_screen(PromptScreen("Receipt number to void:", "S001-T1-000042"),
@@ -230,9 +310,9 @@ class CheckoutScreen(Screen):
         except (PosError, LoyaltyError) as exc:
             self.say(str(exc), error=True)
             return
-        printed = self.print_receipt(result.receipt_no)
         self.show_member()
-        self.say(f"Voided {receipt_no}: {result.points_reversed} points taken back. {printed}")
+        self.say_and_print(f"Voided {receipt_no}: {result.points_reversed} points taken back.",
+                           result.receipt_no)
 
     def action_refund(self) -> None:
         self.app.push_screen(
@@ -253,10 +333,9 @@ class CheckoutScreen(Screen):
         except (PosError, LoyaltyError) as exc:
             self.say(str(exc), error=True)
             return
-        printed = self.print_receipt(result.receipt_no)
         self.show_member()
-        self.say(f"Refunded {parts[1]} of {parts[0]}: {result.points_reversed} points taken "
-                 f"back. {printed}")
+        self.say_and_print(f"Refunded {parts[1]} of {parts[0]}: {result.points_reversed} "
+                           f"points taken back.", result.receipt_no)
 
     def action_checkin(self) -> None:
         if self.member is None:
@@ -282,9 +361,7 @@ class CheckoutScreen(Screen):
         except PosError as exc:
             self.say(str(exc), error=True)
             return
-        outcome = print_pending(self.store, [job_id])
-        ok = outcome and outcome[0].ok
-        self.say(f"Reprint of {receipt_no}: " + ("printed." if ok else "NOT printed."), not ok)
+        self.say_and_print(f"Reprint of {receipt_no}:", job_ids=[job_id])
 
     def action_manager(self) -> None:
         self.app.push_screen(PromptScreen("Manager PIN:", password=True), self.manager_pin)

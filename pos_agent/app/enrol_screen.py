@@ -1,5 +1,6 @@
-"""Enrol a new member: name, phone, optional email and birthday, e-mail consent. The member
-card slip with the QR code is printed."""
+"""Enrol a new member: name, phone, optional email and birthday, e-mail consent, and
+optionally the physical card handed over (scan it: its number becomes the member's card;
+empty: a card number is made here). The member card slip with the QR code is printed."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label
 
+from pos_agent.app.widgets.key_bar import KeyBar
+
 
 class EnrolScreen(ModalScreen[dict | None]):
     CSS_PATH = "enrol_screen.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("f10", "submit", "Enrol")]
+    BINDINGS = [Binding("f10", "submit", "Enrol"), Binding("escape", "cancel", "Cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="enrol"):
@@ -21,18 +24,21 @@ class EnrolScreen(ModalScreen[dict | None]):
             yield Input(placeholder="Phone, e.g. +33612345678", id="phone")
             yield Input(placeholder="E-mail (optional)", id="email")
             yield Input(placeholder="Birthday YYYY-MM-DD (optional)", id="birthday")
+            yield Input(placeholder="Physical card: scan it (optional, else a new number)",
+                        id="card")
             yield Checkbox("Agrees to e-mails", id="consent")
             yield Label("", id="error")
+            yield KeyBar([("Enter", "Next field")], id="keys", classes="inline")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "birthday":
+        if event.input.id == "card":
             self.action_submit()
         else:
             self.focus_next()
 
     def action_submit(self) -> None:
         values = {k: self.query_one(f"#{k}", Input).value.strip()
-                  for k in ("name", "phone", "email", "birthday")}
+                  for k in ("name", "phone", "email", "birthday", "card")}
         if not values["name"] or not values["phone"]:
             self.query_one("#error", Label).update("[red]Name and phone are needed.[/red]")
             return

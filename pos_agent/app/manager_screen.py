@@ -5,7 +5,7 @@ and the terminal's identity."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from textual import work
@@ -13,9 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
-from pos_agent.app.widgets.status_bar import StatusBar, status_text
+from pos_agent.app.widgets.key_bar import KeyBar
+from pos_agent.app.widgets.status_bar import StatusBar
 from pos_agent.hubdata import sync_state
 from pos_agent.ledger import queued_count
 from pos_agent.printing import print_pending, print_queue, queue_test_print
@@ -32,14 +33,14 @@ class ManagerScreen(Screen):
     ]
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(status_text(self.app.store, self.app.agent), id="status")
+        yield StatusBar(id="status")
         with VerticalScroll(id="manager"):
             yield Static(id="identity")
             yield ProgressBar(total=None, show_eta=False, id="progress")
             yield Static("Press S for the end-of-day sync.", id="sync-summary")
             yield Static(id="report")
             yield Static(id="queue")
-        yield Footer()
+        yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         self.action_refresh()
@@ -49,15 +50,17 @@ class ManagerScreen(Screen):
         ident = store.identity
         state = sync_state(store)
         flags = json.loads(state.get("flags") or "[]")
+        program = store.active_program()
+        zone = ZoneInfo(store.settings.terminal.timezone or program.timezone)
+        last = state.get("last_success_at")
+        last = (datetime.fromisoformat(last).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+                if last else "never")
         self.query_one("#identity", Static).update(
             f"[b]Terminal {ident.origin}[/b] (epoch {ident.epoch})  hub: "
             f"{ident.hub_url or store.settings.sync.hub_url or 'none'}\n"
-            f"Queued events: {queued_count(store.conn)}   last sync: "
-            f"{state.get('last_success_at') or 'never'}   last error: "
-            f"{state.get('last_error') or '-'}   hub flags: {len(flags)}")
-        program = store.active_program()
-        zone = ZoneInfo(store.settings.terminal.timezone or program.timezone)
-        r = day_report(store, datetime.now(UTC).astimezone(zone).date())
+            f"Queued events: {queued_count(store.conn)}   last sync: {last}   hub flags: "
+            f"{len(flags)}\nLast error: {state.get('last_error') or '-'}")
+        r = day_report(store, self.app.clock().astimezone(zone).date())
         self.query_one("#report", Static).update(
             f"[b]Day report {r['date']}[/b]: {r['sales']['count']} sales, "
             f"{r['enrolments']} enrolments, {r['voids']['count']} voids, "
@@ -103,7 +106,7 @@ class ManagerScreen(Screen):
         report = self.app.agent.sync_once(progress)
         text = (f"[b]End-of-day sync[/b]: sent {report.pushed} events"
                 + (f" ({report.duplicates} already at the hub)" if report.duplicates else "")
-                + f", received {report.pulled} updates, {report.queued} still queued, "
+                + f", received {report.pulled} update(s), {report.queued} still queued, "
                 f"{len(report.flags)} hub flag(s) for this store"
                 + (f"\n[red]{report.error}[/red]" if report.error else ""))
         for flag in report.flags[:5]:

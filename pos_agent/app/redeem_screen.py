@@ -8,10 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Label, OptionList
+from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from loyalty.program import Reward
+from pos_agent.app.widgets.key_bar import KeyBar
 
 
 class RedeemScreen(ModalScreen[str | None]):
@@ -34,7 +35,8 @@ class RedeemScreen(ModalScreen[str | None]):
                                    for r in self.rewards], id="rewards")
             else:
                 yield Label("No reward this member can afford yet.")
-        yield Footer()
+            yield KeyBar([("↑↓", "Choose"), ("Enter", "Redeem")], id="keys",
+                         classes="inline")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

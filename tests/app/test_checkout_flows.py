@@ -3,6 +3,7 @@ against the rows it leaves in the terminal database and the print jobs it queued
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -35,13 +36,37 @@ def rows(store, sql: str, *params) -> list[tuple]:
     return store.conn.execute(sql, params).fetchall()
 
 
+class KeyClock:
+    """The arrival time of each key, for the app's scanner recogniser: by default a person
+    typing (0.15 s between keys); `burst()` plays a keyboard-wedge scanner."""
+
+    def __init__(self, gap: float = 0.15) -> None:
+        self.t = 1000.0
+        self.gap = gap
+
+    def __call__(self, event) -> float:
+        self.t += self.gap
+        return self.t
+
+
+def cashier_app(store, clock: KeyClock | None = None) -> PosApp:
+    return PosApp(store.settings, store=store, key_time=clock or KeyClock())
+
+
 async def type_text(pilot, text: str) -> None:
     await pilot.press(*list(text))
 
 
+async def keys_with_gap(pilot, clock: KeyClock, keys: list[str], gap: float) -> None:
+    """`keys` `gap` seconds apart, after a pause."""
+    clock.t += 1.0
+    clock.gap = gap
+    await pilot.press(*keys)
+
+
 async def test_scan_member_and_ring_up_a_sale(store):
     ann = enrol(store, name="Ann Lee", phone="+33612345678")
-    app = PosApp(store.settings, store=store)
+    app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
         await type_text(pilot, ann.qr_payload)
         await pilot.press("enter")
@@ -56,6 +81,10 @@ async def test_scan_member_and_ring_up_a_sale(store):
         await pilot.pause()
         message = str(app.screen.query_one("#message").render())
         assert "Sale S001-T1-000002 recorded, +130 Stars" in message
+        app.receipts.wait()  # the receipt goes out in the background, then the line says so
+        await pilot.pause()
+        message = str(app.screen.query_one("#message").render())
+        assert message == "Sale S001-T1-000002 recorded, +130 Stars. Receipt printed."
     assert rows(store, "SELECT kind, points, amount FROM events WHERE ref = 'S001-T1-000002' "
                        "ORDER BY origin_seq") == [("earn", 125, 1250), ("bonus", 5, 0)]
     assert rows(store, "SELECT status FROM print_jobs WHERE receipt_no = 'S001-T1-000002'") == [
@@ -63,7 +92,7 @@ async def test_scan_member_and_ring_up_a_sale(store):
 
 
 async def test_unknown_member_keeps_what_was_typed(store):
-    app = PosApp(store.settings, store=store)
+    app = cashier_app(store)
     async with app.run_test(size=(80, 24)) as pilot:
         await type_text(pilot, "6000000000000000")
         await pilot.press("enter")
@@ -77,7 +106,7 @@ async def test_unknown_member_keeps_what_was_typed(store):
 async def test_redeem_enrol_void_and_checkin(store):
     ann = enrol(store, name="Ann Lee", phone="+33612345678")
     sale = record_sale(store, ann.member_id, make_sale(total=2000))  # 200 + 5 + 50 welcome
-    app = PosApp(store.settings, store=store)
+    app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
         await type_text(pilot, ann.card_number)
         await pilot.press("enter", "f2")
@@ -118,7 +147,7 @@ async def test_redeem_enrol_void_and_checkin(store):
 async def test_refund_by_receipt_number(store):
     ann = enrol(store, name="Ann Lee", phone="+33612345678")
     sale = record_sale(store, ann.member_id, make_sale(total=1000))  # 100 + 5 visit
-    app = PosApp(store.settings, store=store)
+    app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f7")
         await type_text(pilot, f"{sale.receipt_no} 4.00")
@@ -135,7 +164,7 @@ async def test_serial_scanner_feeds_the_member_input(store):
 
     ann = enrol(store, name="Ann Lee", phone="+33612345678")
     port = serial.serial_for_url("loop://", timeout=0.2)
-    app = PosApp(store.settings, store=store)
+    app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
         app.attach_scanner(port)
         port.write(ann.qr_payload.encode() + b"\r\n")
@@ -149,3 +178,147 @@ async def test_serial_scanner_feeds_the_member_input(store):
         await pilot.press("enter")
         await pilot.pause()
     assert rows(store, "SELECT amount FROM events WHERE kind = 'earn'") == [(500,)]
+
+
+async def test_wedge_scan_while_typing_the_amount(store):
+    """A keyboard-wedge scanner's burst arrives while the cashier is in the amount field:
+    the member is looked up, the amount typed so far stays, no sale is recorded by the
+    scan's Enter; the cashier then finishes the amount and the sale earns for the member."""
+    ann = enrol(store, name="Ann Lee", phone="+33612345678")
+    clock = KeyClock()
+    app = cashier_app(store, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")  # no member yet: on to the amount
+        await keys_with_gap(pilot, clock, list("12.5"), 0.25)
+        assert app.focused.id == "sale-input"
+        await keys_with_gap(pilot, clock, [*ann.qr_payload, "enter"], 0.008)
+        await pilot.pause()
+        panel = str(app.screen.query_one("#member").render())
+        assert "Ann Lee" in panel and "50 Stars" in panel
+        assert app.screen.member.found_by == "qr"
+        assert app.screen.query_one("#sale-input").value == "12.5"
+        assert app.screen.query_one("#member-input").value == ""
+        assert app.focused.id == "sale-input"
+        assert rows(store, "SELECT COUNT(*) FROM receipts WHERE kind = 'sale'") == [(0,)]
+        await keys_with_gap(pilot, clock, ["0", "enter"], 0.3)
+        await pilot.pause()
+        assert "recorded, +130 Stars" in str(app.screen.query_one("#message").render())
+    assert rows(store, "SELECT member_id, kind, amount FROM events WHERE kind = 'earn'") == [
+        (ann.member_id, "earn", 1250)]
+
+
+async def test_fast_typing_is_not_a_scan(store):
+    """Short fast runs (an amount) and long slow ones (a card typed by hand) stay typing."""
+    ann = enrol(store, name="Ann Lee", phone="+33612345678")
+    clock = KeyClock()
+    app = cashier_app(store, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await keys_with_gap(pilot, clock, [*ann.card_number, "enter"], 0.12)
+        await pilot.pause()
+        assert "Member found by card." in str(app.screen.query_one("#message").render())
+        await keys_with_gap(pilot, clock, [*"3.50", "enter"], 0.01)  # 4 keys: not a scan
+        await pilot.pause()
+        assert "recorded" in str(app.screen.query_one("#message").render())
+        await keys_with_gap(pilot, clock, [*"1234567", "enter"], 0.06)  # over the gap
+        await pilot.pause()
+        assert "recorded" in str(app.screen.query_one("#message").render())
+    assert rows(store, "SELECT amount FROM events WHERE kind = 'earn' ORDER BY origin_seq") == [
+        (350,), (123456700,)]
+
+
+async def test_serial_scanner_from_config_on_a_pty(tmp_path):
+    """The scanner port named in the config (here the slave end of a pseudo-terminal, as a
+    USB-serial scanner appears) is opened at start-up; a code written to it finds the
+    member while the amount typed so far stays."""
+    master, slave = os.openpty()
+    try:
+        config = tmp_path / "pos.toml"
+        shutil.copy(ROOT / "config.example.toml", config)
+        config.write_text(config.read_text().replace('kind = "file"', 'kind = "dummy"')
+                          .replace('scanner_port = ""',
+                                   f'scanner_port = "{os.ttyname(slave)}"'))
+        store = open_store(load_settings(str(config)))
+        init_terminal(store.db, "S001", "T1")
+        ann = enrol(store, name="Ann Lee", phone="+33612345678")
+        clock = KeyClock()
+        app = cashier_app(store, clock)
+        async with app.run_test(size=(120, 40)) as pilot:
+            assert app.scanner is not None and app.scanner.port.name == os.ttyname(slave)
+            await keys_with_gap(pilot, clock, ["enter", *"7.5"], 0.2)
+            os.write(master, ann.card_number.encode() + b"\r\n")
+            for _ in range(60):
+                await pilot.pause(0.05)
+                if app.screen.member is not None:
+                    break
+            assert "Ann Lee" in str(app.screen.query_one("#member").render())
+            assert app.screen.member.found_by == "card"
+            assert app.screen.query_one("#sale-input").value == "7.5"
+            await keys_with_gap(pilot, clock, ["enter"], 0.2)
+            await pilot.pause()
+        assert rows(store, "SELECT member_id, amount FROM events WHERE kind = 'earn'") == [
+            (ann.member_id, 750)]
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def physical_card(body: str) -> str:
+    """A valid card number as pre-printed cards carry: prefix 60, 13 digits, Luhn digit."""
+    from loyalty.ids import luhn_check_digit
+
+    digits = "60" + body
+    return digits + luhn_check_digit(digits)
+
+
+async def test_register_a_physical_card(store):
+    """F8 on a found member registers the card they hold (a `link` event); the enrol form
+    takes a physical card too. Both cards then find their member."""
+    import json
+
+    ann = enrol(store, name="Ann Lee", phone="+33612345678")
+    held, bobs, typo = (physical_card("9000000000001"), physical_card("9000000000002"),
+                        physical_card("9000000000003"))
+    typo = typo[:-1] + str((int(typo[-1]) + 1) % 10)
+    app = cashier_app(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f8")
+        assert "Find the member first" in str(app.screen.query_one("#message").render())
+        await type_text(pilot, ann.card_number)
+        await pilot.press("enter", "f8")
+        await type_text(pilot, typo)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "is not valid: check the digits" in str(app.screen.query_one("#message").render())
+        await pilot.press("f8")
+        await type_text(pilot, held)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert f"Card {held} registered to Ann Lee" in str(
+            app.screen.query_one("#message").render())
+        await pilot.press("escape")
+        await type_text(pilot, held)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.member.member_id == ann.member_id
+        assert app.screen.member.found_by == "card"
+        # enrol with a physical card
+        await pilot.press("f3")
+        await type_text(pilot, "Bob")
+        await pilot.press("enter")
+        await type_text(pilot, "+33698765432")
+        await pilot.press("enter", "enter", "enter")  # no e-mail, no birthday
+        await type_text(pilot, bobs)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert f"Welcome Bob: card {bobs}" in str(app.screen.query_one("#message").render())
+    assert rows(store, "SELECT member_id, source FROM cards WHERE card_number = ?", held) == [
+        (ann.member_id, "linked")]
+    links = rows(store, "SELECT member_id, data FROM events WHERE kind = 'link'")
+    assert [(m, json.loads(d)) for m, d in links] == [(ann.member_id, {"card_number": held})]
+    bob = rows(store, "SELECT m.member_id FROM members m JOIN cards c USING (member_id) "
+                      "WHERE c.card_number = ? AND m.name = 'Bob'", bobs)
+    assert len(bob) == 1
+    assert rows(store, "SELECT COUNT(*) FROM cards WHERE card_number = ?", typo) == [(0,)]
+    slip = rows(store, "SELECT r.kind FROM print_jobs j JOIN receipts r USING (receipt_no) "
+                       "WHERE r.member_id = ? AND j.status = 'printed'", bob[0][0])
+    assert slip == [("enrolment",)]

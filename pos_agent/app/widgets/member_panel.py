@@ -3,10 +3,9 @@ the next tier and reward, points expiring soon, vouchers."""
 
 from __future__ import annotations
 
-from textual.widgets import Static
-
 from loyalty.money import format_amount
 from loyalty.summary import MemberSummary
+from pos_agent.app.widgets.text import Text
 
 
 def member_text(name: str, card: str | None, s: MemberSummary) -> str:
@@ -27,7 +26,7 @@ def member_text(name: str, card: str | None, s: MemberSummary) -> str:
     return "\n".join(lines)
 
 
-class MemberPanel(Static):
+class MemberPanel(Text):
     DEFAULT_CSS = """
     MemberPanel { border: round $accent; padding: 0 1; height: auto; min-height: 5; }
     """

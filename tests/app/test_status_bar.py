@@ -1,0 +1,86 @@
+"""The status bar follows real state: the hub going unreachable (offline since when, for
+how long, how many events wait) and the printer refusing a receipt."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from pos_agent.app.app import PosApp
+from pos_agent.identity import init_terminal
+from pos_agent.ledger import queued_count
+from pos_agent.members import enrol
+from pos_agent.settings import load_settings
+from pos_agent.store import open_store
+from pos_agent.sync.setup import build_agent
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.asyncio
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connections are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status(app) -> str:
+    return str(app.screen.query_one("#status").render())
+
+
+async def test_status_bar_offline_and_printer_error(tmp_path: Path):
+    hub_port, printer_port = closed_port(), closed_port()
+    config = tmp_path / "pos.toml"
+    shutil.copy(ROOT / "config.example.toml", config)
+    config.write_text(config.read_text()
+                      .replace('kind = "file"', 'kind = "network"\nhost = "127.0.0.1"')
+                      .replace("port = 9100", f"port = {printer_port}")
+                      .replace("timeout_s = 5.0", "timeout_s = 1.0"))
+    settings = load_settings(str(config))
+    store = open_store(settings)
+    init_terminal(store.db, "S001", "T1", hub_url=f"http://127.0.0.1:{hub_port}",
+                  hub_token="token")
+    ann = enrol(store, name="Ann Lee", phone="+33612345678")
+    agent = build_agent(settings, store)
+    assert agent is not None
+    now = {"at": datetime.now(UTC)}
+    app = PosApp(settings, agent=agent, store=store, clock=lambda: now["at"],
+                 key_time=lambda event, keys=itertools.count(): next(keys) * 0.15)
+    app.STATUS_EVERY_S = 0.1
+    async with app.run_test(size=(120, 40)) as pilot:
+        # the enrolment's card slip was never sent (made outside the app)
+        assert status(app) == ("S001-T1 | connecting to the hub, 2 queued | printer: 1 to "
+                               "print | Bean & Crumb - Rue Oberkampf")
+        await pilot.press("f9")  # "sync now": the hub cannot be reached
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if agent.status.online is False:
+                break
+        since = agent.status.offline_since
+        assert since is not None
+        now["at"] = since + timedelta(hours=1, minutes=5)
+        await pilot.pause(0.3)  # the bar refreshes on its own
+        local = since.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M")
+        queued = queued_count(store.conn)
+        assert queued == 2  # the enrolment and its welcome bonus
+        assert f"S001-T1 | OFFLINE since {local} (1h05m), 2 queued" in status(app)
+        assert app.screen.query_one("#status").has_class("-alert")
+        # a sale: recorded, its receipt refused by the printer
+        await pilot.press(*ann.card_number, "enter", *"4.20", "enter")
+        await pilot.pause(0.3)
+        assert "Receipt NOT printed" in str(app.screen.query_one("#message").render())
+        bar = status(app)
+        assert f"PRINTER ERROR: printer at 127.0.0.1:{printer_port} refused the connection" \
+            in bar
+        assert f"(1h05m), {queued_count(store.conn)} queued" in bar
+        assert queued_count(store.conn) == 4  # + the sale's earn and visit bonus
+    assert store.conn.execute(
+        "SELECT r.kind, j.status FROM print_jobs j JOIN receipts r USING (receipt_no) "
+        "WHERE r.kind = 'sale'").fetchall() == [("sale", "failed")]
