@@ -177,8 +177,7 @@ def walk_through(store: Store, hub: Hub | None, show_receipts: bool) -> str:
     void = void_receipt(store, r4.receipt_no)
     _say(f"7. Voided {r4.receipt_no}: {void.points_reversed} {pn} taken back; "
          f"{_member_line(store, found.member_id)}")
-    for receipt in (r2.receipt_no, r3.receipt_no, void.receipt_no):
-        print_pending(store, jobs_for_receipt(store, receipt))
+    print_pending(store)  # every slip and receipt of the walk-through, oldest first
 
     state, summary = member_view(store, found.member_id)
     refold = fold(own_events(store.conn, found.member_id))

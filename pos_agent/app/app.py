@@ -55,7 +55,9 @@ class PosApp(App):
         # key could wait that long for the interpreter each time the app touches SQLite.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(0.0005)
-        self.push_screen(CheckoutScreen())
+        checkout = CheckoutScreen()
+        self.push_screen(checkout)
+        self.receipts.print_left_over(checkout)
         self.set_interval(self.STATUS_EVERY_S, self.refresh_status)
         if self.agent is not None:
             self.agent.start_background()

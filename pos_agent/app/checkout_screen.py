@@ -24,7 +24,7 @@ from loyalty.sale import Sale, make_sale, parse_line
 from loyalty.summary import MemberSummary
 from pos_agent.app.enrol_screen import EnrolScreen
 from pos_agent.app.prompt_screen import PromptScreen
-from pos_agent.app.receipts import ReceiptPrinted
+from pos_agent.app.receipts import LEFT_OVER, ReceiptPrinted
 from pos_agent.app.redeem_screen import RedeemScreen
 from pos_agent.app.widgets.key_bar import KeyBar
 from pos_agent.app.widgets.member_panel import MemberPanel, member_text
@@ -107,6 +107,13 @@ class CheckoutScreen(Screen):
         if self._printing is not None and self._printing[0] == message.key:
             self.say(f"{self._printing[1]} {outcome}")
             self._printing = None
+        elif message.key == LEFT_OVER:
+            if message.outcomes:
+                printed = sum(o.ok for o in message.outcomes)
+                self.notify(f"{printed} receipt(s) left from before printed"
+                            + (f"; {len(message.outcomes) - printed} failed ({message.error}),"
+                               " the manager screen retries" if not message.ok else "."),
+                            severity="information" if message.ok else "error", timeout=10)
         elif not message.ok:  # the cashier has moved on: still tell them
             self.notify(f"{message.key}: {outcome}", severity="error", timeout=10)
 

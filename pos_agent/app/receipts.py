@@ -28,13 +28,17 @@ from pos_agent.store import Store, open_store
 log = logging.getLogger(__name__)
 
 
+LEFT_OVER = "left over"
+"""The key of the outcome of `print_left_over`."""
+
+
 class ReceiptPrinted(Message):
     """Posted to the screen that asked, once its receipt was sent (or failed)."""
 
     def __init__(self, key: str, outcomes: list[PrintOutcome]) -> None:
         super().__init__()
         self.key = key
-        """The receipt number, or `job <id>` for a reprint."""
+        """The receipt number, `job <id>` for a reprint, or LEFT_OVER."""
         self.outcomes = outcomes
 
     @property
@@ -66,7 +70,8 @@ class ReceiptPrinter:
         def run() -> list[PrintOutcome]:
             try:
                 store = self._thread_store()
-                ids = job_ids if job_ids is not None else jobs_for_receipt(store, receipt_no)
+                # job_ids None (and no receipt): every queued job
+                ids = job_ids if receipt_no is None else jobs_for_receipt(store, receipt_no)
                 outcomes = print_pending(store, ids)
             except Exception as exc:  # a bug here must not pass silently
                 log.exception("printing %s failed", key)
@@ -84,6 +89,12 @@ class ReceiptPrinter:
     def print_jobs(self, job_ids: list[int], reply_to: MessagePump | None = None) -> Future:
         """Send these jobs (a reprint)."""
         return self._submit(f"job {job_ids[0] if job_ids else '-'}", job_ids, None, reply_to)
+
+    def print_left_over(self, reply_to: MessagePump | None = None) -> Future:
+        """Send the jobs still queued from before the app started (it was closed, or the
+        till lost power, between a sale's commit and its receipt). Failed jobs stay for the
+        manager's retry: the printer that failed them may still be out of paper."""
+        return self._submit(LEFT_OVER, None, None, reply_to)
 
     def wait(self) -> None:
         """Until everything asked so far has been sent (tests, shutdown)."""

@@ -138,10 +138,37 @@ async def test_redeem_enrol_void_and_checkin(store):
                    ann.member_id)
     assert balance == [(255 - 150 - 205,)]
     assert rows(store, "SELECT COUNT(*) FROM members WHERE name = 'Bob'") == [(1,)]
-    # the three receipts made in the app were printed; the two made before it are queued
+    # the two receipts queued before the app started were sent when it opened, then the
+    # three made in it
     printed = rows(store, "SELECT r.kind FROM print_jobs j JOIN receipts r USING (receipt_no) "
-                          "WHERE j.status = 'printed' ORDER BY j.id")
-    assert printed == [("redemption",), ("void",), ("enrolment",)]
+                          "WHERE j.status = 'printed' ORDER BY j.printed_at, j.id")
+    assert printed == [("enrolment",), ("sale",), ("redemption",), ("void",), ("enrolment",)]
+
+
+async def test_receipts_left_queued_are_printed_at_start(store, tmp_path):
+    """Receipts committed but never printed (the app was closed, the power cut between
+    commit and print) go out when the app opens, to the printer in the config, in order;
+    a job that already failed waits for the manager's retry."""
+    ann = enrol(store, name="Ann Lee", phone="+33612345678")
+    sale = record_sale(store, ann.member_id, make_sale(total=1000))
+    failed = record_sale(store, ann.member_id, make_sale(total=500))
+    store.db.execute("UPDATE print_jobs SET status = 'failed', last_error = 'paper out' "
+                     "WHERE receipt_no = ?", [failed.receipt_no])
+    out = tmp_path / "printer.escpos"
+    store.settings.printer.kind = "file"
+    store.settings.printer.path = str(out)
+    app = cashier_app(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.receipts.wait()
+        await pilot.pause()
+        notes = [n.message for n in app._notifications]
+        assert notes == ["2 receipt(s) left from before printed."]
+    assert rows(store, "SELECT receipt_no, status FROM print_jobs ORDER BY id") == [
+        (ann.receipt_no, "printed"), (sale.receipt_no, "printed"),
+        (failed.receipt_no, "failed")]
+    data = out.read_bytes()
+    assert data.count(b"\x1dV") == 2  # two paper cuts: the slip and the sale's receipt
+    assert data.index(ann.card_number.encode()) < data.index(sale.receipt_no.encode())
 
 
 async def test_refund_by_receipt_number(store):

@@ -21,6 +21,7 @@ from pos_agent.app.manager_screen import ManagerScreen
 from pos_agent.identity import init_terminal
 from pos_agent.members import enrol
 from pos_agent.operations import record_sale
+from pos_agent.printing import print_pending
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
 from pos_agent.sync.agent import SyncAgent
@@ -44,6 +45,7 @@ def make_store(tmp_path: Path, at: datetime | None = None, **identity: str):
     at = at or last_monday()
     ann = enrol(store, name="Ann Lee", phone="+33612345678", at=at)
     record_sale(store, ann.member_id, make_sale([SaleLine("BEANS", "retail", 2, 1000)]), at=at)
+    print_pending(store)  # else the app sends them as it opens, racing the picture
     return store, ann
 
 
