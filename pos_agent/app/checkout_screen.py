@@ -108,12 +108,14 @@ class CheckoutScreen(Screen):
             self.say(f"{self._printing[1]} {outcome}")
             self._printing = None
         elif message.key == LEFT_OVER:
-            if message.outcomes:
-                printed = sum(o.ok for o in message.outcomes)
-                self.notify(f"{printed} receipt(s) left from before printed"
-                            + (f"; {len(message.outcomes) - printed} failed ({message.error}),"
-                               " the manager screen retries" if not message.ok else "."),
-                            severity="information" if message.ok else "error", timeout=10)
+            printed = sum(o.ok for o in message.outcomes)
+            failed = len(message.outcomes) - printed
+            if failed:
+                self.notify(f"{failed} receipt(s) left from before NOT printed "
+                            f"({message.error}); {printed} printed. The manager screen (F12) "
+                            "retries.", severity="error", timeout=15)
+            elif printed:
+                self.notify(f"{printed} receipt(s) left from before printed.", timeout=10)
         elif not message.ok:  # the cashier has moved on: still tell them
             self.notify(f"{message.key}: {outcome}", severity="error", timeout=10)
 

@@ -1,6 +1,7 @@
 """Manager screens (behind the manager PIN): end-of-day sync with a progress bar and its
-summary, the day report, the sync queue and hub flags, printer status with a test print,
-and the terminal's identity."""
+summary, the day report, the sync queue and hub flags, printer status with a test print
+and a retry of receipts not printed, and the terminal's identity. Printing goes through
+the app's printing thread: a printer that does not answer must not freeze the screen."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ProgressBar, Static
 
+from pos_agent.app.receipts import RETRY, ReceiptPrinted
 from pos_agent.app.widgets.key_bar import KeyBar
 from pos_agent.app.widgets.status_bar import StatusBar
 from pos_agent.hubdata import sync_state
 from pos_agent.ledger import queued_count
-from pos_agent.printing import print_pending, print_queue, queue_test_print
+from pos_agent.printing import print_queue, queue_test_print
 from pos_agent.reports import day_report
 
 
@@ -28,6 +30,7 @@ class ManagerScreen(Screen):
     BINDINGS = [
         Binding("s", "end_of_day", "End-of-day sync"),
         Binding("t", "test_print", "Test print"),
+        Binding("p", "retry_prints", "Retry printing"),
         Binding("r", "refresh", "Refresh"),
         Binding("escape", "app.pop_screen", "Back to checkout"),
     ]
@@ -74,11 +77,24 @@ class ManagerScreen(Screen):
         self.app.refresh_status()
 
     def action_test_print(self) -> None:
-        store = self.app.store
-        outcome = print_pending(store, [queue_test_print(store)])
-        ok = bool(outcome) and outcome[0].ok
-        self.notify("Test page printed." if ok else f"Test print failed: {outcome[0].error}",
-                    severity="information" if ok else "error")
+        self.app.receipts.print_jobs([queue_test_print(self.app.store)], self)
+        self.notify("Test page sent to the printer...", timeout=3)
+
+    def action_retry_prints(self) -> None:
+        self.app.receipts.retry_failed(self)
+        self.notify("Sending the receipts not printed yet...", timeout=3)
+
+    def on_receipt_printed(self, message: ReceiptPrinted) -> None:
+        printed = sum(o.ok for o in message.outcomes)
+        if message.key == RETRY:
+            text = (f"Retry: {printed} of {len(message.outcomes)} receipt(s) printed"
+                    + (f"; still failing: {message.error}" if not message.ok else ".")
+                    if message.outcomes else "Retry: nothing was waiting to print.")
+            ok = message.ok or not message.outcomes
+        else:
+            ok = message.ok
+            text = "Test page printed." if ok else f"Test print failed: {message.error}"
+        self.notify(text, severity="information" if ok else "error", timeout=10)
         self.action_refresh()
 
     def action_end_of_day(self) -> None:

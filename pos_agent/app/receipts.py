@@ -16,12 +16,13 @@ in the thread that opened them). The outcome is posted back to the screen as a m
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from pos_agent.printing import PrintOutcome, jobs_for_receipt, print_pending
+from pos_agent.printing import PrintOutcome, jobs_for_receipt, print_pending, retry_failed
 from pos_agent.settings import PosSettings
 from pos_agent.store import Store, open_store
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 LEFT_OVER = "left over"
 """The key of the outcome of `print_left_over`."""
+RETRY = "retry"
+"""The key of the outcome of `retry_failed`."""
 
 
 class ReceiptPrinted(Message):
@@ -38,7 +41,7 @@ class ReceiptPrinted(Message):
     def __init__(self, key: str, outcomes: list[PrintOutcome]) -> None:
         super().__init__()
         self.key = key
-        """The receipt number, `job <id>` for a reprint, or LEFT_OVER."""
+        """The receipt number, `job <id>` for a reprint, LEFT_OVER or RETRY."""
         self.outcomes = outcomes
 
     @property
@@ -65,17 +68,14 @@ class ReceiptPrinter:
             self._store = open_store(self.settings, path=self.database_path)
         return self._store
 
-    def _submit(self, key: str, job_ids: list[int] | None, receipt_no: str | None,
+    def _submit(self, key: str, send: Callable[[Store], list[PrintOutcome]],
                 reply_to: MessagePump | None) -> Future:
         def run() -> list[PrintOutcome]:
             try:
-                store = self._thread_store()
-                # job_ids None (and no receipt): every queued job
-                ids = job_ids if receipt_no is None else jobs_for_receipt(store, receipt_no)
-                outcomes = print_pending(store, ids)
+                outcomes = send(self._thread_store())
             except Exception as exc:  # a bug here must not pass silently
                 log.exception("printing %s failed", key)
-                outcomes = [PrintOutcome(-1, receipt_no, False, f"printing failed: {exc}")]
+                outcomes = [PrintOutcome(-1, None, False, f"printing failed: {exc}")]
             if reply_to is not None:
                 reply_to.post_message(ReceiptPrinted(key, outcomes))
             return outcomes
@@ -84,17 +84,23 @@ class ReceiptPrinter:
 
     def print_receipt(self, receipt_no: str, reply_to: MessagePump | None = None) -> Future:
         """Send the receipt's queued job(s)."""
-        return self._submit(receipt_no, None, receipt_no, reply_to)
+        return self._submit(receipt_no, lambda store: print_pending(
+            store, jobs_for_receipt(store, receipt_no)), reply_to)
 
     def print_jobs(self, job_ids: list[int], reply_to: MessagePump | None = None) -> Future:
-        """Send these jobs (a reprint)."""
-        return self._submit(f"job {job_ids[0] if job_ids else '-'}", job_ids, None, reply_to)
+        """Send these jobs (a reprint, a test page)."""
+        return self._submit(f"job {job_ids[0] if job_ids else '-'}",
+                            lambda store: print_pending(store, job_ids), reply_to)
 
     def print_left_over(self, reply_to: MessagePump | None = None) -> Future:
         """Send the jobs still queued from before the app started (it was closed, or the
         till lost power, between a sale's commit and its receipt). Failed jobs stay for the
         manager's retry: the printer that failed them may still be out of paper."""
-        return self._submit(LEFT_OVER, None, None, reply_to)
+        return self._submit(LEFT_OVER, print_pending, reply_to)
+
+    def retry_failed(self, reply_to: MessagePump | None = None) -> Future:
+        """Send every job not printed yet, failed ones included (the manager's retry)."""
+        return self._submit(RETRY, retry_failed, reply_to)
 
     def wait(self) -> None:
         """Until everything asked so far has been sent (tests, shutdown)."""

@@ -55,9 +55,15 @@ async def test_status_bar_offline_and_printer_error(tmp_path: Path):
                  key_time=lambda event, keys=itertools.count(): next(keys) * 0.15)
     app.STATUS_EVERY_S = 0.1
     async with app.run_test(size=(120, 40)) as pilot:
-        # the enrolment's card slip was never sent (made outside the app)
-        assert status(app) == ("S001-T1 | connecting to the hub, 2 queued | printer: 1 to "
-                               "print | Bean & Crumb - Rue Oberkampf")
+        # the enrolment's card slip, made outside the app, is sent as it opens: refused
+        app.receipts.wait()
+        await pilot.pause(0.3)
+        assert status(app) == (
+            f"S001-T1 | connecting to the hub, 2 queued\nPRINTER ERROR: printer at "
+            f"127.0.0.1:{printer_port} refused the connection: is it switched on … | "
+            "Bean & Crumb - Rue Oberkampf")
+        assert [n.message for n in app._notifications][-1].startswith(
+            "1 receipt(s) left from before NOT printed (printer at 127.0.0.1:")
         await pilot.press("f9")  # "sync now": the hub cannot be reached
         for _ in range(100):
             await pilot.pause(0.05)
@@ -83,4 +89,4 @@ async def test_status_bar_offline_and_printer_error(tmp_path: Path):
         assert queued_count(store.conn) == 4  # + the sale's earn and visit bonus
     assert store.conn.execute(
         "SELECT r.kind, j.status FROM print_jobs j JOIN receipts r USING (receipt_no) "
-        "WHERE r.kind = 'sale'").fetchall() == [("sale", "failed")]
+        "ORDER BY j.id").fetchall() == [("enrolment", "failed"), ("sale", "failed")]
