@@ -200,7 +200,7 @@ def redeem_reward(
         state = rec.state(member_id)
         receipt_no = rec.next_receipt_no()
         draft = redeem(program, state, reward_id, at, receipt_no=receipt_no, points=points,
-                       stock_left=_stock_left(rec.conn, program, reward_id))
+                       stock_left=stock_left(rec.conn, program, reward_id))
         # Decide now whether the offline rules would allow it, while `state` is still the
         # state before this redemption; used only if the hub does not answer.
         offline_refusal: RedemptionError | None = None
@@ -253,10 +253,12 @@ def redeem_reward(
 
 
 def redeem_voucher(
-    store: Store, member_id: str, code: str, *, at: datetime | None = None
+    store: Store, member_id: str, code: str, *, found_by: str = "card",
+    at: datetime | None = None
 ) -> RedeemResult:
     """Use one of the member's vouchers (a completed stamp card, a gift card)."""
     at = at or datetime.now(UTC)
+    _require_confirmed(found_by)
     with record(store, at) as rec:
         _require_member(rec.conn, member_id)
         state = rec.state(member_id)
@@ -370,7 +372,8 @@ def _with_ref(draft: EventDraft, ref: str) -> EventDraft:
     return replace(draft, ref=ref)
 
 
-def _stock_left(conn: sqlite3.Connection, program: Program, reward_id: str) -> int | None:
+def stock_left(conn: sqlite3.Connection, program: Program, reward_id: str) -> int | None:
+    """Units of a reward left as far as this terminal knows (None: unlimited)."""
     reward = program.reward(reward_id)
     if reward is None:
         return None

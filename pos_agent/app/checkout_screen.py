@@ -25,7 +25,7 @@ from loyalty.summary import MemberSummary
 from pos_agent.app.enrol_screen import EnrolScreen
 from pos_agent.app.prompt_screen import PromptScreen
 from pos_agent.app.receipts import LEFT_OVER, ReceiptPrinted
-from pos_agent.app.redeem_screen import RedeemScreen
+from pos_agent.app.redeem_screen import RedeemChoice, RedeemScreen, offers
 from pos_agent.app.widgets.key_bar import KeyBar
 from pos_agent.app.widgets.member_panel import MemberPanel, member_text
 from pos_agent.app.widgets.status_bar import StatusBar
@@ -36,7 +36,9 @@ from pos_agent.operations import (
     check_in,
     record_sale,
     redeem_reward,
+    redeem_voucher,
     refund_receipt,
+    stock_left,
     void_receipt,
 )
 from pos_agent.sync.setup import build_authorizer
@@ -241,20 +243,46 @@ class CheckoutScreen(Screen):
         state, summary = self.view
         program = self.store.active_program()
         rewards = [r for r in eligible_rewards(program, state, datetime.now(UTC))
-                   if 0 < r.cost <= state.balance]
+                   if (left := stock_left(self.store.conn, program, r.id)) is None or left > 0]
         self.app.push_screen(
-            RedeemScreen(self.member.name, summary.balance, program.points_name, rewards),
+            RedeemScreen(self.member.name, summary.balance, program.points_name,
+                         offers(rewards, summary.vouchers, summary.balance,
+                                program.points_name),
+                         currency=program.currency, exponent=program.currency_exponent,
+                         confirm_by_scan=self.member.found_by == "phone"),
             self.redeem_chosen)
 
-    def redeem_chosen(self, reward_id: str | None) -> None:
-        if not reward_id or self.member is None:
+    def redeem_chosen(self, choice: RedeemChoice | None) -> None:
+        if choice is None or self.member is None:
             return
+        found_by = self.member.found_by
+        if choice.confirmed_by is not None:
+            try:
+                proof = find_member(self.store, choice.confirmed_by)
+            except (PosError, LoyaltyError) as exc:
+                self.say(f"Not confirmed: {exc}", error=True)
+                return
+            if proof.member_id != self.member.member_id or proof.found_by == "phone":
+                self.say("Not confirmed: that card or QR code is not this member's. Nothing "
+                         "was redeemed.", error=True)
+                return
+            found_by = proof.found_by
         authorizer = build_authorizer(self.store.settings, self.store, self.app.agent)
         try:
-            result = redeem_reward(self.store, self.member.member_id, reward_id,
-                                   found_by=self.member.found_by, authorizer=authorizer)
+            if choice.voucher is not None:
+                result = redeem_voucher(self.store, self.member.member_id, choice.voucher,
+                                        found_by=found_by)
+            else:
+                result = redeem_reward(self.store, self.member.member_id,
+                                       choice.reward_id or "", found_by=found_by,
+                                       points=choice.points, authorizer=authorizer)
         except (PosError, LoyaltyError) as exc:
             self.say(str(exc), error=True)
+            return
+        if choice.voucher is not None:
+            self.show_member()
+            self.say_and_print(f"Voucher {choice.voucher} used: {result.reward_name}.",
+                               result.receipt_no)
             return
         how = ("approved OFFLINE within the limit" if result.approved_offline
                else "authorised online by the hub")

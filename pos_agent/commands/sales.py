@@ -105,10 +105,8 @@ def run_redeem(args: argparse.Namespace) -> int:
         raise StoreError("say what to redeem: --reward ID or --voucher CODE (one of them)")
     member = find_member(store, args.member)
     if args.voucher:
-        if member.found_by == "phone":
-            raise StoreError("a member found by phone number must confirm before using a "
-                             "voucher: scan their QR code or card")
-        result = redeem_voucher(store, member.member_id, args.voucher)
+        result = redeem_voucher(store, member.member_id, args.voucher,
+                                found_by=member.found_by)
     else:
         # Ask the hub first (short timeout); without an answer the offline rules decide.
         agent = build_agent(store.settings, store)

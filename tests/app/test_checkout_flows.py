@@ -116,6 +116,10 @@ async def test_redeem_enrol_void_and_checkin(store):
         assert labels[0].startswith("Free latte") and all("Gold" not in x for x in labels)
         await pilot.press("enter")  # the first reward: Free latte, 150
         await pilot.pause()
+        assert "Free latte for 150 Stars; balance after: 105 Stars." in str(
+            app.screen.query_one("#confirm").render())
+        await pilot.press("enter")  # confirm
+        await pilot.pause()
         message = str(app.screen.query_one("#message").render())
         assert "Free latte: 150 spent, approved OFFLINE" in message
         # void the earlier sale
@@ -349,3 +353,99 @@ async def test_register_a_physical_card(store):
     slip = rows(store, "SELECT r.kind FROM print_jobs j JOIN receipts r USING (receipt_no) "
                        "WHERE r.member_id = ? AND j.status = 'printed'", bob[0][0])
     assert slip == [("enrolment",)]
+
+
+def voucher_member(store):
+    """A member holding a Free filter coffee voucher (a completed coffee card) and 855
+    Stars (50 welcome + 800 + 5 visit)."""
+    from loyalty.sale import SaleLine
+
+    ann = enrol(store, name="Ann Lee", phone="+33612345678")
+    sale = record_sale(store, ann.member_id,
+                       make_sale([SaleLine("FILTER", "coffee", 10, 200),
+                                  SaleLine("BEANS", "retail", 3, 2000)]))
+    assert len(sale.vouchers) == 1
+    return ann, sale.vouchers[0]["code"]
+
+
+def balance(store, member_id: str) -> int:
+    return rows(store, "SELECT balance FROM member_balances WHERE member_id = ?",
+                member_id)[0][0]
+
+
+async def test_redeem_voucher_and_pay_with_points(store):
+    """The redeem list holds the member's voucher and paying with points; the cashier types
+    how many points, sees what they are worth, and confirms."""
+    ann, code = voucher_member(store)
+    before = balance(store, ann.member_id)
+    app = cashier_app(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await type_text(pilot, ann.card_number)
+        await pilot.press("enter", "f2")
+        await pilot.pause()
+        options = app.screen.query_one("#rewards")
+        labels = [str(options.get_option_at_index(i).prompt)
+                  for i in range(options.option_count)]
+        assert labels[0].startswith(f"Voucher {code}: Free filter coffee (until ")
+        pay = next(i for i, label in enumerate(labels) if label.startswith("Pay with Stars"))
+        assert labels[pay] == f"Pay with Stars  -  100 to {before:,} Stars"
+        await pilot.press("enter", "enter")  # the voucher, confirmed
+        await pilot.pause()
+        assert f"Voucher {code} used: Free filter coffee." in str(
+            app.screen.query_one("#message").render())
+        await pilot.press("f2")
+        await pilot.pause()
+        await pilot.press(*["down"] * (pay - 1), "enter")  # the voucher is gone from the list
+        await pilot.pause()
+        points = app.screen.query_one("#points")
+        assert points.value == str(before)
+        await pilot.press(*["backspace"] * len(points.value), *"250")
+        await pilot.pause()
+        assert "= 2.50 EUR off" in str(app.screen.query_one("#confirm").render())
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Pay with Stars: 250 spent" in str(app.screen.query_one("#message").render())
+    assert balance(store, ann.member_id) == before - 250
+    assert rows(store, "SELECT kind, points, json_extract(data, '$.voucher_used') FROM events "
+                       "WHERE kind = 'redeem' ORDER BY origin_seq") == [
+        ("redeem", 0, code), ("redeem", -250, None)]
+    assert rows(store, "SELECT kind FROM receipts WHERE kind = 'redemption'") == [
+        ("redemption",), ("redemption",)]
+
+
+async def test_member_found_by_phone_confirms_by_scan(store):
+    """Knowing a phone number is not enough to spend: the member must scan their own QR
+    code or card. Someone else's card is refused and nothing is spent."""
+    ann, _ = voucher_member(store)
+    bob = enrol(store, name="Bob", phone="+33698765432")
+    before = balance(store, ann.member_id)
+    app = cashier_app(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await type_text(pilot, "+33612345678")
+        await pilot.press("enter", "f2")
+        await pilot.pause()
+        latte = next(i for i in range(app.screen.query_one("#rewards").option_count)
+                     if "Free latte" in str(app.screen.query_one("#rewards")
+                                            .get_option_at_index(i).prompt))
+        await pilot.press(*["down"] * latte, "enter")
+        await pilot.pause()
+        assert "the member confirms by scanning their QR code or card" in str(
+            app.screen.query_one("#confirm").render())
+        await pilot.press("enter")  # no scan: not confirmed
+        await pilot.pause()
+        assert "must scan their QR code or card" in str(app.screen.query_one("#error").render())
+        await type_text(pilot, bob.card_number)  # someone else's card
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Not confirmed: that card or QR code is not this member's" in str(
+            app.screen.query_one("#message").render())
+        assert balance(store, ann.member_id) == before
+        await pilot.press("f2")
+        await pilot.pause()
+        await pilot.press(*["down"] * latte, "enter")
+        await type_text(pilot, ann.qr_payload)  # her own QR code
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Free latte: 150 spent" in str(app.screen.query_one("#message").render())
+    assert balance(store, ann.member_id) == before - 150
+    assert rows(store, "SELECT COUNT(*) FROM events WHERE kind = 'redeem'") == [(1,)]

@@ -45,12 +45,17 @@ class KeyBar(Static):
         self.keys: list[tuple[str, str]] = []
 
     def on_mount(self) -> None:
+        self.show_keys()
+
+    def show_keys(self) -> None:
+        """(Re)build the list from `extra` and the bindings, e.g. when a dialog's step
+        changes what its keys do."""
         # a dialog lists its own keys; the app's (Ctrl+Q) are on the screen's bar
         app_bindings = [] if self.has_class("inline") else self.app.BINDINGS
         bindings = [b for b in [*self.screen.BINDINGS, *app_bindings]
                     if isinstance(b, Binding) and b.show and b.description]
         self.keys = self.extra + [(key_name(b.key), b.description) for b in bindings]
-        self.update(keys_lines(self.keys, 10_000))
+        self.update(keys_lines(self.keys, self.content_size.width or 10_000))
 
     def on_resize(self, event: events.Resize) -> None:
         if self.keys and self.content_size.width:
