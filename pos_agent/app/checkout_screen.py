@@ -217,7 +217,8 @@ class CheckoutScreen(Screen):
             self.say(str(exc), error=True)
             return
         pn = self.store.active_program().points_name
-        earned = f", +{result.points_earned} {pn}" if self.member else ""
+        earned = (f", +{result.points_earned} {pn}" if self.member
+                  else " without a member (F3 enrols the customer for next time)")
         self.query_one("#sale-input", Input).value = ""
         self.show_member()
         self.say_and_print(f"Sale {result.receipt_no} recorded{earned}.", result.receipt_no)

@@ -449,3 +449,19 @@ async def test_member_found_by_phone_confirms_by_scan(store):
         assert "Free latte: 150 spent" in str(app.screen.query_one("#message").render())
     assert balance(store, ann.member_id) == before - 150
     assert rows(store, "SELECT COUNT(*) FROM events WHERE kind = 'redeem'") == [(1,)]
+
+
+async def test_sale_without_a_member_offers_enrolment(store):
+    app = cashier_app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")  # no member
+        assert "Sale without a member (F3 enrols)." in str(app.screen.query_one("#member")
+                                                           .render())
+        await type_text(pilot, "5.00")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert ("Sale S001-T1-000001 recorded without a member (F3 enrols the customer for "
+                "next time).") in str(app.screen.query_one("#message").render())
+    assert rows(store, "SELECT receipt_no, member_id, total FROM receipts") == [
+        ("S001-T1-000001", None, 500)]
+    assert rows(store, "SELECT COUNT(*) FROM events") == [(0,)]
