@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from loyalty.fold import MemberState
+from loyalty.program import Program
 from loyalty.summary import MemberSummary
 from pos_agent.exceptions import ReceiptNotFound
 from pos_agent.members import member_view, qr_payload_for
@@ -80,6 +81,11 @@ def member_block(store: Store, member_id: str, state: MemberState | None = None,
     )
 
 
+def _voucher_reward_name(program: Program, details: dict) -> str:
+    reward = program.reward(str(details.get("reward_id", "")))
+    return reward.name if reward else "voucher"
+
+
 def build_receipt(store: Store, receipt_no: str) -> Receipt:
     """The printable receipt of a `receipts` row."""
     rows = list(store.db.query("SELECT * FROM receipts WHERE receipt_no = ?", [receipt_no]))
@@ -93,6 +99,16 @@ def build_receipt(store: Store, receipt_no: str) -> Receipt:
     lines = [ReceiptLine(sku if sku != "OTHER" else "Items", qty, price, qty * price)
              for sku, _cat, qty, price in json.loads(row["lines"])]
     refund = -row["total"] if kind in ("void", "refund") else None
+    member = None
+    vouchers: list[tuple[str, str, str | None]] = []
+    if row["member_id"]:
+        _, summary = member_view(store, row["member_id"])
+        member = member_block(store, row["member_id"], summary=summary)
+        held = {code: (name, until) for code, name, until in summary.vouchers}
+        for code in details.get("vouchers", ()):
+            # a voucher used since the sale is no longer held: still print its code
+            name, until = held.get(code, (_voucher_reward_name(program, details), None))
+            vouchers.append((code, name, until))
     return Receipt(
         kind=kind,
         store_name=term.store_name,
@@ -112,7 +128,8 @@ def build_receipt(store: Store, receipt_no: str) -> Receipt:
         reward_name=details.get("reward_name"),
         points_reversed=row["points_reversed"] or None,
         offline_approved=bool(row["approved_offline"]),
-        member=member_block(store, row["member_id"]) if row["member_id"] else None,
+        vouchers=vouchers,
+        member=member,
         footer_lines=term.receipt_footer,
         voided_receipt_no=row["reverses"],
         refund_minor=refund,

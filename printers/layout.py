@@ -263,6 +263,9 @@ def _points(page: _Page, r: Receipt) -> None:
         page.text(f"Reward: {r.reward_name}")
     if r.points_reversed is not None:
         page.columns(f"{name} reversed", _signed(-abs(r.points_reversed)), bold=True)
+    for code, reward, until in r.vouchers:
+        page.columns("Voucher", code, bold=True)
+        page.text(f"  {reward}" + (f", valid until {until}" if until else ""))
     if r.offline_approved:
         page.text(OFFLINE_NOTICE, bold=True)
     if len(page.blocks) > start:

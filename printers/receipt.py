@@ -157,6 +157,10 @@ class Receipt:
     reward_name: str | None = None
     points_reversed: int | None = None
     """Points taken back by a void or refund (a positive number)."""
+    vouchers: tuple[tuple[str, str, str | None], ...] = ()
+    """(code, reward name, valid until or None) of vouchers this receipt issued: a completed
+    stamp card, a gift card or store credit bought with points. The code is how the member
+    uses it, in store or online."""
     offline_approved: bool = False
     """The terminal approved this without the hub; the receipt says so."""
     member: MemberBlock | None = None

@@ -6,6 +6,7 @@ import argparse
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from loyalty.program import Program
 from pos_agent.commands.output import emit, money, open_for, warn
 from pos_agent.exceptions import StoreError
 from pos_agent.ledger import queued_count, verify_ledger
@@ -135,13 +136,30 @@ def run_report_day(args: argparse.Namespace) -> int:
         f"offline approvals: {r['redemptions_approved_offline']}",
     ] + [f"reward {rid}: {n}" for rid, n in r["rewards"].items()]
     if args.print_report:
-        rows = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:]
-                if ":" in line]
-        job_id = queue_report_print(store, f"DAY {r['date']}", rows)
+        job_id = queue_report_print(store, f"DAY {r['date']}", report_rows(r, program))
         printed = _send_quiet(store, job_id)
         r = {**r, "printed": printed, "job_id": job_id}
     emit(args, r, lines)
     return 0
+
+
+def report_rows(r: dict, program: Program) -> list[tuple[str, str]]:
+    """The printed day report: one short label and one value a row, so that every figure
+    fits a 58 mm roll (32 characters) as well as an 80 mm one."""
+    pn, points = r["points_name"], r["points"]
+    return [
+        ("Sales", f"{r['sales']['count']}  {money(program, r['sales']['total'])}"),
+        ("  with a member", str(r["sales"]["with_member"])),
+        ("Voids", f"{r['voids']['count']}  {money(program, r['voids']['total'])}"),
+        ("Refunds", f"{r['refunds']['count']}  {money(program, r['refunds']['total'])}"),
+        ("Net", money(program, r["net_total"])),
+        ("Enrolments", str(r["enrolments"])),
+        ("Check-ins", str(r["checkins"])),
+        (f"{pn} issued", str(points["issued"])),
+        (f"{pn} redeemed", str(points["redeemed"])),
+        (f"{pn} reversed", str(points["reversed"])),
+        ("Offline approvals", str(r["redemptions_approved_offline"])),
+    ] + [(f"Reward {rid}", str(n)) for rid, n in r["rewards"].items()]
 
 
 def _send_quiet(store, job_id: int) -> bool:
