@@ -13,7 +13,8 @@ import re
 from loyalty.errors import MoneyError
 
 _AMOUNT = re.compile(r"^(?P<int>\d+)(?:[.,](?P<frac>\d+))?$")
-# A till does not ring up a million in one sale; anything above is a typo or an attack.
+# No single sale reaches ten million (in minor units 10**9): above is a typo or an attack.
+# Stores set their own, lower, limit: [terminal] max_sale.
 MAX_SALE_MINOR = 10**9
 
 
@@ -30,7 +31,8 @@ def parse_amount(text: str, exponent: int = 2) -> int:
         raise MoneyError(f"'{text}' has more than {exponent} decimals")
     minor = int(match.group("int")) * 10**exponent + int(frac.ljust(exponent, "0") or 0)
     if minor > MAX_SALE_MINOR:
-        raise MoneyError(f"'{text}' is larger than any single sale this system accepts")
+        raise MoneyError(f"'{text}' is larger than any single sale this system accepts "
+                         f"({format_amount(MAX_SALE_MINOR, exponent)}): check the amount")
     return minor
 
 

@@ -92,7 +92,9 @@ def redeem(
     value = reward.value
     if reward.kind is RewardKind.PAY_WITH_POINTS:
         if points is None or points <= 0:
-            raise RedemptionError("bad_points", "say how many points to pay with")
+            limit = f" to {reward.max_points}" if reward.max_points else " or more"
+            raise RedemptionError("bad_points", f"say how many {program.points_name} to pay "
+                                  f"with: {max(reward.min_points, 1)}{limit}")
         if points < reward.min_points:
             raise RedemptionError(
                 "bad_points", f"paying with points needs at least {reward.min_points}"
@@ -108,7 +110,8 @@ def redeem(
     if cost > state.balance:
         raise RedemptionError(
             "insufficient_points",
-            f"{reward.name} needs {cost} {program.points_name}; the member has {state.balance}",
+            f"{reward.name} needs {cost} {program.points_name}; the member has {state.balance}, "
+            f"{cost - state.balance} short: choose a cheaper reward",
         )
 
     data: dict = {"reward_id": reward.id, "reward_kind": reward.kind.value, "tier": tier}

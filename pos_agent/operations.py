@@ -304,7 +304,8 @@ def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
         orig_kind, member_id, total, refunded, voided_by = row
         allowed = ("sale", "redemption") if kind == "void" else ("sale",)
         if orig_kind not in allowed:
-            raise StoreError(f"receipt {receipt_no} is a {orig_kind} receipt: it cannot be "
+            article = "an" if orig_kind[0] in "aeiou" else "a"
+            raise StoreError(f"receipt {receipt_no} is {article} {orig_kind} receipt: it cannot be "
                              f"{'voided' if kind == 'void' else 'refunded'}")
         if voided_by:
             raise ReversalError(f"receipt {receipt_no} was already voided by {voided_by}")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -53,6 +54,20 @@ class TerminalSettings(BaseModel):
     """Lines printed at the bottom of receipts."""
     timezone: str | None = None
     """Local time zone for receipts and day reports; default: the program's."""
+    max_sale: str = Field(default="10000", pattern=r"^\d+([.,]\d+)?$")
+    """The largest sale one receipt may ring up, in currency units: above it the till
+    refuses, as a typed amount that large is a typo."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}: use an IANA name such as "
+                                 "Europe/Paris") from None
+        return value or None
 
     @property
     def origin(self) -> str:

@@ -80,6 +80,12 @@ class PrinterSettings(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0, le=120)
     """Seconds to wait when connecting to or writing to the printer."""
 
+    @field_validator("paper_mm", mode="before")
+    @classmethod
+    def _paper_from_text(cls, value: Any) -> Any:
+        # POS_PRINTER__PAPER_MM=58 arrives as the string "58"
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
     @field_validator("vendor_id", "product_id", mode="before")
     @classmethod
     def _usb_id(cls, value: Any) -> Any:

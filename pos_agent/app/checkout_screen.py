@@ -31,6 +31,7 @@ from pos_agent.app.widgets.member_panel import MemberPanel, member_text
 from pos_agent.app.widgets.status_bar import StatusBar
 from pos_agent.app.widgets.text import Text
 from pos_agent.exceptions import PosError
+from pos_agent.limits import check_sale_total
 from pos_agent.members import MemberMatch, enrol, find_member, link_card, member_view
 from pos_agent.operations import (
     check_in,
@@ -183,9 +184,11 @@ class CheckoutScreen(Screen):
         program = self.store.active_program()
         text = text.strip()
         if "," in text:
-            return make_sale([parse_line(part, program.currency_exponent)
+            sale = make_sale([parse_line(part, program.currency_exponent)
                               for part in text.split(";") if part.strip()])
-        return make_sale(total=parse_amount(text, program.currency_exponent))
+        else:
+            sale = make_sale(total=parse_amount(text, program.currency_exponent))
+        return check_sale_total(self.store.settings, program, sale)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "sale-input":
@@ -200,7 +203,7 @@ class CheckoutScreen(Screen):
             sale = self.parse_sale(text)
             result = earn_for_sale(self.store.active_program(), self.view[0], sale,
                                    datetime.now(UTC), receipt_no="preview")
-        except LoyaltyError as exc:
+        except (PosError, LoyaltyError) as exc:
             preview.update(f"[dim]{exc}[/dim]")
             return
         pn = self.store.active_program().points_name

@@ -14,6 +14,7 @@ from pos_agent.commands.output import (
     print_receipt,
 )
 from pos_agent.exceptions import StoreError
+from pos_agent.limits import check_sale_total
 from pos_agent.members import find_member
 from pos_agent.operations import (
     check_in,
@@ -75,7 +76,7 @@ def run_sale(args: argparse.Namespace) -> int:
     if args.amount is None and not lines:
         raise StoreError("say what was sold: --amount 12.50 and/or --line SKU,CATEGORY,QTY,PRICE")
     total = amount_arg(program, args.amount) if args.amount is not None else None
-    sale = make_sale(lines, total)
+    sale = check_sale_total(store.settings, program, make_sale(lines, total))
     member = find_member(store, args.member) if args.member else None
     result = record_sale(store, member.member_id if member else None, sale)
     printed = print_receipt(store, args, result.receipt_no)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pydantic import ValidationError
+
 from pos_agent.commands.output import emit, open_for, warn
 from pos_agent.exceptions import StoreError
 from pos_agent.identity import fetch_whoami, init_terminal, is_initialised, new_epoch
@@ -37,7 +39,12 @@ def run_init(args: argparse.Namespace) -> int:
     if bool(args.hub) != bool(args.token):
         raise StoreError("--hub and --token go together (the token comes from HQ)")
     settings = load_settings(args.config)  # check the config before touching anything
-    TerminalSettings(store=args.store, terminal=args.terminal)  # validates both ids
+    try:
+        TerminalSettings(store=args.store, terminal=args.terminal)
+    except ValidationError:
+        raise StoreError(f"--store {args.store!r} --terminal {args.terminal!r}: use 1 to 12 "
+                         "letters or digits for the store and 1 to 8 for the terminal, e.g. "
+                         "--store S001 --terminal T1") from None
     origin = f"{args.store}-{args.terminal}"
     whoami = None
     if args.hub:

@@ -1,0 +1,74 @@
+"""Input a manager or cashier gets wrong: each is refused with one line that says what to
+do (exit 2), and nothing is written."""
+
+from __future__ import annotations
+
+from tests.pos_agent.conftest import counts, write_config
+from tests.pos_agent.test_cli import run
+
+
+def setup(tmp_path, monkeypatch, **config_edits: str):
+    config = write_config(tmp_path)
+    text = config.read_text()
+    for old, new in config_edits.items():
+        text = text.replace(old, new)
+    config.write_text(text)
+    monkeypatch.setenv("POS_CONFIG", str(config))
+    monkeypatch.chdir(tmp_path)
+    return config
+
+
+def test_init_with_a_bad_terminal_id_says_the_format_and_creates_nothing(
+        tmp_path, monkeypatch, capsys):
+    setup(tmp_path, monkeypatch)
+    code, out, err = run(capsys, "init", "--store", "S-001", "--terminal", "T1")
+    assert code == 2 and out == ""
+    assert err == ("pos: --store 'S-001' --terminal 'T1': use 1 to 12 letters or digits for "
+                   "the store and 1 to 8 for the terminal, e.g. --store S001 --terminal T1\n")
+    assert not (tmp_path / "pos-terminal.db").exists()
+
+
+def test_a_sale_over_the_store_limit_is_refused(tmp_path, monkeypatch, capsys):
+    setup(tmp_path, monkeypatch, **{'max_sale = "10000"': 'max_sale = "500"'})
+    run(capsys, "init", "--store", "S001", "--terminal", "T1")
+    before = counts(tmp_path / "pos-terminal.db")
+    code, _, err = run(capsys, "sale", "--amount", "500.01")
+    assert code == 2
+    assert err == ("pos: 500.01 EUR is over this store's limit for one sale (500.00 EUR, "
+                   "[terminal] max_sale): check the amount\n")
+    code, _, err = run(capsys, "sale", "--line", "CATERING,catering,2,250.50")
+    assert code == 2 and "501.00 EUR is over this store's limit" in err
+    assert counts(tmp_path / "pos-terminal.db") == before
+    code, sale, _ = run(capsys, "sale", "--amount", "500", "--json")
+    assert code == 0 and sale["total"] == 50000
+
+
+def test_an_unknown_time_zone_names_the_key(tmp_path, monkeypatch, capsys):
+    config = setup(tmp_path, monkeypatch,
+                   **{'# timezone = "Europe/Paris"': 'timezone = "Mars/Base"'})
+    code, _, err = run(capsys, "init", "--store", "S001", "--terminal", "T1")
+    assert code == 2
+    assert err == (f"pos: {config}: terminal.timezone: unknown time zone 'Mars/Base': use an "
+                   "IANA name such as Europe/Paris\n")
+
+
+def test_paper_width_from_the_environment(tmp_path, monkeypatch, capsys):
+    setup(tmp_path, monkeypatch)
+    monkeypatch.setenv("POS_PRINTER__PAPER_MM", "58")
+    run(capsys, "init", "--store", "S001", "--terminal", "T1")
+    code, out, _ = run(capsys, "print", "test", "--json")
+    assert code == 0
+    import sqlite3
+
+    preview = sqlite3.connect(tmp_path / "pos-terminal.db").execute(
+        "SELECT text_preview FROM print_jobs").fetchone()[0]
+    assert "32 characters per line" in preview
+
+
+def test_voiding_a_card_slip_says_what_it_is(tmp_path, monkeypatch, capsys):
+    setup(tmp_path, monkeypatch)
+    run(capsys, "init", "--store", "S001", "--terminal", "T1")
+    _, ann, _ = run(capsys, "enrol", "--name", "Ann", "--phone", "+33612345678", "--json")
+    code, _, err = run(capsys, "void", "--receipt", ann["receipt_no"])
+    assert code == 2
+    assert f"receipt {ann['receipt_no']} is an enrolment receipt: it cannot be voided" in err
