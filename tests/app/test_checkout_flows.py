@@ -250,11 +250,11 @@ async def test_fast_typing_is_not_a_scan(store):
         await keys_with_gap(pilot, clock, [*"3.50", "enter"], 0.01)  # 4 keys: not a scan
         await pilot.pause()
         assert "recorded" in str(app.screen.query_one("#message").render())
-        await keys_with_gap(pilot, clock, [*"1234567", "enter"], 0.06)  # over the gap
+        await keys_with_gap(pilot, clock, [*"9876.54", "enter"], 0.06)  # 7 keys, over the gap
         await pilot.pause()
         assert "recorded" in str(app.screen.query_one("#message").render())
     assert rows(store, "SELECT amount FROM events WHERE kind = 'earn' ORDER BY origin_seq") == [
-        (350,), (123456700,)]
+        (350,), (987654,)]
 
 
 async def test_serial_scanner_from_config_on_a_pty(tmp_path):
