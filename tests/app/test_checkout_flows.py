@@ -4,7 +4,6 @@ against the rows it leaves in the terminal database and the print jobs it queued
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from pos_agent.members import enrol
 from pos_agent.operations import record_sale
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
+from tests.example_config import write_example_config
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.asyncio
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.asyncio
 @pytest.fixture
 def store(tmp_path: Path):
     config = tmp_path / "pos.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
+    write_example_config(config)
     config.write_text(config.read_text().replace('kind = "file"', 'kind = "dummy"'))
     settings = load_settings(str(config))
     store = open_store(settings)
@@ -264,7 +264,7 @@ async def test_serial_scanner_from_config_on_a_pty(tmp_path):
     master, slave = os.openpty()
     try:
         config = tmp_path / "pos.toml"
-        shutil.copy(ROOT / "config.example.toml", config)
+        write_example_config(config)
         config.write_text(config.read_text().replace('kind = "file"', 'kind = "dummy"')
                           .replace('scanner_port = ""',
                                    f'scanner_port = "{os.ttyname(slave)}"'))

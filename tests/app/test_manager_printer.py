@@ -5,7 +5,6 @@ it is on, "retry printing" delivers them and the test page prints."""
 from __future__ import annotations
 
 import itertools
-import shutil
 import socket
 import threading
 from pathlib import Path
@@ -20,6 +19,7 @@ from pos_agent.members import enrol
 from pos_agent.operations import record_sale
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
+from tests.example_config import write_example_config
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.asyncio
@@ -64,7 +64,7 @@ def text_of(app, selector: str) -> str:
 async def test_printer_status_retry_and_test_page(tmp_path: Path):
     port = switched_off_printer_port()
     config = tmp_path / "pos.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
+    write_example_config(config)
     config.write_text(config.read_text()
                       .replace('kind = "file"', 'kind = "network"\nhost = "127.0.0.1"')
                       .replace("port = 9100", f"port = {port}")

@@ -7,7 +7,6 @@ import fcntl
 import os
 import pty
 import select
-import shutil
 import sqlite3
 import struct
 import subprocess
@@ -22,6 +21,7 @@ from pos_agent.identity import init_terminal
 from pos_agent.members import enrol
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
+from tests.example_config import write_example_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,7 @@ def drain(fd: int, seconds: float) -> bytes:
 @pytest.mark.slow
 def test_pos_app_in_a_pty(tmp_path: Path):
     config = tmp_path / "pos.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
+    write_example_config(config)
     config.write_text(config.read_text().replace('kind = "file"', 'kind = "dummy"'))
     store = open_store(load_settings(str(config)))
     init_terminal(store.db, "S001", "T1")

@@ -6,7 +6,6 @@ is in the `retail` category (no category promotion); the end-of-day run talks to
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from pos_agent.store import open_store
 from pos_agent.sync.agent import SyncAgent
 from pos_agent.sync.client import HubClient
 from pos_agent.sync.local import StoreSync
+from tests.example_config import write_example_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def last_monday() -> datetime:
 
 def make_store(tmp_path: Path, at: datetime | None = None, **identity: str):
     config = tmp_path / "pos.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
+    write_example_config(config)
     config.write_text(config.read_text().replace('kind = "file"', 'kind = "dummy"'))
     store = open_store(load_settings(str(config)))
     init_terminal(store.db, "S001", "T1", **identity)

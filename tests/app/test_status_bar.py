@@ -4,7 +4,6 @@ how long, how many events wait) and the printer refusing a receipt."""
 from __future__ import annotations
 
 import itertools
-import shutil
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from pos_agent.members import enrol
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
 from pos_agent.sync.setup import build_agent
+from tests.example_config import write_example_config
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.asyncio
@@ -38,7 +38,7 @@ def status(app) -> str:
 async def test_status_bar_offline_and_printer_error(tmp_path: Path):
     hub_port, printer_port = closed_port(), closed_port()
     config = tmp_path / "pos.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
+    write_example_config(config)
     config.write_text(config.read_text()
                       .replace('kind = "file"', 'kind = "network"\nhost = "127.0.0.1"')
                       .replace("port = 9100", f"port = {printer_port}")

@@ -10,6 +10,7 @@ import pytest
 from pos_agent.identity import init_terminal
 from pos_agent.settings import load_settings
 from pos_agent.store import Store, open_store
+from tests.example_config import example_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("identity", "members", "cards", "events", "member_balances", "hub_snapshots",
@@ -18,7 +19,7 @@ TABLES = ("identity", "members", "cards", "events", "member_balances", "hub_snap
 
 def write_config(folder: Path, *, store: str = "S001", terminal: str = "T1",
                  printer: str | None = None) -> Path:
-    text = (ROOT / "config.example.toml").read_text()
+    text = example_config_text()
     text = text.replace('store = "S001"', f'store = "{store}"')
     text = text.replace('terminal = "T1"', f'terminal = "{terminal}"')
     if printer:
