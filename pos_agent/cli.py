@@ -15,10 +15,11 @@ line on stderr saying what to do, and nothing written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from loyalty.errors import LoyaltyError
-from pos_agent.commands import admin, app, demo, members, sales, setup, sync
+from pos_agent.commands import admin, app, catalog, demo, members, sales, setup, sync
 from pos_agent.exceptions import PosError
 
 EXIT_REFUSED = 2
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         "void, refund, report. Works offline.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (setup, members, sales, admin, sync, app, demo):
+    for module in (setup, members, sales, catalog, admin, sync, app, demo):
         module.register(sub, common)
     return parser
 
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pos: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`pos rewards | head`): what was recorded stays recorded
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(handler=run_print_test)
     p = psub.add_parser("reprint", parents=[common], help="print a receipt again",
                         description="Print a receipt again, byte for byte as first printed.")
-    p.add_argument("receipt", metavar="RECEIPT")
+    p.add_argument("receipt", metavar="RECEIPT", help="receipt number, e.g. S001-T1-000042")
     p.set_defaults(handler=run_reprint)
     p = psub.add_parser("queue", parents=[common], help="list print jobs not printed",
                         description="List print jobs not printed yet (--all: latest jobs).")

@@ -13,9 +13,11 @@ from pos_agent.members import enrol, find_member, link_card, member_profile, mem
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("enrol", parents=[common], help="enrol a new member (offline)",
                        description="Enrol a member: prints member_id, card number and QR.")
-    p.add_argument("--name", required=True)
-    p.add_argument("--phone", required=True)
-    p.add_argument("--email")
+    p.add_argument("--name", required=True, help="the member's name as printed on receipts")
+    p.add_argument("--phone", required=True,
+                   help="mobile number, 6 to 15 digits, e.g. +33612345678; always type it the "
+                   "same way: +336... and 06... are different numbers")
+    p.add_argument("--email", help="for digital receipts and the self-service page")
     p.add_argument("--birthday", help="YYYY-MM-DD")
     p.add_argument("--card", help="a pre-printed card's number (default: make one)")
     p.add_argument("--referrer", help="card, phone or QR of the member who referred them")
@@ -27,7 +29,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("member", parents=[common], help="show a member",
                        description="Balance, tier, stamps, progress, expiring points, "
                        "vouchers and recent history of a member.")
-    p.add_argument("query", metavar="CARD|PHONE|QR")
+    p.add_argument("query", metavar="CARD|PHONE|QR",
+                   help="16-digit card number, phone number, or the scanned QR code")
     p.add_argument("--history", type=int, default=10, help="receipts to show (default 10)")
     p.set_defaults(handler=run_member)
 
@@ -36,8 +39,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     card_sub = card.add_subparsers(dest="card_command", required=True, metavar="COMMAND")
     p = card_sub.add_parser("link", parents=[common], help="register a physical card",
                             description="Register an existing physical card to a member.")
-    p.add_argument("--member", required=True, metavar="CARD|PHONE|QR")
-    p.add_argument("--card", required=True, metavar="NUMBER")
+    p.add_argument("--member", required=True, metavar="CARD|PHONE|QR",
+                   help="the member, found by their current card, phone or QR")
+    p.add_argument("--card", required=True, metavar="NUMBER",
+                   help="the 16-digit number printed on the physical card")
     p.set_defaults(handler=run_link)
 
 

@@ -40,8 +40,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("redeem", parents=[common], help="redeem a reward or use a voucher",
                        description="Spend points on a reward (or use a voucher). Offline, "
                        "the program's offline limits apply.")
-    p.add_argument("--member", required=True, metavar="CARD|QR")
-    p.add_argument("--reward", metavar="ID", help="reward id from the catalog")
+    p.add_argument("--member", required=True, metavar="CARD|QR",
+                   help="card number or scanned QR (found by phone, a member cannot spend)")
+    p.add_argument("--reward", metavar="ID", help="reward id: `pos rewards` lists them")
     p.add_argument("--points", type=int, metavar="N", help="points for pay-with-points")
     p.add_argument("--voucher", metavar="CODE", help="use this voucher instead")
     add_no_print(p)
@@ -49,22 +50,25 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = sub.add_parser("void", parents=[common], help="void a sale or redemption",
                        description="Void a receipt: reverses all its points and stamps.")
-    p.add_argument("--receipt", required=True, metavar="NO")
-    p.add_argument("--reason", default="")
+    p.add_argument("--receipt", required=True, metavar="NO",
+                   help="receipt number as printed, e.g. S001-T1-000042")
+    p.add_argument("--reason", default="", help="why (kept with the record), e.g. 'wrong item'")
     add_no_print(p)
     p.set_defaults(handler=run_void)
 
     p = sub.add_parser("refund", parents=[common], help="refund part of a sale",
                        description="Refund part of a sale; points go back in proportion.")
-    p.add_argument("--receipt", required=True, metavar="NO")
+    p.add_argument("--receipt", required=True, metavar="NO",
+                   help="receipt number of the sale, as printed, e.g. S001-T1-000042")
     p.add_argument("--amount", required=True, help="amount refunded, e.g. 3.50")
-    p.add_argument("--reason", default="")
+    p.add_argument("--reason", default="", help="why (kept with the record)")
     add_no_print(p)
     p.set_defaults(handler=run_refund)
 
     p = sub.add_parser("checkin", parents=[common], help="store visit without a sale",
                        description="Record a store visit: the day's visit bonus if due.")
-    p.add_argument("--member", required=True, metavar="CARD|PHONE|QR")
+    p.add_argument("--member", required=True, metavar="CARD|PHONE|QR",
+                   help="card number, phone number or scanned QR")
     add_no_print(p)
     p.set_defaults(handler=run_checkin)
 

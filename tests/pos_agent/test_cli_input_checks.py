@@ -72,3 +72,44 @@ def test_voiding_a_card_slip_says_what_it_is(tmp_path, monkeypatch, capsys):
     code, _, err = run(capsys, "void", "--receipt", ann["receipt_no"])
     assert code == 2
     assert f"receipt {ann['receipt_no']} is an enrolment receipt: it cannot be voided" in err
+
+
+def every_parser(parser, path=()):
+    """(command path, parser) for `pos` and each of its subcommands, nested ones too."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from every_parser(sub, (*path, name))
+
+
+def test_every_option_of_every_command_says_what_it_is():
+    from pos_agent.cli import build_parser
+
+    bare = [f"pos {' '.join(path)} {action.option_strings or action.dest}"
+            for path, parser in every_parser(build_parser())
+            for action in parser._actions
+            if not action.help and action.dest not in ("help", "command", "card_command",
+                                                       "print_command", "report_command")
+            and not action.__class__.__name__.startswith("_SubParsers")]
+    assert bare == []
+
+
+def test_rewards_lists_the_catalog_with_costs_and_stock(tmp_path, monkeypatch, capsys):
+    setup(tmp_path, monkeypatch)
+    run(capsys, "init", "--store", "S001", "--terminal", "T1")
+    code, out, _ = run(capsys, "rewards", "--json")
+    assert code == 0
+    by_id = {r["id"]: r for r in out["rewards"]}
+    assert by_id["free-latte"]["cost"] == 150 and by_id["free-latte"]["kind"] == "free_product"
+    assert by_id["gold-mug"]["tiers"] == ["Gold"] and by_id["gold-mug"]["stock_left"] == 500
+    assert by_id["pay"]["min_points"] == 100 and by_id["pay"]["max_points"] == 2000
+    code, text, _ = run(capsys, "rewards")
+    assert code == 0
+    lines = text.splitlines()
+    assert any(line.split()[:5] == ["free-latte", "Free", "latte", "150", "Stars"]
+               for line in lines)
+    assert any(line.strip().startswith("gold-mug") and "(tiers Gold; 2026-01-01 to 2027-12-31;"
+               " 500 left)" in line for line in lines)
