@@ -159,3 +159,11 @@ class ResolveRequest(_Body):
 
 def valid_card(text: str) -> bool:
     return bool(re.match(CARD, text))
+
+
+class PullPage(BaseModel):
+    """The answer of `GET /v1/sync/pull` (documentation only: it is encoded by orjson)."""
+
+    changes: list[dict[str, Any]]
+    cursor: int
+    more: bool

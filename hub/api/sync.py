@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy import func, select
 
 from hub.api.deps import context, terminal, terminal_or_channel
-from hub.api.models import PushRequest
+from hub.api.models import PullPage, PushRequest
 from hub.context import HubContext
 from hub.db import now_text
 from hub.exceptions import ApiError, Forbidden, Invalid, PayloadTooLarge
@@ -18,7 +19,7 @@ from hub.store import changes, programs
 from hub.store import flags as flag_store
 from hub.store.credentials import Credential
 from hub.store.ledger import IngestResult, ingest
-from hub.store.members import lock_members
+from hub.store.members import lock_rows
 from hub.tables import events, origins
 from loyalty.events import Event
 
@@ -91,27 +92,26 @@ def authorize(body: PushRequest, cred: Credential = Depends(terminal),
     state = result.states.get(last.member_id)
     if state is None:  # the redemption was already recorded: answer from the snapshot
         with ctx.db.read() as conn:
-            snaps = lock_members(conn, ctx.db, [last.member_id], lock=False)
-        balance = snaps[last.member_id].balance if last.member_id in snaps else None
+            rows = lock_rows(conn, ctx.db, [last.member_id], lock=False)
+        balance = rows[last.member_id].balance if last.member_id in rows else None
     else:
         balance = state.balance
     return {**result.body(), "authorized": True, "balance": balance}
 
 
-@router.get("/v1/sync/pull")
+@router.get("/v1/sync/pull", response_model=PullPage)
 def pull(cursor: int = Query(0, ge=0, le=2**62), limit: int = Query(500, ge=1, le=2000),
          high_seq: int | None = Header(None, alias="X-Origin-High-Seq", ge=0, le=2**53),
          cred: Credential = Depends(terminal_or_channel),
-         ctx: HubContext = Depends(context)) -> dict[str, Any]:
+         ctx: HubContext = Depends(context)) -> Response:
     """Changes after `cursor`: member snapshots and profiles, programs, stock."""
-    with ctx.db.read() as conn:
-        page = changes.pull(conn, cursor, limit)
+    page = changes.pull(ctx.db, cursor, limit)
     values: dict[str, Any] = {"last_pull_at": now_text(), "last_cursor": page["cursor"]}
     if high_seq is not None:
         values.update(reported_high_seq=high_seq, reported_at=now_text())
     with ctx.db.write() as conn:
         conn.execute(origins.update().where(origins.c.origin == cred.name).values(**values))
-    return page
+    return Response(orjson.dumps(page), media_type="application/json")
 
 
 @router.get("/v1/sync/flags")

@@ -18,7 +18,6 @@ from hub.context import HubContext
 from hub.db import now_text
 from hub.store import programs
 from hub.tables import notifications
-from loyalty.fold import MemberState
 
 
 def enqueue_many(conn: Connection, ctx: HubContext, rows: list[dict[str, Any]]) -> int:
@@ -41,9 +40,10 @@ def enqueue_many(conn: Connection, ctx: HubContext, rows: list[dict[str, Any]]) 
 
 
 def rewards_unlocked(conn: Connection, ctx: HubContext, balances: dict[str, tuple[int, int]],
-                     states: dict[str, MemberState]) -> int:
+                     last_hlcs: dict[str, str]) -> int:
     """Queue a 'reward unlocked' note for each member whose balance just crossed a
-    reward's cost."""
+    reward's cost (`last_hlcs`: each member's newest stamp after the batch, which makes
+    the note's dedup key)."""
     risen = {m: b for m, b in balances.items() if b[1] > b[0]}
     if not risen:
         return 0
@@ -51,11 +51,14 @@ def rewards_unlocked(conn: Connection, ctx: HubContext, balances: dict[str, tupl
     if program is None:
         return 0
     costs = sorted((r.cost, r.id, r.name) for r in program.rewards if r.cost > 0)
+    lowest = costs[0][0] if costs else 0
     rows = []
     for member_id, (before, after) in risen.items():
+        if after < lowest:
+            continue
         for cost, reward_id, name in costs:
             if before < cost <= after:
-                hub_seq = max(states[member_id].last_hlc, "")
+                hub_seq = max(last_hlcs[member_id], "")
                 rows.append({"member_id": member_id, "kind": "reward_unlocked",
                              "dedup": f"{reward_id}|{hub_seq}",
                              "payload": {"reward_id": reward_id, "reward": name, "cost": cost,
