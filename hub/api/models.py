@@ -167,3 +167,15 @@ class PullPage(BaseModel):
     changes: list[dict[str, Any]]
     cursor: int
     more: bool
+
+
+class PushAnswer(BaseModel):
+    """The answer of `POST /v1/sync/push` (documentation only: it is encoded by orjson)."""
+
+    results: list[dict[str, Any]]
+    high_seq: int
+
+
+class AuthorizeAnswer(PushAnswer):
+    authorized: bool
+    balance: int | None

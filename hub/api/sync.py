@@ -7,11 +7,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from hub.api.deps import context, terminal, terminal_or_channel
-from hub.api.models import PullPage, PushRequest
+from hub.api.models import AuthorizeAnswer, PullPage, PushAnswer, PushRequest
 from hub.context import HubContext
 from hub.db import now_text
 from hub.exceptions import ApiError, Forbidden, Invalid, PayloadTooLarge
@@ -34,6 +36,28 @@ def whoami(cred: Credential = Depends(terminal_or_channel),
         version = programs.current_version(conn)
     return {"origin": cred.name, "store": cred.store, "qr_key": ctx.settings.hub.qr_key,
             "hub_time": now_text(), "program_version": version}
+
+
+async def push_body(request: Request) -> PushRequest:
+    """The batch validated straight from the raw bytes: pydantic-core parses the JSON
+    itself, instead of FastAPI building a dict tree with json.loads and validating that
+    (a third of a push's time went to parsing a 500-event body twice over)."""
+    raw = await request.body()
+    try:
+        return PushRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+# The body is read by push_body, so the schema is declared here (hub.app adds it).
+PUSH_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/PushRequest"}}}}}
+
+
+def _json(value: Any) -> Response:
+    return Response(orjson.dumps(value), media_type="application/json")
 
 
 def _check_origin(ctx: HubContext, cred: Credential, body: PushRequest) -> list[Event]:
@@ -71,17 +95,18 @@ def run_ingest(ctx: HubContext, origin: str, epoch: int, batch: list[Event],
         raise
 
 
-@router.post("/v1/sync/push")
-def push(body: PushRequest, cred: Credential = Depends(terminal),
-         ctx: HubContext = Depends(context)) -> dict[str, Any]:
+@router.post("/v1/sync/push", response_model=PushAnswer, openapi_extra=PUSH_BODY)
+def push(body: PushRequest = Depends(push_body), cred: Credential = Depends(terminal),
+         ctx: HubContext = Depends(context)) -> Response:
     """Record a batch of this terminal's events, idempotently."""
     batch = _check_origin(ctx, cred, body)
-    return run_ingest(ctx, body.origin, body.origin_epoch, batch).body()
+    return _json(run_ingest(ctx, body.origin, body.origin_epoch, batch).body())
 
 
-@router.post("/v1/redemptions/authorize")
-def authorize(body: PushRequest, cred: Credential = Depends(terminal),
-              ctx: HubContext = Depends(context)) -> dict[str, Any]:
+@router.post("/v1/redemptions/authorize", response_model=AuthorizeAnswer,
+             openapi_extra=PUSH_BODY)
+def authorize(body: PushRequest = Depends(push_body), cred: Credential = Depends(terminal),
+              ctx: HubContext = Depends(context)) -> Response:
     """Record pending events plus a final redemption, only if the hub balance covers it."""
     batch = _check_origin(ctx, cred, body)
     if not batch:
@@ -96,7 +121,7 @@ def authorize(body: PushRequest, cred: Credential = Depends(terminal),
         balance = rows[last.member_id].balance if last.member_id in rows else None
     else:
         balance = state.balance
-    return {**result.body(), "authorized": True, "balance": balance}
+    return _json({**result.body(), "authorized": True, "balance": balance})
 
 
 @router.get("/v1/sync/pull", response_model=PullPage)
@@ -111,7 +136,7 @@ def pull(cursor: int = Query(0, ge=0, le=2**62), limit: int = Query(500, ge=1, l
         values.update(reported_high_seq=high_seq, reported_at=now_text())
     with ctx.db.write() as conn:
         conn.execute(origins.update().where(origins.c.origin == cred.name).values(**values))
-    return Response(orjson.dumps(page), media_type="application/json")
+    return _json(page)
 
 
 @router.get("/v1/sync/flags")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, func, select
 
 from hub.context import HubContext
 from hub.db import now_text
@@ -235,9 +235,7 @@ def ingest(
     # -- insert the events -------------------------------------------------------------
     received = now_text()
     event_rows = [_event_row(e, c, received) for e, c in zip(new, new_canon, strict=True)]
-    hub_seqs = list(conn.execute(
-        events.insert().returning(events.c.hub_seq, sort_by_parameter_order=True),
-        event_rows).scalars())
+    hub_seqs = _insert_events(conn, db, event_rows)
     seq_of = dict(zip([e.event_id for e in new], hub_seqs, strict=True))
     for event in new:
         result.results.append({"event_id": event.event_id, "origin_seq": event.origin_seq,
@@ -347,6 +345,24 @@ def ingest(
     result.high_seq = new[-1].origin_seq
     result.events = new
     return result
+
+
+def _insert_events(conn: Connection, db: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert the rows; their hub_seqs in row order. SQLite: the write transaction holds
+    the database's write lock, so the next rowids are max + 1 ... as SQLite would pick
+    them, and a plain executemany replaces the row-at-a-time INSERT ... RETURNING that
+    SQLAlchemy falls back to there for an ordered RETURNING. PostgreSQL: the sequence,
+    through one ordered multi-row INSERT ... RETURNING."""
+    if db.is_sqlite:
+        top = conn.execute(select(func.max(events.c.hub_seq))).scalar() or 0
+        seqs = list(range(top + 1, top + 1 + len(rows)))
+        for row, seq in zip(rows, seqs, strict=True):
+            row["hub_seq"] = seq
+        conn.execute(events.insert(), rows)
+        return seqs
+    return list(conn.execute(
+        events.insert().returning(events.c.hub_seq, sort_by_parameter_order=True),
+        rows).scalars())
 
 
 def _balance_only(row: Any, evs: list[Event]) -> bool:
