@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from hub.db import Database, next_counter
+from hub.db import Database, bulk_insert, next_counter
 from hub.store import members as member_store
 from hub.tables import cards, changes, members, programs, reward_stock
 
@@ -37,12 +37,7 @@ def touch(conn: Connection, db: Database, kind: str, keys: Iterable[str]) -> int
     top = next_counter(conn, db, COUNTER, len(keys))
     rows = [{"kind": kind, "key": key, "change_seq": top - len(keys) + 1 + i}
             for i, key in enumerate(keys)]
-    stmt = db.insert(changes)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[changes.c.kind, changes.c.key],
-        set_={"change_seq": stmt.excluded.change_seq},
-    )
-    conn.execute(stmt, rows)
+    bulk_insert(conn, db, changes, rows, conflict=["kind", "key"], update=["change_seq"])
     return top
 
 

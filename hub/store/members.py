@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select
 
-from hub.db import Database, now_text
+from hub.db import Database, bulk_update, now_text
 from hub.exceptions import NotFound
 from hub.tables import cards, events, members
 from loyalty.events import Event
@@ -250,14 +250,6 @@ _UPDATE = (
             hub_seq=bindparam("hub_seq"), last_hlc=bindparam("last_hlc"),
             next_expiry=bindparam("next_expiry"), updated_at=bindparam("updated_at"))
 )
-# A batch that cannot change what the fold decides beyond the balance (see
-# hub.store.ledger): the snapshot stays behind, stale until someone catches it up.
-_UPDATE_HOT = (
-    members.update()
-    .where(members.c.member_id == bindparam("b_member_id"))
-    .values(balance=bindparam("balance"), hub_seq=bindparam("hub_seq"),
-            last_hlc=bindparam("last_hlc"), updated_at=bindparam("updated_at"))
-)
 
 
 def save_snapshots(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -266,10 +258,11 @@ def save_snapshots(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(_UPDATE, rows)
 
 
-def save_hot(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """rows: {b_member_id, balance, hub_seq, last_hlc, updated_at}."""
-    if rows:
-        conn.execute(_UPDATE_HOT, rows)
+def save_hot(conn: Connection, db: Database, rows: list[dict[str, Any]]) -> None:
+    """After a batch that cannot change what the fold decides beyond the balance (see
+    hub.store.ledger): the hot columns only, the snapshot stays behind (stale until
+    someone catches it up). rows: {member_id, balance, hub_seq, last_hlc, updated_at}."""
+    bulk_update(conn, db, members, "member_id", rows)
 
 
 def profile_from_enrol(event: Event) -> dict[str, Any]:

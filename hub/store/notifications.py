@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection, select, update
 
 from hub.context import HubContext
-from hub.db import now_text
+from hub.db import bulk_insert, now_text
 from hub.store import programs
 from hub.tables import notifications
 
@@ -33,21 +33,18 @@ def _payload(value: dict[str, Any]) -> str:
 
 def enqueue_many(conn: Connection, ctx: HubContext, rows: list[dict[str, Any]]) -> int:
     """rows: {member_id, kind, payload, dedup}; duplicates (by dedup key) are skipped.
-    Returns the rows inserted where the driver reports it (psycopg executemany may not)."""
+    Returns the rows inserted."""
     if not rows:
         return 0
     now = now_text()
-    stmt = ctx.db.insert(notifications).on_conflict_do_nothing(
-        index_elements=[notifications.c.dedup_key])
-    result = conn.execute(stmt, [
+    return bulk_insert(conn, ctx.db, notifications, [
         {"dedup_key": f"{r['member_id']}|{r['kind']}|{r['dedup']}"[:200],
          "member_id": r["member_id"], "kind": r["kind"],
          "payload": _payload({"member_id": r["member_id"], "kind": r["kind"],
                               **r["payload"]}),
          "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
         for r in rows
-    ])
-    return max(result.rowcount, 0)
+    ], conflict=["dedup_key"])
 
 
 def rewards_unlocked(conn: Connection, ctx: HubContext, balances: dict[str, tuple[int, int]],
