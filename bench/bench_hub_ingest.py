@@ -8,7 +8,12 @@ of the same rows in the same batch size, one transaction per batch). Target: >= 
 
 Events are real: enrolments and sales sealed with the domain code (earn points computed by
 `earn_for_sale`, so the hub's rule check passes), one terminal's gap-free chain. They are
-generated and serialised before timing starts; the hub runs in its own process.
+generated and serialised before timing starts; the hub runs in its own process; one client
+sends the batches one after another. The raw limit is timed before and after the hub and
+averaged (the machine is shared). The hub writes member snapshots behind the ledger
+(docs/hub.md): the pushes keep balances exact but leave the JSON snapshots to be caught
+up by their next reader, so the bench then times one terminal pulling every changed
+member, where that work lands, and prints it beside the rate (not in it).
 """
 
 from __future__ import annotations
@@ -116,7 +121,9 @@ def serve(folder: Path, url: str) -> tuple[subprocess.Popen, str, str]:
     return proc, base, token
 
 
-def hub_rate(folder: Path, url: str, bodies: list[bytes], n: int) -> float:
+def hub_rate(folder: Path, url: str, bodies: list[bytes], n: int) -> tuple[float, int, float]:
+    """events/s of the pushes; then (not in the rate) how long one terminal takes to pull
+    every changed member: the snapshots the pushes left behind are caught up there."""
     proc, base, token = serve(folder, url)
     try:
         with httpx.Client(base_url=base, timeout=120, headers={
@@ -126,10 +133,17 @@ def hub_rate(folder: Path, url: str, bodies: list[bytes], n: int) -> float:
                 r = c.post("/v1/sync/push", content=body)
                 assert r.status_code == 200, r.text[:300]
             took = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            cursor, pulled, more = 0, 0, True
+            while more:
+                page = c.get("/v1/sync/pull", params={"cursor": cursor, "limit": 500}).json()
+                pulled += sum(ch["type"] == "member" for ch in page["changes"])
+                cursor, more = page["cursor"], page["more"]
+            pull_took = time.perf_counter() - t0
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
-    return n / took
+    return n / took, pulled, pull_took
 
 
 def raw_rate(url: str, rows: list[dict], batch: int) -> float:
@@ -163,12 +177,19 @@ def run_backend(name: str, url: str, events: list[Event], batch: int, folder: Pa
               for i in range(0, len(events), batch)]
     rows = [_event_row(e, e.canonical(), format_instant(datetime.now(UTC))) for e in events]
     migrate(url)
-    raw = raw_rate(url, rows, batch)
-    hub = hub_rate(folder, url, bodies, len(events))
+    # The limit is timed before and after the hub and averaged: on a shared 2-core
+    # machine either one alone can land in someone else's busy minute.
+    before = raw_rate(url, rows, batch)
+    hub, pulled, pull_took = hub_rate(folder, url, bodies, len(events))
+    after = raw_rate(url, rows, batch)
+    raw = (before + after) / 2
     ratio = hub / raw
     verdict = "ok" if ratio >= 0.3 else "BELOW 0.3"
-    print(f"{name:<10} hub {hub:>9,.0f} events/s   raw insert {raw:>9,.0f} rows/s   "
-          f"ratio {ratio:.2f}  {verdict}", flush=True)
+    print(f"{name:<10} hub {hub:>9,.0f} events/s   raw insert {raw:>9,.0f} rows/s "
+          f"({before:,.0f} before, {after:,.0f} after)   ratio {ratio:.2f}  {verdict}",
+          flush=True)
+    print(f"{'':<10} then a full pull: {pulled:,} member snapshots in {pull_took:.1f} s "
+          f"(caught up behind the pushes; not in the rate)", flush=True)
 
 
 def main() -> None:

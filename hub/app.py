@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from hub.api import admin, errors, online, sync
+from hub.api.models import PushRequest
 from hub.context import HubContext
 from hub.settings import HubSettings
 
@@ -55,4 +57,22 @@ def create_app(settings: HubSettings, ctx: HubContext | None = None) -> FastAPI:
     app.include_router(sync.router)
     app.include_router(online.router)
     app.include_router(admin.router)
+    _declare_push_body(app)
     return app
+
+
+def _declare_push_body(app: FastAPI) -> None:
+    """Put PushRequest (read by `sync.push_body`, not by FastAPI) into the OpenAPI
+    components that the push and authorize operations refer to."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            schema = PushRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            found = spec.setdefault("components", {}).setdefault("schemas", {})
+            found.update(schema.pop("$defs", {}))
+            found["PushRequest"] = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -98,6 +98,7 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
     port = args.port or settings.hub.port
     print(f"pos-hub serving on http://{host}:{port} (database {safe_url(ctx.db.url)})",
           flush=True)
+    tune_gc()
     try:
         uvicorn.run(app, host=host, port=port, log_level=args.log_level,
                     timeout_graceful_shutdown=5)
@@ -105,6 +106,19 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
     return 0
+
+
+def tune_gc() -> None:
+    """A 500-event push allocates some 100,000 short-lived objects, which refcounting
+    frees; at the default threshold (700) the cycle collector still ran a hundred young
+    collections per push and, as survivors piled up, full ones over every cached member
+    state (a fifth of a push's time in profiles). Startup objects are frozen out of
+    collection and young collections run per 50,000 allocations."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def _cred_add(kind: str) -> Callable[[argparse.Namespace, HubSettings], int]:

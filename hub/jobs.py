@@ -48,6 +48,7 @@ def expire(ctx: HubContext, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=ctx.settings.hub.expiry_grace_days)
     made = 0
+    member_store.catch_up_all(ctx.db)  # next_expiry is the snapshot's
     for member_id in _member_ids(ctx, members.c.next_expiry <= now_text(cutoff)):
         with ctx.db.write() as conn:
             snap = member_store.lock_member(conn, ctx.db, member_id)
@@ -67,6 +68,7 @@ def tiers(ctx: HubContext, now: datetime | None = None) -> int:
         return 0
     base = program.tiers[0].name
     day = now.astimezone(program.zone).date().isoformat()
+    member_store.catch_up_all(ctx.db)  # then the reads below fold nothing
     ids = _member_ids(ctx)
     moved: list[str] = []
     for start in range(0, len(ids), CHUNK):
@@ -113,6 +115,7 @@ def notify(ctx: HubContext, now: datetime | None = None) -> int:
         return 0
     horizon = now + timedelta(days=program.expiry_notice_days)
     queued = 0
+    member_store.catch_up_all(ctx.db)  # next_expiry is the snapshot's
     ids = _member_ids(ctx, members.c.next_expiry <= now_text(horizon))
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]

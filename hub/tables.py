@@ -80,7 +80,8 @@ events = Table(
     Column("tier", String(64)),
     Column("content", Text, nullable=False),
     UniqueConstraint("origin", "origin_epoch", "origin_seq", name="uq_events_stream_seq"),
-    Index("ix_events_member", "member_id"),
+    # (member_id, hub_seq): catching a snapshot up reads a member's events after a hub_seq.
+    Index("ix_events_member_seq", "member_id", "hub_seq"),
     # Few events carry a reward: a partial index keeps the rewards report off a full scan
     # without slowing the ingest of ordinary sales.
     Index("ix_events_reward", "reward_id", sqlite_where=text("reward_id IS NOT NULL"),
@@ -111,14 +112,23 @@ members = Table(
     Column("origin", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("merged_into", String(36)),
-    # The cached fold (MemberState.to_dict()); rebuildable from events at any time.
+    # The cached fold (MemberState.to_dict()) of the member's events up to hub_seq
+    # `state_seq`, written behind the ledger and caught up on demand (hub.store.members);
+    # rebuildable from events at any time.
     Column("state", Text, nullable=False),
+    Column("state_seq", BigInteger, nullable=False, server_default="0"),
+    Column("state_at", String(40), nullable=False, server_default=""),  # cache version
+    # Exact after every batch (the hot columns):
     Column("balance", BigInteger, nullable=False),
     Column("debt", BigInteger, nullable=False),
     Column("last_tier", String(64)),
-    Column("hub_seq", BigInteger, nullable=False),
-    Column("next_expiry", String(40)),  # soonest expiry of a lot with points left
+    Column("hub_seq", BigInteger, nullable=False),  # the member's newest event
+    Column("last_hlc", String(32), nullable=False, server_default=""),
+    # Soonest expiry of a lot with points left, as of `state_seq` (jobs catch up first).
+    Column("next_expiry", String(40)),
     Column("updated_at", String(40), nullable=False),
+    Index("ix_members_stale", "member_id", sqlite_where=text("state_seq < hub_seq"),
+          postgresql_where=text("state_seq < hub_seq")),
     Index("ix_members_phone", "phone"),
     Index("ix_members_next_expiry", "next_expiry"),
     Index("ix_members_email", "email"),

@@ -159,3 +159,23 @@ class ResolveRequest(_Body):
 
 def valid_card(text: str) -> bool:
     return bool(re.match(CARD, text))
+
+
+class PullPage(BaseModel):
+    """The answer of `GET /v1/sync/pull` (documentation only: it is encoded by orjson)."""
+
+    changes: list[dict[str, Any]]
+    cursor: int
+    more: bool
+
+
+class PushAnswer(BaseModel):
+    """The answer of `POST /v1/sync/push` (documentation only: it is encoded by orjson)."""
+
+    results: list[dict[str, Any]]
+    high_seq: int
+
+
+class AuthorizeAnswer(PushAnswer):
+    authorized: bool
+    balance: int | None

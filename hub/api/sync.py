@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from hub.api.deps import context, terminal, terminal_or_channel
-from hub.api.models import PushRequest
+from hub.api.models import AuthorizeAnswer, PullPage, PushAnswer, PushRequest
 from hub.context import HubContext
 from hub.db import now_text
 from hub.exceptions import ApiError, Forbidden, Invalid, PayloadTooLarge
@@ -18,7 +21,7 @@ from hub.store import changes, programs
 from hub.store import flags as flag_store
 from hub.store.credentials import Credential
 from hub.store.ledger import IngestResult, ingest
-from hub.store.members import lock_members
+from hub.store.members import lock_rows
 from hub.tables import events, origins
 from loyalty.events import Event
 
@@ -33,6 +36,28 @@ def whoami(cred: Credential = Depends(terminal_or_channel),
         version = programs.current_version(conn)
     return {"origin": cred.name, "store": cred.store, "qr_key": ctx.settings.hub.qr_key,
             "hub_time": now_text(), "program_version": version}
+
+
+async def push_body(request: Request) -> PushRequest:
+    """The batch validated straight from the raw bytes: pydantic-core parses the JSON
+    itself, instead of FastAPI building a dict tree with json.loads and validating that
+    (a third of a push's time went to parsing a 500-event body twice over)."""
+    raw = await request.body()
+    try:
+        return PushRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+# The body is read by push_body, so the schema is declared here (hub.app adds it).
+PUSH_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/PushRequest"}}}}}
+
+
+def _json(value: Any) -> Response:
+    return Response(orjson.dumps(value), media_type="application/json")
 
 
 def _check_origin(ctx: HubContext, cred: Credential, body: PushRequest) -> list[Event]:
@@ -70,17 +95,18 @@ def run_ingest(ctx: HubContext, origin: str, epoch: int, batch: list[Event],
         raise
 
 
-@router.post("/v1/sync/push")
-def push(body: PushRequest, cred: Credential = Depends(terminal),
-         ctx: HubContext = Depends(context)) -> dict[str, Any]:
+@router.post("/v1/sync/push", response_model=PushAnswer, openapi_extra=PUSH_BODY)
+def push(body: PushRequest = Depends(push_body), cred: Credential = Depends(terminal),
+         ctx: HubContext = Depends(context)) -> Response:
     """Record a batch of this terminal's events, idempotently."""
     batch = _check_origin(ctx, cred, body)
-    return run_ingest(ctx, body.origin, body.origin_epoch, batch).body()
+    return _json(run_ingest(ctx, body.origin, body.origin_epoch, batch).body())
 
 
-@router.post("/v1/redemptions/authorize")
-def authorize(body: PushRequest, cred: Credential = Depends(terminal),
-              ctx: HubContext = Depends(context)) -> dict[str, Any]:
+@router.post("/v1/redemptions/authorize", response_model=AuthorizeAnswer,
+             openapi_extra=PUSH_BODY)
+def authorize(body: PushRequest = Depends(push_body), cred: Credential = Depends(terminal),
+              ctx: HubContext = Depends(context)) -> Response:
     """Record pending events plus a final redemption, only if the hub balance covers it."""
     batch = _check_origin(ctx, cred, body)
     if not batch:
@@ -91,27 +117,26 @@ def authorize(body: PushRequest, cred: Credential = Depends(terminal),
     state = result.states.get(last.member_id)
     if state is None:  # the redemption was already recorded: answer from the snapshot
         with ctx.db.read() as conn:
-            snaps = lock_members(conn, ctx.db, [last.member_id], lock=False)
-        balance = snaps[last.member_id].balance if last.member_id in snaps else None
+            rows = lock_rows(conn, ctx.db, [last.member_id], lock=False)
+        balance = rows[last.member_id].balance if last.member_id in rows else None
     else:
         balance = state.balance
-    return {**result.body(), "authorized": True, "balance": balance}
+    return _json({**result.body(), "authorized": True, "balance": balance})
 
 
-@router.get("/v1/sync/pull")
+@router.get("/v1/sync/pull", response_model=PullPage)
 def pull(cursor: int = Query(0, ge=0, le=2**62), limit: int = Query(500, ge=1, le=2000),
          high_seq: int | None = Header(None, alias="X-Origin-High-Seq", ge=0, le=2**53),
          cred: Credential = Depends(terminal_or_channel),
-         ctx: HubContext = Depends(context)) -> dict[str, Any]:
+         ctx: HubContext = Depends(context)) -> Response:
     """Changes after `cursor`: member snapshots and profiles, programs, stock."""
-    with ctx.db.read() as conn:
-        page = changes.pull(conn, cursor, limit)
+    page = changes.pull(ctx.db, cursor, limit)
     values: dict[str, Any] = {"last_pull_at": now_text(), "last_cursor": page["cursor"]}
     if high_seq is not None:
         values.update(reported_high_seq=high_seq, reported_at=now_text())
     with ctx.db.write() as conn:
         conn.execute(origins.update().where(origins.c.origin == cred.name).values(**values))
-    return page
+    return _json(page)
 
 
 @router.get("/v1/sync/flags")

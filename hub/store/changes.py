@@ -15,13 +15,14 @@ value: nothing below it can still appear. (SQLite serialises writers anyway.)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, select
 
-from hub.db import Database, next_counter
+from hub.db import Database, bulk_insert, next_counter
+from hub.store import members as member_store
 from hub.tables import cards, changes, members, programs, reward_stock
 
 COUNTER = "change"
@@ -36,17 +37,30 @@ def touch(conn: Connection, db: Database, kind: str, keys: Iterable[str]) -> int
     top = next_counter(conn, db, COUNTER, len(keys))
     rows = [{"kind": kind, "key": key, "change_seq": top - len(keys) + 1 + i}
             for i, key in enumerate(keys)]
-    stmt = db.insert(changes)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[changes.c.kind, changes.c.key],
-        set_={"change_seq": stmt.excluded.change_seq},
-    )
-    conn.execute(stmt, rows)
+    bulk_insert(conn, db, changes, rows, conflict=["kind", "key"], update=["change_seq"])
     return top
 
 
-def pull(conn: Connection, cursor: int, limit: int) -> dict[str, Any]:
-    """One page of changes after `cursor` (see docs/ARCHITECTURE.md, pull)."""
+def pull(db: Database, cursor: int, limit: int) -> dict[str, Any]:
+    """One page of changes after `cursor` (see docs/ARCHITECTURE.md, pull). Snapshots are
+    `orjson.Fragment`s of the stored JSON (encode the page with orjson); a member whose
+    snapshot is behind its events is caught up first, in a short write transaction."""
+    with db.read() as conn:
+        page, member_rows = _page(conn, cursor, limit)
+    snapshots = {m: (r.state, r.state_seq) for m, r in member_rows.items()}
+    stale = sorted(m for m, r in member_rows.items() if r.state_seq < r.hub_seq)
+    if stale:
+        with db.write() as conn:
+            snapshots.update(member_store.fresh_snapshots(conn, db, stale))
+    for change in page["changes"]:
+        if change["type"] == "member":
+            text, seq = snapshots[change["member_id"]]
+            change["snapshot"] = orjson.Fragment(text)
+            change["hub_seq"] = seq
+    return page
+
+
+def _page(conn: Connection, cursor: int, limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
     rows = conn.execute(
         select(changes.c.kind, changes.c.key, changes.c.change_seq)
         .where(changes.c.change_seq > cursor)
@@ -61,7 +75,8 @@ def pull(conn: Connection, cursor: int, limit: int) -> dict[str, Any]:
     if member_ids:
         for m in conn.execute(
             select(members.c.member_id, members.c.name, members.c.phone, members.c.email,
-                   members.c.birthday, members.c.state, members.c.hub_seq)
+                   members.c.birthday, members.c.state, members.c.state_seq,
+                   members.c.hub_seq)
             .where(members.c.member_id.in_(member_ids))
         ):
             member_rows[m.member_id] = m
@@ -80,14 +95,14 @@ def pull(conn: Connection, cursor: int, limit: int) -> dict[str, Any]:
                 "type": "member", "change_seq": r.change_seq, "member_id": r.key,
                 "profile": {"card_numbers": card_lists.get(r.key, []), "phone": m.phone,
                             "name": m.name, "email": m.email, "birthday": m.birthday},
-                "snapshot": json.loads(m.state), "hub_seq": m.hub_seq,
+                "snapshot": None, "hub_seq": m.state_seq,  # filled in by pull()
             })
         elif r.kind == "program":
             content = conn.execute(
                 select(programs.c.content).where(programs.c.version == r.key)).scalar()
             if content is not None:
                 out.append({"type": "program", "change_seq": r.change_seq, "version": r.key,
-                            "program": json.loads(content)})
+                            "program": orjson.Fragment(content)})
         elif r.kind == "stock":
             left = conn.execute(select(reward_stock.c.units_left)
                                 .where(reward_stock.c.reward_id == r.key)).scalar()
@@ -95,4 +110,4 @@ def pull(conn: Connection, cursor: int, limit: int) -> dict[str, Any]:
                 out.append({"type": "stock", "change_seq": r.change_seq, "reward_id": r.key,
                             "left": int(left)})
     new_cursor = rows[-1].change_seq if rows else cursor
-    return {"changes": out, "cursor": int(new_cursor), "more": more}
+    return {"changes": out, "cursor": int(new_cursor), "more": more}, member_rows

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, func, select, text
 
 from hub.context import HubContext
 from hub.db import now_text
@@ -130,8 +130,12 @@ def ingest(
     *,
     authorize: bool = False,
     check_chain: bool = True,
+    eager: bool = False,
 ) -> IngestResult:
-    """Record a batch of one origin's events (see the module docstring)."""
+    """Record a batch of one origin's events (see the module docstring). `eager`: fold
+    every touched member now and return the states in `result.states` (the hub's own
+    operations answer from them); otherwise only members whose batch may change more
+    than their balance are folded (see `_balance_only`)."""
     db = ctx.db
     result = IngestResult()
     if not batch:
@@ -204,49 +208,84 @@ def ingest(
 
     # -- members, locked in id order ---------------------------------------------------
     touched = sorted({e.member_id for e in new})
-    snaps = member_store.lock_members(conn, db, touched)
+    rows = member_store.lock_rows(conn, db, touched)
     enrolled = {e.member_id for e in new if e.kind == Kind.ENROL}
-    unknown = [m for m in touched if m not in snaps and m not in enrolled]
+    unknown = [m for m in touched if m not in rows and m not in enrolled]
     if unknown:
         raise refuse(Invalid, f"member {unknown[0]} is not known at the hub and the batch "
                      "does not enrol them", code="unknown_member", member_id=unknown[0])
     if authorize and new[-1].kind != Kind.REDEEM:
         raise refuse(Invalid, "the last event of an authorisation must be a redeem",
                      code="not_a_redemption")
+    by_member: dict[str, list[Event]] = defaultdict(list)
+    for event in new:
+        by_member[event.member_id].append(event)
+    last = new[-1] if authorize else None
+    folded = set()
+    for member_id, evs in by_member.items():
+        evs.sort(key=lambda e: e.sort_key)
+        if eager or (last is not None and last.member_id == member_id) \
+                or not _balance_only(rows.get(member_id), evs):
+            folded.add(member_id)
+    # States are needed (and caught up) before this batch's events are inserted: side
+    # effects and the authorisation are judged on the state just before them.
+    snaps = member_store.catch_up(conn, {m: rows[m] for m in folded if m in rows},
+                                  save=False, locked=True)
 
     # -- insert the events -------------------------------------------------------------
     received = now_text()
-    rows = [_event_row(e, c, received) for e, c in zip(new, new_canon, strict=True)]
-    hub_seqs = list(conn.execute(
-        events.insert().returning(events.c.hub_seq, sort_by_parameter_order=True), rows
-    ).scalars())
+    event_rows = [_event_row(e, c, received) for e, c in zip(new, new_canon, strict=True)]
+    hub_seqs = _insert_events(conn, db, event_rows)
     seq_of = dict(zip([e.event_id for e in new], hub_seqs, strict=True))
     for event in new:
         result.results.append({"event_id": event.event_id, "origin_seq": event.origin_seq,
                                "hub_seq": seq_of[event.event_id], "status": "new"})
     ctx.observe(max(e.hlc for e in new))
 
-    # -- fold each touched member once -------------------------------------------------
+    # -- each touched member once: folded, or only its balance (snapshot behind) -------
     flags: list[dict[str, Any]] = []
-    by_member: dict[str, list[Event]] = defaultdict(list)
-    for event in new:
-        by_member[event.member_id].append(event)
     stock = _lock_stock(conn, ctx, new)
     stock_before = dict(stock)
     updates: list[dict[str, Any]] = []
+    hot: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
     card_rows: list[tuple[str, str, str]] = []
     balances: dict[str, tuple[int, int]] = {}
-    last = new[-1] if authorize else None
+    last_hlcs: dict[str, str] = {}
     remember: list[tuple[str, MemberState, int, str]] = []
     for member_id, evs in by_member.items():
-        evs.sort(key=lambda e: e.sort_key)
-        snap = snaps.get(member_id)
-        state = snap.state if snap else MemberState(member_id=member_id)
-        before = state.balance
+        row = rows.get(member_id)
+        before = row.balance if row is not None else 0
+        top = max([row.hub_seq if row is not None else 0]
+                  + [seq_of[e.event_id] for e in evs])
+        for e in evs:
+            if e.kind == Kind.EARN:
+                flags += _check_earn(conn, e)
+            if e.kind in (Kind.ENROL, Kind.LINK) and e.data.get("card_number"):
+                card_rows.append((str(e.data["card_number"]), member_id, e.origin))
+        if member_id not in folded:
+            after = before + sum(e.points for e in evs)
+            last_hlcs[member_id] = evs[-1].hlc
+            for e in evs:
+                if e.kind == Kind.REDEEM and e.data.get("reward_id") in stock:
+                    stock[e.data["reward_id"]] -= 1
+            values = {"balance": after, "hub_seq": top, "last_hlc": evs[-1].hlc,
+                      "updated_at": received}
+            if row is None:
+                enrol = next(e for e in evs if e.kind == Kind.ENROL)
+                inserts.append({
+                    "member_id": member_id, "origin": enrol.origin, "created_at": received,
+                    **member_store.profile_from_enrol(enrol), **values,
+                    "state": member_store.empty_snapshot(member_id), "state_seq": 0,
+                    "state_at": "", "debt": 0, "last_tier": None, "next_expiry": None})
+            else:
+                hot.append({"member_id": member_id, **values})
+            balances[member_id] = (before, after)
+            continue
+        state = snaps.get(member_id) or MemberState(member_id=member_id)
         in_order = not state.event_ids or evs[0].hlc > state.last_hlc
         if not in_order:
-            # An event older than what the snapshot holds (an offline terminal catching
+            # An event older than what the state holds (an offline terminal catching
             # up, an expiry dated in the past): refold from the ledger, which now
             # includes this batch, so the snapshot equals fold(all events) exactly.
             for e in evs:
@@ -268,18 +307,13 @@ def ingest(
             apply(state, last)
             if evs[-1] is not last:
                 state = fold(member_store.member_events(conn, member_id))
-        for e in evs:
-            if e.kind == Kind.EARN:
-                flags += _check_earn(conn, e)
-            if e.kind in (Kind.ENROL, Kind.LINK) and e.data.get("card_number"):
-                card_rows.append((str(e.data["card_number"]), member_id, e.origin))
         if state.balance < 0 and state.balance < before:
-            flags.append(_negative_flag(conn, member_id, state, evs))
+            flags.append(_negative_flag(conn, member_id, state.balance, evs))
         balances[member_id] = (before, state.balance)
-        top = max([snap.hub_seq if snap else 0] + [seq_of[e.event_id] for e in evs])
-        values = member_store.snapshot_values(state, top)
-        remember.append((member_id, state, top, values["updated_at"]))
-        if snap is None:
+        last_hlcs[member_id] = state.last_hlc
+        values = member_store.snapshot_values(state, top, received)
+        remember.append((member_id, state, top, received))
+        if row is None:
             enrol = next(e for e in evs if e.kind == Kind.ENROL)
             inserts.append(member_store.new_member_row(enrol, state, top))
         else:
@@ -288,12 +322,13 @@ def ingest(
     if inserts:
         conn.execute(members.insert(), inserts)
     member_store.save_snapshots(conn, updates)
+    member_store.save_hot(conn, db, hot)
     for item in remember:
         member_store.remember(*item)
     flags += _add_cards(conn, card_rows)
     _save_stock(conn, stock, stock_before, flags, origin)
     add_flags(conn, flags)
-    notifications.rewards_unlocked(conn, ctx, balances, result.states)
+    notifications.rewards_unlocked(conn, ctx, balances, last_hlcs)
 
     # -- the stream, the origin, then the change feed (last: see hub.store.changes) -------
     conn.execute(streams.update()
@@ -310,6 +345,47 @@ def ingest(
     result.high_seq = new[-1].origin_seq
     result.events = new
     return result
+
+
+def _insert_events(conn: Connection, db: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert the rows; their hub_seqs in row order. SQLite: the write transaction holds
+    the database's write lock, so the next rowids are max + 1 ... as SQLite would pick
+    them, and a plain executemany replaces the row-at-a-time INSERT ... RETURNING that
+    SQLAlchemy falls back to there for an ordered RETURNING. PostgreSQL: n values of the
+    column's own sequence first (in order, as the INSERT would have drawn them), then the
+    same plain executemany: an ordered INSERT ... RETURNING costs twice the insert."""
+    if db.is_sqlite:
+        top = conn.execute(select(func.max(events.c.hub_seq))).scalar() or 0
+        seqs = list(range(top + 1, top + 1 + len(rows)))
+    else:
+        seqs = sorted(conn.execute(_NEXT_HUB_SEQS, {"n": len(rows)}).scalars())
+    for row, seq in zip(rows, seqs, strict=True):
+        row["hub_seq"] = seq
+    conn.execute(events.insert(), rows)
+    return seqs
+
+
+# The values BIGSERIAL would give, taken in one round trip.
+_NEXT_HUB_SEQS = text("SELECT nextval(pg_get_serial_sequence('events', 'hub_seq')) "
+                      "FROM generate_series(1, :n)")
+
+
+def _balance_only(row: Any, evs: list[Event]) -> bool:
+    """Whether these new events of a member (sorted) can change nothing the fold decides
+    in the hot columns but the balance, so its snapshot may stay behind: no debt before,
+    every event sorts after what the member holds, the balance never dips below zero on
+    the way (so no debit runs past the lots: `debt` stays 0), no tier change, and no full
+    void (its stock give-back reads the receipt from the state)."""
+    if row is not None and (row.debt or (row.last_hlc and evs[0].hlc <= row.last_hlc)):
+        return False
+    balance = row.balance if row is not None else 0
+    for e in evs:
+        if e.kind == Kind.TIER or (e.kind == Kind.REVERSE and e.data.get("full")):
+            return False
+        balance += e.points
+        if balance < 0:
+            return False
+    return True
 
 
 def _add_totals(conn: Connection, ctx: HubContext, origin: str, new: list[Event]) -> None:
@@ -435,7 +511,7 @@ def _check_earn(conn: Connection, event: Event) -> list[dict[str, Any]]:
     return []
 
 
-def _negative_flag(conn: Connection, member_id: str, state: MemberState,
+def _negative_flag(conn: Connection, member_id: str, balance: int,
                    evs: list[Event]) -> dict[str, Any]:
     drivers = [e for e in evs if e.points < 0]
     earlier = conn.execute(
@@ -446,7 +522,7 @@ def _negative_flag(conn: Connection, member_id: str, state: MemberState,
     origin = drivers[-1].origin if drivers else evs[-1].origin
     return {"kind": "negative_balance", "member_id": member_id, "origin": origin,
             "event_ids": ids,
-            "detail": f"balance {state.balance} after "
+            "detail": f"balance {balance} after "
                       + ", ".join(f"{e.kind} {e.points} ({e.origin} {e.ref})".strip()
                                   for e in drivers[:5])
                       + ": kept; later earnings pay it down"}
@@ -503,7 +579,7 @@ def record_drafts(
                      program_version=version)
         chain = event.content_hash()
         sealed.append(event)
-    return ingest(conn, ctx, origin, HUB_EPOCH, sealed)
+    return ingest(conn, ctx, origin, HUB_EPOCH, sealed, eager=True)
 
 
 def event_from_row(content: str) -> Event:

@@ -1,30 +1,42 @@
-"""Members at the hub: profile, cards, and the cached fold (the snapshot terminals pull).
+"""Members at the hub: profile, cards, the hot columns and the cached fold (the snapshot
+terminals pull).
 
-    >>> rows = lock_members(conn, db, ["0192..."])    # FOR UPDATE on PostgreSQL
+    >>> rows = lock_rows(conn, db, ["0192..."])        # FOR UPDATE on PostgreSQL
+    >>> snaps = lock_members(conn, db, ["0192..."])    # ... and their caught-up states
     >>> find_member(conn, card="6012345678901234")
 
-The snapshot (`members.state`, `MemberState.to_dict()`) is a cache: `rebuild_member`
-folds the member's events again, and tests check the two agree.
+Two speeds (docs/hub.md, "Snapshots behind the ledger"): `balance`, `debt`, `last_tier`,
+`hub_seq` and `last_hlc` are exact after every batch; the JSON snapshot (`state`,
+`MemberState.to_dict()`, with the member's whole history) is the fold of the member's
+events up to `state_seq` only. A member is *stale* while `state_seq < hub_seq`; whoever
+needs the state (pull, authorisation, the online channel, jobs, admin) catches it up
+under the member's lock with `lock_members`, which folds the events after `state_seq`
+(or refolds when one sorts before what the snapshot holds) and writes it back. So every
+reader still sees exactly fold(all events), and a member pushed in many batches has its
+snapshot serialised once per read instead of once per batch. `rebuild_member` folds the
+ledger alone, and tests check the two agree.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, and_, bindparam, or_, select
 
-from hub.db import Database, now_text
+from hub.db import Database, bulk_update, now_text
 from hub.exceptions import NotFound
 from hub.tables import cards, events, members
 from loyalty.events import Event
-from loyalty.fold import MemberState, fold
+from loyalty.fold import MemberState, apply, fold
 
-SNAPSHOT_COLUMNS = (members.c.member_id, members.c.state, members.c.balance, members.c.hub_seq,
-                    members.c.last_tier)
+HOT_COLUMNS = (members.c.member_id, members.c.balance, members.c.debt, members.c.last_tier,
+               members.c.hub_seq, members.c.last_hlc, members.c.state_seq, members.c.state_at)
+CHUNK = 900
 
 
 @dataclass
@@ -36,23 +48,30 @@ class Snapshot:
     exists: bool
 
 
-# States folded by this process, keyed by member with the row's (hub_seq, updated_at) as
-# the version: parsing a snapshot's JSON costs more than folding a batch into it. An entry
-# is used only when the row still carries its version (another process, a rolled-back
-# transaction or a rebuild changes it), and is taken out while in use, so a state
-# mutated by a transaction that then fails never comes back.
+# States folded by this process, keyed by member with the snapshot's (state_seq, state_at)
+# as the version: parsing a snapshot's JSON costs more than folding a batch into it. An
+# entry is used only when the row still carries its version (another process, a
+# rolled-back transaction or a rebuild changes it), and is taken out while in use, so a
+# state mutated by a transaction that then fails never comes back.
 _cache: OrderedDict[str, tuple[str, MemberState]] = OrderedDict()
 _cache_lock = threading.Lock()
 CACHE_SIZE = 50_000
 
 
-def _version(hub_seq: int, updated_at: str) -> str:
-    return f"{hub_seq}|{updated_at}"
+def _version(state_seq: int, state_at: str) -> str:
+    return f"{state_seq}|{state_at}"
 
 
-def remember(member_id: str, state: MemberState, hub_seq: int, updated_at: str) -> None:
+def forget(member_ids: Iterable[str]) -> None:
+    """Take states out of the cache before changing them in place."""
     with _cache_lock:
-        _cache[member_id] = (_version(hub_seq, updated_at), state)
+        for member_id in member_ids:
+            _cache.pop(member_id, None)
+
+
+def remember(member_id: str, state: MemberState, state_seq: int, state_at: str) -> None:
+    with _cache_lock:
+        _cache[member_id] = (_version(state_seq, state_at), state)
         _cache.move_to_end(member_id)
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
@@ -63,41 +82,134 @@ def forget_all() -> None:
         _cache.clear()
 
 
+def lock_rows(conn: Connection, db: Database, member_ids: Iterable[str], *,
+              lock: bool = True) -> dict[str, Any]:
+    """The hot columns of these members (locked on PostgreSQL in id order, so two batches
+    never deadlock; SQLite write transactions hold the database's write lock already)."""
+    out: dict[str, Any] = {}
+    ids = sorted(set(member_ids))
+    for start in range(0, len(ids), CHUNK):
+        stmt = (select(*HOT_COLUMNS).where(members.c.member_id.in_(ids[start:start + CHUNK]))
+                .order_by(members.c.member_id))
+        for r in conn.execute(db.for_update(stmt) if lock else stmt):
+            out[r.member_id] = r
+    return out
+
+
 def lock_members(conn: Connection, db: Database, member_ids: list[str], *,
                  lock: bool = True) -> dict[str, Snapshot]:
-    """Load (and on PostgreSQL lock, in id order, so two batches never deadlock) members.
-    With `lock`, states come from this process's cache when still current."""
-    out: dict[str, Snapshot] = {}
-    ids = sorted(set(member_ids))
-    for start in range(0, len(ids), 900):
-        chunk = ids[start:start + 900]
-        if not lock:
-            stmt = (select(*SNAPSHOT_COLUMNS).where(members.c.member_id.in_(chunk))
-                    .order_by(members.c.member_id))
-            for r in conn.execute(stmt):
-                out[r.member_id] = Snapshot(r.member_id,
-                                            MemberState.from_dict(json.loads(r.state)),
-                                            r.balance, r.hub_seq, True)
-            continue
-        stmt = db.for_update(
-            select(members.c.member_id, members.c.balance, members.c.hub_seq,
-                   members.c.updated_at)
-            .where(members.c.member_id.in_(chunk)).order_by(members.c.member_id))
-        missing = []
-        for r in conn.execute(stmt):
+    """Load members with their state caught up to every event the hub holds. With `lock`
+    (a write transaction), rows are locked, states come from this process's cache when
+    still current, and a caught-up snapshot is written back; without, nothing is written
+    or cached."""
+    rows = lock_rows(conn, db, member_ids, lock=lock)
+    states = catch_up(conn, rows, save=lock)
+    return {m: Snapshot(m, states[m], r.balance, r.hub_seq, True) for m, r in rows.items()}
+
+
+def catch_up(conn: Connection, rows: dict[str, Any], *, save: bool,
+             locked: bool | None = None,
+             written: dict[str, dict[str, Any]] | None = None) -> dict[str, MemberState]:
+    """The states of `rows` (from `lock_rows`) as fold(all their events). `locked`
+    (default: `save`): the caller holds the rows' locks, so states may come from this
+    process's cache (taken out: the caller may change them and remembers them once
+    written). `save`: caught-up snapshots are written back and the states cached; their
+    column values go to `written` when given."""
+    locked = save if locked is None else locked
+    out: dict[str, MemberState] = {}
+    missing: list[str] = []
+    for member_id, r in rows.items():
+        hit = None
+        if locked:
             with _cache_lock:
-                hit = _cache.pop(r.member_id, None)
-            if hit is not None and hit[0] == _version(r.hub_seq, r.updated_at):
-                out[r.member_id] = Snapshot(r.member_id, hit[1], r.balance, r.hub_seq, True)
+                hit = _cache.pop(member_id, None)
+        if hit is not None and hit[0] == _version(r.state_seq, r.state_at):
+            out[member_id] = hit[1]
+        else:
+            missing.append(member_id)
+    for start in range(0, len(missing), CHUNK):
+        for r in conn.execute(select(members.c.member_id, members.c.state)
+                              .where(members.c.member_id.in_(missing[start:start + CHUNK]))):
+            out[r.member_id] = MemberState.from_dict(json.loads(r.state))
+    stale = {m: r.state_seq for m, r in rows.items() if r.state_seq < r.hub_seq}
+    pending = _events_after(conn, stale)
+    saved: list[dict[str, Any]] = []
+    state_at = now_text()
+    for member_id in stale:
+        evs = sorted(pending.get(member_id, ()), key=lambda e: e.sort_key)
+        state = out[member_id]
+        if evs and state.event_ids and evs[0].hlc <= state.last_hlc:
+            # An event sorts before what the snapshot holds (an offline terminal catching
+            # up, an expiry dated at its lot's instant): refold, never apply on top.
+            state = rebuild_member(conn, member_id)
+        else:
+            for e in evs:
+                apply(state, e)
+        out[member_id] = state
+        if save:
+            values = snapshot_values(state, rows[member_id].hub_seq, state_at)
+            saved.append({"b_member_id": member_id, **values})
+            if written is not None:
+                written[member_id] = values
+    save_snapshots(conn, saved)
+    if save:
+        for member_id, r in rows.items():
+            if member_id in stale:
+                remember(member_id, out[member_id], r.hub_seq, state_at)
             else:
-                missing.append(r.member_id)
-                out[r.member_id] = Snapshot(r.member_id, MemberState(r.member_id), r.balance,
-                                            r.hub_seq, True)
-        if missing:
-            for r in conn.execute(select(members.c.member_id, members.c.state)
-                                  .where(members.c.member_id.in_(missing))):
-                out[r.member_id].state = MemberState.from_dict(json.loads(r.state))
+                remember(member_id, out[member_id], r.state_seq, r.state_at)
     return out
+
+
+def _events_after(conn: Connection, after: dict[str, int]) -> dict[str, list[Event]]:
+    """Each member's events with hub_seq above its own mark (the composite index)."""
+    found: dict[str, list[Event]] = defaultdict(list)
+    items = sorted(after.items())
+    for start in range(0, len(items), 200):
+        chunk = items[start:start + 200]
+        stmt = select(events.c.member_id, events.c.content).where(or_(*(
+            and_(events.c.member_id == m, events.c.hub_seq > seq) for m, seq in chunk)))
+        for r in conn.execute(stmt):
+            found[r.member_id].append(Event.from_dict(json.loads(r.content)))
+    return found
+
+
+def fresh_snapshots(conn: Connection, db: Database,
+                    member_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """Caught-up snapshots as JSON text with the hub_seq they hold through, for members
+    read as stale (pull); in a write transaction."""
+    written: dict[str, dict[str, Any]] = {}
+    rows = lock_rows(conn, db, member_ids)
+    catch_up(conn, {m: r for m, r in rows.items() if r.state_seq < r.hub_seq}, save=True,
+             written=written)
+    out = {m: (v["state"], v["state_seq"]) for m, v in written.items()}
+    others = [m for m in rows if m not in out]  # caught up meanwhile by another request
+    if others:
+        for r in conn.execute(select(members.c.member_id, members.c.state, members.c.state_seq)
+                              .where(members.c.member_id.in_(others))):
+            out[r.member_id] = (r.state, r.state_seq)
+    return out
+
+
+def stale_ids(conn: Connection, limit: int) -> list[str]:
+    """Members whose snapshot is behind their events (the partial index ix_members_stale)."""
+    return list(conn.execute(select(members.c.member_id)
+                             .where(members.c.state_seq < members.c.hub_seq)
+                             .order_by(members.c.member_id).limit(limit)).scalars())
+
+
+def catch_up_all(db: Database, chunk: int = 500) -> int:
+    """Bring every stale snapshot up to date (jobs and rebuild read `state` and
+    `next_expiry` of many members), a chunk per short write transaction."""
+    done = 0
+    while True:
+        with db.write() as conn:
+            ids = stale_ids(conn, chunk)
+            if ids:
+                lock_members(conn, db, ids)
+        done += len(ids)
+        if len(ids) < chunk:
+            return done
 
 
 def lock_member(conn: Connection, db: Database, member_id: str) -> Snapshot:
@@ -112,25 +224,31 @@ def next_expiry(state: MemberState) -> str | None:
     return now_text(min(dates)) if dates else None
 
 
-def snapshot_values(state: MemberState, hub_seq: int) -> dict[str, Any]:
+def snapshot_values(state: MemberState, hub_seq: int, at: str | None = None) -> dict[str, Any]:
+    """Every column the fold decides, for a snapshot that holds the events to `hub_seq`."""
+    at = at or now_text()
     return {
         "state": json.dumps(state.to_dict(), separators=(",", ":")),
+        "state_seq": hub_seq,
+        "state_at": at,
         "balance": state.balance,
         "debt": state.debt,
         "last_tier": state.last_tier,
         "hub_seq": hub_seq,
+        "last_hlc": state.last_hlc,
         "next_expiry": next_expiry(state),
-        "updated_at": now_text(),
+        "updated_at": at,
     }
 
 
 _UPDATE = (
     members.update()
     .where(members.c.member_id == bindparam("b_member_id"))
-    .values(state=bindparam("state"), balance=bindparam("balance"), debt=bindparam("debt"),
-            last_tier=bindparam("last_tier"), hub_seq=bindparam("hub_seq"),
-            next_expiry=bindparam("next_expiry"),
-            updated_at=bindparam("updated_at"))
+    .values(state=bindparam("state"), state_seq=bindparam("state_seq"),
+            state_at=bindparam("state_at"), balance=bindparam("balance"),
+            debt=bindparam("debt"), last_tier=bindparam("last_tier"),
+            hub_seq=bindparam("hub_seq"), last_hlc=bindparam("last_hlc"),
+            next_expiry=bindparam("next_expiry"), updated_at=bindparam("updated_at"))
 )
 
 
@@ -138,6 +256,13 @@ def save_snapshots(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Write back folded states: rows of `snapshot_values(...)` plus `b_member_id`."""
     if rows:
         conn.execute(_UPDATE, rows)
+
+
+def save_hot(conn: Connection, db: Database, rows: list[dict[str, Any]]) -> None:
+    """After a batch that cannot change what the fold decides beyond the balance (see
+    hub.store.ledger): the hot columns only, the snapshot stays behind (stale until
+    someone catches it up). rows: {member_id, balance, hub_seq, last_hlc, updated_at}."""
+    bulk_update(conn, db, members, "member_id", rows)
 
 
 def profile_from_enrol(event: Event) -> dict[str, Any]:
@@ -162,6 +287,11 @@ def new_member_row(event: Event, state: MemberState, hub_seq: int) -> dict[str, 
             **profile_from_enrol(event), **snapshot_values(state, hub_seq)}
 
 
+def empty_snapshot(member_id: str) -> str:
+    """The JSON of a member before any event (a new member's snapshot, written behind)."""
+    return json.dumps(MemberState(member_id=member_id).to_dict(), separators=(",", ":"))
+
+
 def card_owners(conn: Connection, numbers: list[str]) -> dict[str, str]:
     if not numbers:
         return {}
@@ -171,7 +301,8 @@ def card_owners(conn: Connection, numbers: list[str]) -> dict[str, str]:
 
 
 def member_events(conn: Connection, member_id: str) -> list[Event]:
-    rows = conn.execute(select(events.c.content).where(events.c.member_id == member_id))
+    rows = conn.execute(select(events.c.content).where(events.c.member_id == member_id)
+                        .order_by(events.c.hub_seq))
     return [Event.from_dict(json.loads(r.content)) for r in rows]
 
 
@@ -214,11 +345,12 @@ def member_profile(conn: Connection, member_id: str) -> dict[str, Any]:
         select(cards.c.card_number).where(cards.c.member_id == member_id)
         .order_by(cards.c.added_at))]
     m = row._mapping
+    state = catch_up(conn, {member_id: row}, save=False)[member_id]
     return {
         "member_id": member_id, "name": m["name"], "phone": m["phone"], "email": m["email"],
         "birthday": m["birthday"], "card_numbers": card_list, "origin": m["origin"],
         "created_at": m["created_at"], "balance": m["balance"], "debt": m["debt"],
-        "hub_seq": m["hub_seq"], "state": json.loads(m["state"]),
+        "hub_seq": m["hub_seq"], "state": state.to_dict(),
     }
 
 

@@ -12,38 +12,46 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, select, update
 
 from hub.context import HubContext
-from hub.db import now_text
+from hub.db import bulk_insert, now_text
 from hub.store import programs
 from hub.tables import notifications
-from loyalty.fold import MemberState
+
+
+def _payload(value: dict[str, Any]) -> str:
+    # orjson writes what json.dumps(sort_keys=True) would, minus the spaces; a payload is
+    # read back with json.loads, so only its speed differs (a note per earn that
+    # crosses a reward's cost).
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, sort_keys=True)
 
 
 def enqueue_many(conn: Connection, ctx: HubContext, rows: list[dict[str, Any]]) -> int:
     """rows: {member_id, kind, payload, dedup}; duplicates (by dedup key) are skipped.
-    Returns the rows inserted where the driver reports it (psycopg executemany may not)."""
+    Returns the rows inserted."""
     if not rows:
         return 0
     now = now_text()
-    stmt = ctx.db.insert(notifications).on_conflict_do_nothing(
-        index_elements=[notifications.c.dedup_key])
-    result = conn.execute(stmt, [
+    return bulk_insert(conn, ctx.db, notifications, [
         {"dedup_key": f"{r['member_id']}|{r['kind']}|{r['dedup']}"[:200],
          "member_id": r["member_id"], "kind": r["kind"],
-         "payload": json.dumps({"member_id": r["member_id"], "kind": r["kind"],
-                                **r["payload"]}, sort_keys=True),
+         "payload": _payload({"member_id": r["member_id"], "kind": r["kind"],
+                              **r["payload"]}),
          "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
         for r in rows
-    ])
-    return max(result.rowcount, 0)
+    ], conflict=["dedup_key"])
 
 
 def rewards_unlocked(conn: Connection, ctx: HubContext, balances: dict[str, tuple[int, int]],
-                     states: dict[str, MemberState]) -> int:
+                     last_hlcs: dict[str, str]) -> int:
     """Queue a 'reward unlocked' note for each member whose balance just crossed a
-    reward's cost."""
+    reward's cost (`last_hlcs`: each member's newest stamp after the batch, which makes
+    the note's dedup key)."""
     risen = {m: b for m, b in balances.items() if b[1] > b[0]}
     if not risen:
         return 0
@@ -51,11 +59,14 @@ def rewards_unlocked(conn: Connection, ctx: HubContext, balances: dict[str, tupl
     if program is None:
         return 0
     costs = sorted((r.cost, r.id, r.name) for r in program.rewards if r.cost > 0)
+    lowest = costs[0][0] if costs else 0
     rows = []
     for member_id, (before, after) in risen.items():
+        if after < lowest:
+            continue
         for cost, reward_id, name in costs:
             if before < cost <= after:
-                hub_seq = max(states[member_id].last_hlc, "")
+                hub_seq = max(last_hlcs[member_id], "")
                 rows.append({"member_id": member_id, "kind": "reward_unlocked",
                              "dedup": f"{reward_id}|{hub_seq}",
                              "payload": {"reward_id": reward_id, "reward": name, "cost": cost,

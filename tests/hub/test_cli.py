@@ -29,7 +29,7 @@ def run(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProces
 def test_cli_tokens_revoke_reports(tmp_path: Path):
     (tmp_path / "hub.toml").write_text((ROOT / "config.example.toml").read_text())
     out = run(tmp_path, "init").stdout
-    assert "schema revision 0001" in out and "published" in out
+    assert "schema revision 0002" in out and "published" in out
     assert (tmp_path / "pos-hub.db").exists()  # relative to the config file
     added = run(tmp_path, "terminal", "add", "S001-T1").stdout.strip().splitlines()
     token = added[-1]
