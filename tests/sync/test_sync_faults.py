@@ -204,33 +204,78 @@ def _spawn_sync(config: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def hub_changes(hub: HubServer) -> tuple[int, int]:
+    """How many rows the hub's change feed has, and its newest change_seq (where a
+    terminal's cursor stands after a full pull)."""
+    with sqlite3.connect(hub.folder / "hub.db") as conn:
+        return conn.execute("SELECT COUNT(*), MAX(change_seq) FROM changes").fetchone()
+
+
+def saved_cursor(t: Terminal) -> int:
+    return t.store.conn.execute("SELECT pull_cursor FROM sync_state").fetchone()[0]
+
+
+def wait_until(check, timeout: float, proc: subprocess.Popen, what: str) -> None:
+    """Poll `check` until true; fail with the process's output if it ended first."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"pos sync ended before {what}: {out.decode()}{err.decode()}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def assert_terminal_shows_hub(hub: HubServer, t: Terminal) -> None:
+    """Every member the terminal knows: balance, stamps and tier equal to the hub's."""
+    members = [m for (m,) in t.store.conn.execute("SELECT member_id FROM members")]
+    assert members
+    for member_id in members:
+        _, shown = member_view(t.store, member_id)
+        held = hub.member_balance(member_id)
+        assert shown.balance == held["balance"], member_id
+        assert shown.tier == held["tier"], member_id
+        assert {s.card_id: s.have for s in shown.stamps} == {
+            s["card_id"]: s["have"] for s in held["summary"]["stamps"]}, member_id
+
+
 def test_agent_killed_mid_push_and_mid_pull_loses_nothing(tmp_path, hub):
     t, token = make_terminal(tmp_path, hub, "S001", "T1")
     sell(t, 300, members=30)
+    total = len(local_events(t))
     config = Path(t.settings.config_path)
     with FaultProxy(hub.url) as proxy:
         t.store.db.execute("UPDATE identity SET hub_url = ?", (proxy.url,))
         text = config.read_text().replace("batch_size = 500", "batch_size = 20")
-        config.write_text(text)
+        config.write_text(text.replace("pull_page_size = 500", "pull_page_size = 4"))
         # mid-push: every push is slow, the process is killed while batches are in flight
         proxy.mode, proxy.delay, proxy.path_filter = "slow", 0.3, "/sync/push"
         proc = _spawn_sync(config)
-        time.sleep(2.0)
+        wait_until(lambda: len(hub_events(hub, t.origin)) >= 40, 60, proc, "two batches")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         held = len(hub_events(hub, t.origin))
-        assert 0 < held < 330
-        # mid-pull: pushes pass, pull pages are slow; killed while applying pages
-        proxy.mode, proxy.path_filter = "slow", "/sync/pull"
+        assert 0 < held < total
+        assert saved_cursor(t) == 0  # it never reached the pull
+        # mid-pull: pushes pass, every pull page is slow; the first page is applied and
+        # its cursor saved, the next pages are still to come when the process dies
+        proxy.mode, proxy.delay, proxy.path_filter = "slow", 0.5, "/sync/pull"
         proc = _spawn_sync(config)
-        time.sleep(2.5)
+        wait_until(lambda: saved_cursor(t) > 0, 90, proc, "a pull page was applied")
+        assert proc.poll() is None  # really killed while pulling, not after
+        rows, final = hub_changes(hub)
+        assert len(hub_events(hub, t.origin)) == total  # the push half finished first
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        partial = saved_cursor(t)
+        assert 0 < partial < final, (partial, final)
+        asked = [r for r in proxy.requests if "/sync/pull" in r[1]]
+        assert rows > 4 * len(asked)  # pages were still due when it died
         proxy.mode = "pass"
         proc = _spawn_sync(config)
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
+        assert "still queued:  0 events" in out.decode()
+    assert saved_cursor(t) == hub_changes(hub)[1]
     assert_delivered_once(hub, t)
-    for (member_id,) in t.store.conn.execute("SELECT member_id FROM members LIMIT 5"):
-        _, summary = member_view(t.store, member_id)
-        assert hub.member_balance(member_id)["balance"] == summary.balance
+    assert_terminal_shows_hub(hub, t)
