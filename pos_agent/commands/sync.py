@@ -1,8 +1,8 @@
 """`pos sync`: the store manager's end-of-day sync, the agent as a service, its status.
 
     $ pos sync --now        # push, pull, summary; exit 1 if anything is left unsynced
-    $ pos sync --daemon     # run the agent until stopped (systemd, a service)
-    $ pos sync --status     # queued events, last success, last error, hub flags
+    $ pos sync --daemon     # run the agent until stopped, or until the token is refused
+    $ pos sync --status     # online/offline since, queued events, last success, hub flags
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "(balances, programme, stock). --now is the end-of-day run: it shows progress, then "
         "what was sent, what is still queued and what the hub flagged for this store, and "
         "exits 1 if anything is left unsynced. --daemon keeps syncing every [sync] "
-        "interval_s seconds, backing off while the hub is away.",
+        "interval_s seconds, backing off while the hub is away, logging one line per run; "
+        "it exits 1 if the hub refuses this terminal's token. --status shows what the last "
+        "run found, without the network.",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--now", action="store_true", help="sync once now (the default)")
@@ -51,17 +53,34 @@ def run_sync(args: argparse.Namespace) -> int:
         raise StoreError("no hub configured: run `pos init --hub URL --token TOKEN` or set "
                          "[sync] hub_url and token in the config")
     if args.daemon:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        print(f"pos: syncing {store.identity.origin} with {agent.client.base_url} every "
-              f"{agent.interval_s:g}s; Ctrl-C stops", file=sys.stderr)
-        with contextlib.suppress(KeyboardInterrupt, SystemExit):
-            agent.run_forever()
-        return 0
+        return _daemon(store, agent)
     try:
         report = _sync_with_progress(agent, quiet=args.json)
         return _summary(args, store, agent, report)
     finally:
         agent.client.close()
+
+
+def _daemon(store, agent) -> int:
+    # force: python-escpos calls basicConfig() when imported, which would make ours a
+    # no-op and leave the root at WARNING (the cycle lines would never show).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        force=True)
+    # One line per cycle comes from the agent; per-request and per-job lines would bury it.
+    for noisy in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    print(f"pos: syncing {store.identity.origin} with {agent.client.base_url} every "
+          f"{agent.interval_s:g}s; Ctrl-C stops", file=sys.stderr)
+    stopped_by = None
+    try:
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            stopped_by = agent.run_forever()
+    finally:
+        agent.client.close()
+    if stopped_by:
+        print(f"pos: sync stopped: {stopped_by}", file=sys.stderr)
+        return EXIT_UNSYNCED
+    return 0
 
 
 def _sync_with_progress(agent, *, quiet: bool) -> SyncReport:
@@ -129,11 +148,32 @@ def _status(args: argparse.Namespace, store) -> int:
     state = sync_state(store)
     queued = queued_count(store.conn)
     flags = json.loads(state.get("flags") or "[]")
-    emit(args, {"origin": store.identity.origin, "queued": queued, **state, "flags": flags},
+    # What the last attempt found, as the agent recorded it (no network here): a stored
+    # error means the hub has not been reached since last_error_at, the outage's start.
+    if state.get("last_error") is not None:
+        online, since = False, state.get("last_error_at")
+        line = f"OFFLINE since {_when(since)}: {state['last_error']}"
+    elif state.get("last_success_at"):
+        online, since = True, None
+        line = "online (the last sync reached the hub)"
+    else:
+        online, since, line = None, None, "never synced"
+    emit(args, {"origin": store.identity.origin, "queued": queued, **state, "flags": flags,
+                "online": online, "offline_since": since},
          [f"terminal:      {store.identity.origin}",
+          f"hub:           {line}",
           f"queued events: {queued}",
-          f"last success:  {state.get('last_success_at') or 'never'}",
-          f"last error:    {state.get('last_error') or '-'}",
+          f"last success:  {_when(state.get('last_success_at'))}",
           f"pull cursor:   {state.get('pull_cursor')}",
           f"hub flags:     {len(flags)}"])
     return 0
+
+
+def _when(stamp: str | None) -> str:
+    """A stored UTC time as the terminal's local time, with how long ago."""
+    if not stamp:
+        return "never"
+    at = datetime.fromisoformat(stamp)
+    minutes = max(0, int((datetime.now(UTC) - at).total_seconds() // 60))
+    return (f"{at.astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')} "
+            f"({minutes // 60}h{minutes % 60:02d}m ago)")

@@ -117,6 +117,9 @@ class SyncAgent:
         self.status = SyncStatus()
         self._lock = threading.Lock()
         self._scheduler = None
+        # Only the service stops for good after a 401; the app waits for a new token.
+        self._exit_when_stopped = False
+        self._stopped_by: str | None = None
 
     # -- one cycle ---------------------------------------------------------------------
     def push_all(self, report: SyncReport, progress: Progress | None = None) -> None:
@@ -238,8 +241,17 @@ class SyncAgent:
     def _tick(self) -> None:
         if self.status.stopped:
             return
-        self.sync_once()
-        self._schedule(self.next_delay())
+        report = self.sync_once()
+        delay = self.next_delay()
+        log_cycle(report, None if self.status.stopped else delay)
+        if self.status.stopped and self._exit_when_stopped:
+            # A service idling forever on a dead token would look healthy to its service
+            # manager; ending makes the failure visible (systemd shows it, restarts it).
+            self._stopped_by = report.error
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=False)
+            return
+        self._schedule(delay)
 
     def _schedule(self, delay: float) -> None:
         if self._scheduler is None:
@@ -263,18 +275,36 @@ class SyncAgent:
         self.status.stopped = False
         self._schedule(0)
 
-    def run_forever(self) -> None:
-        """Block running cycles (`pos sync --daemon`) until interrupted."""
+    def run_forever(self) -> str | None:
+        """Block running cycles (`pos sync --daemon`) until interrupted (returns None) or
+        until the hub rejects this terminal's credential (returns why: retrying cannot
+        help, a new token is needed)."""
         from apscheduler.schedulers.blocking import BlockingScheduler
 
+        self._exit_when_stopped = True
+        self._stopped_by = None
         self._scheduler = BlockingScheduler(timezone="UTC")
         self._schedule(0)
         self._scheduler.start()
+        return self._stopped_by
 
     def shutdown(self) -> None:
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
+
+
+def log_cycle(report: SyncReport, next_in: float | None) -> None:
+    """One log line per cycle, so a service's journal tells what each run did."""
+    if report.error is None:
+        log.info("sync: pushed %d (%d the hub already had), pulled %d, %d queued; "
+                 "next in %.0fs", report.pushed, report.duplicates, report.pulled,
+                 report.queued, next_in or 0)
+    elif next_in is None:
+        log.error("sync stopped: %s; %d events stay queued", report.error, report.queued)
+    else:
+        log.warning("sync failed: %s; pushed %d, %d queued; retry in %.0fs",
+                    report.error, report.pushed, report.queued, next_in)
 
 
 def describe_status(status: SyncStatus, now: datetime | None = None) -> str:
@@ -291,4 +321,6 @@ def describe_status(status: SyncStatus, now: datetime | None = None) -> str:
     return f"OFFLINE {minutes // 60}h{minutes % 60:02d}m, {status.queued} queued"
 
 
-__all__ = ["HubUnreachable", "SyncAgent", "SyncReport", "SyncStatus", "describe_status"]
+__all__ = [
+    "HubUnreachable", "SyncAgent", "SyncReport", "SyncStatus", "describe_status", "log_cycle",
+]

@@ -65,6 +65,11 @@ class StoreSync:
     def record_sync(
         self, *, ok: bool, error: str | None = None, flags: list | None = None
     ) -> None:
+        if not ok and hubdata.sync_state(self.store).get("last_error") is not None:
+            # Still failing: last_error_at keeps when this outage began ("offline since"
+            # in `pos sync --status`, which runs in another process than the agent).
+            self.store.db.execute("UPDATE sync_state SET last_error = ?", (error,))
+            return
         hubdata.record_sync(self.store, ok=ok, error=error, flags=flags)
 
     def close(self) -> None:

@@ -36,6 +36,7 @@ def build_agent(settings: PosSettings, store: Store) -> SyncAgent | None:
         StoreSync(settings),
         client,
         batch_size=settings.sync.batch_size,
+        page_size=settings.sync.pull_page_size,
         interval_s=settings.sync.interval_s,
         max_backoff_s=settings.sync.max_backoff_s,
     )

@@ -11,17 +11,21 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
+from loyalty.sale import SaleLine, make_sale
 from pos_agent.identity import fetch_whoami, init_terminal
+from pos_agent.members import enrol
+from pos_agent.operations import record_sale
 from pos_agent.settings import PosSettings, load_settings
 from pos_agent.store import Store, open_store
 from pos_agent.sync.agent import SyncAgent
@@ -152,3 +156,51 @@ def make_terminal(tmp_path: Path, hub: HubServer, store_id: str, term: str) -> t
 @pytest.fixture
 def terminal(tmp_path: Path, hub: HubServer) -> tuple[Terminal, str]:
     return make_terminal(tmp_path, hub, "S001", "T1")
+
+
+SALE = make_sale([SaleLine("LATTE", "coffee", 2, 350), SaleLine("CROI", "pastry", 1, 180)])
+
+
+def sell(t: Terminal, n: int, members: int = 20) -> list[str]:
+    ids = [enrol(t.store, name=f"M{i}", phone=f"+3360000{i:04d}").member_id
+           for i in range(members)]
+    for i in range(n):
+        record_sale(t.store, ids[i % members], SALE)
+    return ids
+
+
+def hub_events(hub: HubServer, origin: str) -> list[tuple[str, int]]:
+    """(event_id, origin_seq) the hub holds for an origin, read from its database file."""
+    with sqlite3.connect(hub.folder / "hub.db") as conn:
+        return conn.execute(
+            "SELECT event_id, origin_seq FROM events WHERE origin = ? ORDER BY origin_seq",
+            (origin,),
+        ).fetchall()
+
+
+def local_events(t: Terminal) -> list[tuple[str, int]]:
+    return t.store.conn.execute(
+        "SELECT event_id, origin_seq FROM events ORDER BY origin_seq").fetchall()
+
+
+def saved_cursor(t: Terminal) -> int:
+    return t.store.conn.execute("SELECT pull_cursor FROM sync_state").fetchone()[0]
+
+
+def spawn_pos(config: Path, *args: str, **popen: object) -> subprocess.Popen:
+    """`pos ARGS --config CONFIG` as a real subprocess (the installed console script)."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen([str(BIN / "pos"), *args, "--config", str(config)], **popen)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, proc: subprocess.Popen,
+               what: str) -> None:
+    """Poll `check` until true; fail with the process's output if it ended first."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"pos ended before {what}: {out!r} {err!r}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)

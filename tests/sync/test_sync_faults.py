@@ -5,39 +5,32 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from loyalty.sale import SaleLine, make_sale
+from loyalty.sale import make_sale
 from pos_agent.ledger import queued_count, verify_ledger
 from pos_agent.members import enrol, member_view
 from pos_agent.operations import record_sale, redeem_reward
 from pos_agent.sync.authorize import hub_authorizer
 from pos_agent.sync.client import HubClient
 
-from .conftest import HubServer, Terminal, make_terminal
+from .conftest import (
+    HubServer,
+    Terminal,
+    hub_events,
+    local_events,
+    make_terminal,
+    saved_cursor,
+    sell,
+    spawn_pos,
+    wait_until,
+)
 from .faultproxy import FaultProxy
 
 pytestmark = pytest.mark.slow
-SALE = make_sale([SaleLine("LATTE", "coffee", 2, 350), SaleLine("CROI", "pastry", 1, 180)])
-
-
-def hub_events(hub: HubServer, origin: str) -> list[tuple[str, int]]:
-    """(event_id, origin_seq) the hub holds for an origin, read from its database file."""
-    with sqlite3.connect(hub.folder / "hub.db") as conn:
-        return conn.execute(
-            "SELECT event_id, origin_seq FROM events WHERE origin = ? ORDER BY origin_seq",
-            (origin,),
-        ).fetchall()
-
-
-def local_events(t: Terminal) -> list[tuple[str, int]]:
-    return t.store.conn.execute(
-        "SELECT event_id, origin_seq FROM events ORDER BY origin_seq").fetchall()
 
 
 def assert_delivered_once(hub: HubServer, t: Terminal) -> None:
@@ -46,14 +39,6 @@ def assert_delivered_once(hub: HubServer, t: Terminal) -> None:
     assert len({e for e, _ in held}) == len(held)
     assert queued_count(t.store.conn) == 0
     assert verify_ledger(t.store.conn) == []
-
-
-def sell(t: Terminal, n: int, members: int = 20) -> list[str]:
-    ids = [enrol(t.store, name=f"M{i}", phone=f"+3360000{i:04d}").member_id
-           for i in range(members)]
-    for i in range(n):
-        record_sale(t.store, ids[i % members], SALE)
-    return ids
 
 
 def test_hub_down_all_day_then_everything_delivered_once(tmp_path: Path, hub: HubServer):
@@ -198,39 +183,63 @@ def test_redemption_authorised_online_else_offline_within_limit(tmp_path, hub):
     assert_delivered_once(hub, t)
 
 
-def _spawn_sync(config: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(Path(sys.executable).parent / "pos"), "sync", "--now",
-                             "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def hub_changes(hub: HubServer) -> tuple[int, int]:
+    """How many rows the hub's change feed has, and its newest change_seq (where a
+    terminal's cursor stands after a full pull)."""
+    with sqlite3.connect(hub.folder / "hub.db") as conn:
+        return conn.execute("SELECT COUNT(*), MAX(change_seq) FROM changes").fetchone()
+
+
+def assert_terminal_shows_hub(hub: HubServer, t: Terminal) -> None:
+    """Every member the terminal knows: balance, stamps and tier equal to the hub's."""
+    members = [m for (m,) in t.store.conn.execute("SELECT member_id FROM members")]
+    assert members
+    for member_id in members:
+        _, shown = member_view(t.store, member_id)
+        held = hub.member_balance(member_id)
+        assert shown.balance == held["balance"], member_id
+        assert shown.tier == held["tier"], member_id
+        assert {s.card_id: s.have for s in shown.stamps} == {
+            s["card_id"]: s["have"] for s in held["summary"]["stamps"]}, member_id
 
 
 def test_agent_killed_mid_push_and_mid_pull_loses_nothing(tmp_path, hub):
     t, token = make_terminal(tmp_path, hub, "S001", "T1")
     sell(t, 300, members=30)
+    total = len(local_events(t))
     config = Path(t.settings.config_path)
     with FaultProxy(hub.url) as proxy:
         t.store.db.execute("UPDATE identity SET hub_url = ?", (proxy.url,))
         text = config.read_text().replace("batch_size = 500", "batch_size = 20")
-        config.write_text(text)
+        config.write_text(text.replace("pull_page_size = 500", "pull_page_size = 4"))
         # mid-push: every push is slow, the process is killed while batches are in flight
         proxy.mode, proxy.delay, proxy.path_filter = "slow", 0.3, "/sync/push"
-        proc = _spawn_sync(config)
-        time.sleep(2.0)
+        proc = spawn_pos(config, "sync", "--now")
+        wait_until(lambda: len(hub_events(hub, t.origin)) >= 40, 60, proc, "two batches")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         held = len(hub_events(hub, t.origin))
-        assert 0 < held < 330
-        # mid-pull: pushes pass, pull pages are slow; killed while applying pages
-        proxy.mode, proxy.path_filter = "slow", "/sync/pull"
-        proc = _spawn_sync(config)
-        time.sleep(2.5)
+        assert 0 < held < total
+        assert saved_cursor(t) == 0  # it never reached the pull
+        # mid-pull: pushes pass, every pull page is slow; the first page is applied and
+        # its cursor saved, the next pages are still to come when the process dies
+        proxy.mode, proxy.delay, proxy.path_filter = "slow", 0.5, "/sync/pull"
+        proc = spawn_pos(config, "sync", "--now")
+        wait_until(lambda: saved_cursor(t) > 0, 90, proc, "a pull page was applied")
+        assert proc.poll() is None  # really killed while pulling, not after
+        rows, final = hub_changes(hub)
+        assert len(hub_events(hub, t.origin)) == total  # the push half finished first
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        partial = saved_cursor(t)
+        assert 0 < partial < final, (partial, final)
+        asked = [r for r in proxy.requests if "/sync/pull" in r[1]]
+        assert rows > 4 * len(asked)  # pages were still due when it died
         proxy.mode = "pass"
-        proc = _spawn_sync(config)
+        proc = spawn_pos(config, "sync", "--now")
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
+        assert "still queued:  0 events" in out.decode()
+    assert saved_cursor(t) == hub_changes(hub)[1]
     assert_delivered_once(hub, t)
-    for (member_id,) in t.store.conn.execute("SELECT member_id FROM members LIMIT 5"):
-        _, summary = member_view(t.store, member_id)
-        assert hub.member_balance(member_id)["balance"] == summary.balance
+    assert_terminal_shows_hub(hub, t)

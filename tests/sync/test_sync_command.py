@@ -1,0 +1,166 @@
+"""`pos sync --now`, `--status` and `--daemon` as a manager or a service manager runs them:
+real subprocesses of the installed `pos` against a real `pos-hub serve`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from loyalty.sale import make_sale
+from pos_agent.ledger import queued_count
+from pos_agent.members import enrol, find_member
+from pos_agent.operations import record_sale, redeem_reward
+
+from .conftest import (
+    SALE,
+    HubServer,
+    Terminal,
+    hub_cli,
+    hub_events,
+    local_events,
+    make_terminal,
+    sell,
+    spawn_pos,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def pos(t: Terminal, *args: str) -> subprocess.CompletedProcess:
+    proc = spawn_pos(Path(t.settings.config_path), "sync", *args, text=True)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def status_json(t: Terminal) -> dict:
+    done = pos(t, "--status", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_sync_now_prints_sent_received_queued_flags_and_hub_totals(tmp_path, hub: HubServer):
+    a, a_token = make_terminal(tmp_path, hub, "S001", "T1")
+    b, b_token = make_terminal(tmp_path, hub, "S001", "T2")
+    member = enrol(a.store, name="Zoé", phone="+33622222222")
+    record_sale(a.store, member.member_id, make_sale(total=1500))  # 205 Stars
+    assert a.agent(hub.url, a_token).sync_once().error is None
+    assert b.agent(hub.url, b_token).sync_once().error is None
+    # both tills of the store offline spend the same Stars: the hub flags the store
+    found = find_member(b.store, member.card_number)
+    redeem_reward(b.store, member.member_id, "free-latte", found_by=found.found_by)
+    assert b.agent(hub.url, b_token).sync_once().error is None
+    redeem_reward(a.store, member.member_id, "free-latte")
+    other = enrol(a.store, name="Yann", phone="+33633333333")
+    record_sale(a.store, other.member_id, SALE)
+    queued = queued_count(a.store.conn)
+
+    done = pos(a, "--now")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "Sync of S001-T1: done" in out
+    assert f"sent:          {queued} events\n" in out
+    received = re.search(r"received:\s+(\d+) updates", out)
+    assert received and int(received.group(1)) >= 1  # at least the member's new snapshot
+    assert "still queued:  0 events" in out
+    assert "hub flags:     1 for this store" in out
+    assert "- negative_balance: balance -95 after" in out
+    today = datetime.now(ZoneInfo(a.store.active_program().timezone)).date()
+    day = httpx.get(hub.url + "/v1/sync/day-report", params={"date": today.isoformat()},
+                    headers={"Authorization": f"Bearer {a_token}"}, timeout=30).json()
+    assert day["sales"] == 2 and day["points_redeemed"] == 150
+    assert (f"today at hub:  2 sales, {day['points_issued']} issued, 150 redeemed"
+            in out), out
+    assert re.search(r"today here:\s+2 sales, \d+ Stars issued, 150 redeemed", out), out
+    assert "not everything is synced" not in done.stderr
+    assert queued_count(a.store.conn) == 0
+
+
+def test_sync_now_with_the_hub_down_fails_with_the_reason_and_status_tells(tmp_path, hub):
+    t, _ = make_terminal(tmp_path, hub, "S001", "T1")
+    sell(t, 4, members=2)
+    never = pos(t, "--status")
+    assert never.returncode == 0, never.stderr
+    assert "hub:           never synced" in never.stdout
+    assert f"queued events: {queued_count(t.store.conn)}" in never.stdout
+
+    assert pos(t, "--now").returncode == 0
+    online = pos(t, "--status")
+    assert "hub:           online" in online.stdout
+    assert "queued events: 0" in online.stdout
+    assert "last success:  never" not in online.stdout
+
+    sell(t, 3, members=1)
+    queued = queued_count(t.store.conn)
+    hub.stop()
+    try:
+        down = pos(t, "--now")
+        assert down.returncode == 1
+        assert f"FAILED: cannot reach the hub at {hub.url}" in down.stdout
+        assert f"still queued:  {queued} events" in down.stdout
+        assert "pos: not everything is synced: cannot reach the hub" in down.stderr
+        offline = pos(t, "--status")
+        assert re.search(r"hub:           OFFLINE since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d .*"
+                         r"cannot reach the hub", offline.stdout), offline.stdout
+        assert f"queued events: {queued}" in offline.stdout
+        first = status_json(t)
+        assert first["online"] is False and first["queued"] == queued
+        time.sleep(1.1)
+        assert pos(t, "--now").returncode == 1
+        # still the same outage: "offline since" is when it began, not the latest try
+        assert status_json(t)["offline_since"] == first["offline_since"]
+    finally:
+        hub.start()
+    back = pos(t, "--now")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert f"sent:          {queued} events" in back.stdout
+    state = status_json(t)
+    assert (state["online"], state["offline_since"], state["queued"]) == (True, None, 0)
+    assert hub_events(hub, t.origin) == local_events(t)
+
+
+def test_daemon_delivers_sales_then_exits_when_its_token_is_revoked(tmp_path, hub):
+    t, _ = make_terminal(tmp_path, hub, "S001", "T1")
+    config = Path(t.settings.config_path)
+    config.write_text(config.read_text().replace("interval_s = 60", "interval_s = 1"))
+    members = [enrol(t.store, name=f"D{i}", phone=f"+3361000000{i}").member_id
+               for i in range(3)]
+    log_path = tmp_path / "daemon.log"
+    with open(log_path, "w") as log:
+        proc = spawn_pos(config, "sync", "--daemon", stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: "0 queued" in log_path.read_text(), 60, proc, "a first cycle")
+            cycles = log_path.read_text().count("sync: pushed")
+            # sales made while the service runs reach the hub without anyone asking
+            for i in range(6):
+                record_sale(t.store, members[i % 3], SALE)
+                time.sleep(0.3)
+            wait_until(lambda: hub_events(hub, t.origin) == local_events(t), 60, proc,
+                       "the daemon delivered every sale")
+            assert log_path.read_text().count("sync: pushed") > cycles
+            assert proc.poll() is None
+            hub_cli(hub.config, "terminal", "revoke", t.origin)
+            record_sale(t.store, members[0], SALE)
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log_path.read_text()
+    assert code == 1, text
+    assert re.search(r"sync: pushed [1-9]\d* \(0 the hub already had\), pulled \d+, 0 queued",
+                     text.split("\n", 2)[2]), text  # a later cycle delivered sales
+    assert "sync stopped: this terminal's credential was revoked or is wrong" in text
+    assert "events stay queued" in text
+    # the sale after the revocation stays queued for the new token, not lost
+    assert queued_count(t.store.conn) == 1
+    assert len(hub_events(hub, t.origin)) == len(local_events(t)) - 1
