@@ -8,7 +8,6 @@ the `pos` CLI uses. Servers are stopped by the fixtures that start them.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -31,6 +30,7 @@ from pos_agent.store import Store, open_store
 from pos_agent.sync.agent import SyncAgent
 from pos_agent.sync.client import HubClient
 from pos_agent.sync.local import StoreSync
+from tests.example_config import write_example_config
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -108,7 +108,7 @@ def hub(tmp_path: Path) -> Iterator[HubServer]:
     folder = tmp_path / "hub"
     folder.mkdir()
     config = folder / "hub.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
+    write_example_config(config)
     env_url = f"sqlite:///{folder / 'hub.db'}"
     os.environ["POS_HUB__DATABASE_URL"] = env_url
     try:
@@ -138,7 +138,7 @@ def make_terminal(tmp_path: Path, hub: HubServer, store_id: str, term: str) -> t
     folder = tmp_path / f"{store_id}-{term}"
     folder.mkdir()
     config = folder / "pos.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
+    write_example_config(config)
     text = config.read_text().replace('store = "S001"', f'store = "{store_id}"').replace(
         'terminal = "T1"', f'terminal = "{term}"')
     text = text.replace('kind = "file"', 'kind = "dummy"')

@@ -29,18 +29,19 @@ from hypothesis.stateful import (
 from loyalty.errors import LoyaltyError
 from loyalty.events import Event
 from loyalty.fold import fold
-from loyalty.program import load_program
+from loyalty.program import load_program_text
 from loyalty.sale import SaleLine, make_sale
 from loyalty.summary import member_summary
 from pos_agent.exceptions import PosError
 from pos_agent.members import enrol, member_view
 from pos_agent.operations import check_in, record_sale, redeem_reward, refund_receipt, void_receipt
 from pos_agent.sync.authorize import hub_authorizer
+from tests.example_config import example_config_text
 
-from .conftest import ROOT, HubServer, Terminal, make_terminal
+from .conftest import HubServer, Terminal, make_terminal
 
 pytestmark = pytest.mark.slow
-PROGRAM = load_program(str(ROOT / "config.example.toml"))
+PROGRAM = load_program_text(example_config_text())  # the program the hub publishes
 # What the machine really did, summed over every example, asserted after the run: a check
 # that never ran would pass silently.
 SEEN = {"members": 0, "online_orders": 0, "online_enrolments": 0, "online_refunds": 0,
