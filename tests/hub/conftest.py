@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,8 +43,12 @@ from loyalty.program import load_program_text
 from loyalty.redemption import redeem
 from loyalty.sale import make_sale
 
+from tests.example_config import example_config_text
+
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG_TEXT = (ROOT / "config.example.toml").read_text()
+# The steady example program (no Tuesday doubling, no dated pastry week): every hub test
+# rings up sales at the real time and checks point numbers worked out without promotions.
+CONFIG_TEXT = example_config_text()
 PROGRAM = load_program_text(CONFIG_TEXT)
 PG_ENV = "POS_HUB_TEST_DATABASE_URL"
 
@@ -123,7 +128,12 @@ def start_hub(url: str, backend: str, **hub_settings: Any) -> Hub:
         admin = add_credential(conn, "admin", f"tests-{uuid.uuid4().hex[:6]}")
     with ctx.db.write() as conn:
         online = add_credential(conn, "channel", "online")
-    app = create_app(settings, HubContext.from_settings(settings))
+    server, thread, url = serve_app(create_app(settings, HubContext.from_settings(settings)))
+    return Hub(url, ctx, admin, online, backend, server, thread)
+
+
+def serve_app(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Run an app on a free port of 127.0.0.1 in a thread; stop with `server.should_exit`."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
@@ -133,7 +143,19 @@ def start_hub(url: str, backend: str, **hub_settings: Any) -> Hub:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
-    return Hub(f"http://127.0.0.1:{port}", ctx, admin, online, backend, server, thread)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def variant(hub: Hub, **hub_settings: Any) -> Iterator[str]:
+    """A second server on the hub's database with other `[hub]` settings; its URL."""
+    settings = settings_for(hub.ctx.settings.hub.database_url, raw_program(), **hub_settings)
+    server, thread, url = serve_app(create_app(settings))
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ROOT
+from .conftest import CONFIG_TEXT
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent / "pos-hub"
@@ -27,7 +27,7 @@ def run(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProces
 
 
 def test_cli_tokens_revoke_reports(tmp_path: Path):
-    (tmp_path / "hub.toml").write_text((ROOT / "config.example.toml").read_text())
+    (tmp_path / "hub.toml").write_text(CONFIG_TEXT)
     out = run(tmp_path, "init").stdout
     assert "schema revision 0002" in out and "published" in out
     assert (tmp_path / "pos-hub.db").exists()  # relative to the config file
@@ -60,7 +60,7 @@ def test_cli_serve_answers_and_stops(tmp_path: Path):
 
     from .conftest import free_port
 
-    (tmp_path / "hub.toml").write_text((ROOT / "config.example.toml").read_text())
+    (tmp_path / "hub.toml").write_text(CONFIG_TEXT)
     run(tmp_path, "init")
     token = run(tmp_path, "terminal", "add", "S009-T2").stdout.strip().splitlines()[-1]
     port = free_port()

@@ -175,7 +175,7 @@ def test_two_concurrent_authorisations_exactly_one_wins(hub: Hub):
     store = new_terminal(hub).origin.split("-")[0]
     t1, t2 = new_terminal(hub, store), new_terminal(hub)
     member, events = t1.enrol()
-    events += t1.sale(member, 1000)  # 50 + 100 + 5 = 155 (x2 on Tuesdays): one latte
+    events += t1.sale(member, 1000)  # 50 + 100 + 5 = 155 (steady program): one latte
     assert t1.push(events).status_code == 200
     have = t1.states[member].balance
     assert 150 <= have < 300
