@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api import admin, errors, online, sync
 from hub.api.models import PushRequest
@@ -44,21 +46,54 @@ def create_app(settings: HubSettings, ctx: HubContext | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.ctx = ctx
     errors.install(app)
-    limit = settings.hub.max_body_bytes
-
-    @app.middleware("http")
-    async def body_limit(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            return JSONResponse({"error": "too_large",
-                                 "detail": f"the body is over {limit} bytes"}, status_code=413)
-        return await call_next(request)
-
+    app.add_middleware(BodyLimit, limit=settings.hub.max_body_bytes)
     app.include_router(sync.router)
     app.include_router(online.router)
     app.include_router(admin.router)
     _declare_push_body(app)
     return app
+
+
+class BodyLimit:
+    """`[hub] max_body_bytes` for every request: a declared Content-Length over the limit
+    is answered 413 before anything is read; otherwise (a chunked body declares no
+    length) the bytes are counted as they arrive, and the read that goes over raises a
+    413 `HTTPException`, which FastAPI's body parsing passes on to the JSON error
+    handler. A pure ASGI middleware: `@app.middleware("http")` would wrap every push in
+    an extra task and stream copy."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _detail(self) -> str:
+        return f"the body is over {self.limit} bytes ([hub] max_body_bytes)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                # (uvicorn refuses a Content-Length that is not a number itself)
+                if value.isdigit() and int(value) > self.limit:
+                    response = JSONResponse({"error": "too_large", "detail": self._detail()},
+                                            status_code=413)
+                    await response(scope, receive, send)
+                    return
+                break
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413, self._detail())
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def _declare_push_body(app: FastAPI) -> None:

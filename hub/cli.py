@@ -22,8 +22,9 @@ from sqlalchemy import select
 
 from hub.context import HubContext
 from hub.db import migrate, safe_url
-from hub.exceptions import ApiError, HubError
+from hub.exceptions import ApiError, HubError, NotFound
 from hub.settings import HubSettings, load_settings
+from hub.store.flags import KINDS as FLAG_KINDS
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -161,9 +162,9 @@ def cmd_cred_list(args: argparse.Namespace, settings: HubSettings) -> int:
 
     ctx = _ctx(settings)
     with ctx.db.read() as conn:
-        rows = list_credentials(conn)
+        rows = list_credentials(conn, kind=args.kind)
     ctx.close()
-    _emit(args, rows, _table(rows, ["id", "kind", "name", "created_at", "revoked_at"]))
+    _emit(args, rows, _table(rows, ["id", "name", "created_at", "revoked_at"]))
     return 0
 
 
@@ -197,7 +198,8 @@ def cmd_report(args: argparse.Namespace, settings: HubSettings) -> int:
             elif args.report == "sync-health":
                 data = reports.sync_health(conn)
                 lines = _table(data, ["origin", "last_push_at", "last_pull_at", "high_seq",
-                                      "reported_high_seq", "events_behind", "gaps"])
+                                      "reported_high_seq", "events_behind", "gaps",
+                                      "chain_broken"])
             elif args.report == "rewards":
                 data = reports.rewards(conn)
                 lines = _table(data, ["reward_id", "tier", "store", "issued", "redeemed"])
@@ -209,6 +211,12 @@ def cmd_report(args: argparse.Namespace, settings: HubSettings) -> int:
                     stmt = stmt.where(members.c.member_id == args.member)
                 data = [dict(r._mapping) for r in conn.execute(stmt)]
                 lines = _table(data, ["member_id", "name", "balance", "debt", "last_tier"])
+                if args.member:
+                    if not data:
+                        raise NotFound(f"no member {args.member} at the hub")
+                    data[0]["by_origin"] = reports.member_by_origin(conn, args.member)
+                    lines += ["", "by origin:",
+                              *_table(data[0]["by_origin"], ["origin", "points", "events"])]
     finally:
         ctx.close()
     _emit(args, data, lines)
@@ -220,7 +228,8 @@ def cmd_flags(args: argparse.Namespace, settings: HubSettings) -> int:
 
     ctx = _ctx(settings)
     with ctx.db.read() as conn:
-        rows = list_flags(conn, status="all" if args.all else "open")
+        rows = list_flags(conn, status="all" if args.all else "open", store=args.store,
+                          kind=args.kind)
     ctx.close()
     _emit(args, rows, _table(rows, ["id", "kind", "store", "member_id", "created_at",
                                     "status", "detail"]))
@@ -257,83 +266,149 @@ def cmd_rebuild(args: argparse.Namespace, settings: HubSettings) -> int:
 
 
 # -- parser ---------------------------------------------------------------------------------
+REPORT_HELP = """reports:
+  balances     members by balance; with --member ID, that member's points per origin
+               (each store terminal, online, hub) that make up the balance
+  liability    points outstanding: per store (net of what its terminals recorded),
+               online, the hub's own expiry and adjustments, and the total
+  sync-health  per terminal and channel:
+                 last_push_at / last_pull_at  when it last pushed / pulled
+                 high_seq           the highest origin_seq the hub holds (newest epoch)
+                 reported_high_seq  the terminal's own highest seq, sent on its pulls
+                 events_behind      reported_high_seq - high_seq: events recorded at the
+                                    till that have not reached the hub (empty until the
+                                    terminal reports; >0 for long: check its network)
+                 gaps               pushes refused because they skipped origin_seqs
+                                    (the terminal lost events: check it before it syncs)
+                 chain_broken       pushes refused because the hash chain did not
+                                    continue (restored backup: `pos init --new-epoch`)
+  rewards      rewards issued and redeemed by reward, tier and store: a reward bought
+               with points and used at once counts issued and redeemed; a gift card or
+               store credit counts issued when bought, redeemed when its voucher is used;
+               each stamp card completion issues one voucher"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                         help="hub config file (default ./hub.toml or $POS_HUB_CONFIG)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print JSON instead of a table")
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                         help="print JSON instead of a table")
+    both = [config, as_json]
     parser = argparse.ArgumentParser(
-        prog="pos-hub", parents=[common],
+        prog="pos-hub", parents=[config],
         description="The pos-loyalty hub: HQ's ledger, the terminals' sync API, the online "
-                    "channel and HQ reports.")
+                    "channel and HQ reports. Settings come from the [hub] and [program] "
+                    "tables of the config file; POS_HUB__<KEY> overrides a [hub] key.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("init", parents=[common], help="create or upgrade the database and "
-                       "publish the config's program")
+    def command(where: Any, name: str, text: str, description: str,
+                parents: list[argparse.ArgumentParser], **kw: Any) -> argparse.ArgumentParser:
+        return where.add_parser(name, parents=parents, help=text, description=description,
+                                **kw)
+
+    p = command(sub, "init", "create or upgrade the database and publish the config's "
+                "program", "Create the hub's database, or upgrade its schema to this "
+                "version (Alembic migrations), then publish the config's [program]. Safe "
+                "to run again.", [config])
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("serve", parents=[common], help="run the hub's HTTP API and its jobs")
+    p = command(sub, "serve", "run the hub's HTTP API and its jobs",
+                "Serve the sync API, the online channel and the HQ endpoints; unless "
+                "--no-jobs or [hub] jobs_interval_s = 0, also run expiry, tiers and "
+                "notifications every jobs_interval_s seconds. Stop with Ctrl-C.", [config])
     p.add_argument("--host", help="address to listen on (default: [hub] host)")
     p.add_argument("--port", type=int, help="port (default: [hub] port, 8750)")
     p.add_argument("--no-jobs", action="store_true", help="do not run the jobs in this process")
     p.add_argument("--log-level", default="info",
-                   choices=["critical", "error", "warning", "info", "debug"])
+                   choices=["critical", "error", "warning", "info", "debug"],
+                   help="how much the server logs (default: info)")
     p.set_defaults(func=cmd_serve)
 
-    for kind, noun, example in (("terminal", "terminal", "S001-T1"),
-                                ("channel", "channel", "online"),
-                                ("admin", "admin", "alice")):
-        p = sub.add_parser(noun, parents=[common], help=f"manage {noun} credentials")
+    for kind, noun, example, use in (
+            ("terminal", "terminal", "S001-T1",
+             "The token is printed once, alone on the last line, and is not stored: on "
+             "the till it goes to `pos init --hub URL --token TOKEN` (with the till's "
+             "--store and --terminal)."),
+            ("channel", "channel", "online",
+             "The token is printed once, alone on the last line, and is not stored: give "
+             "it to the web shop (Authorization: Bearer TOKEN)."),
+            ("admin", "admin", "alice",
+             "The token is printed once, alone on the last line, and is not stored: it "
+             "opens the /v1/admin endpoints (Authorization: Bearer TOKEN).")):
+        p = command(sub, noun, f"manage {noun} credentials",
+                    f"Issue, revoke and list the tokens of {noun}s.", [config])
         ops = p.add_subparsers(dest="op", required=True, metavar="OP")
-        q = ops.add_parser("add", parents=[common],
-                           help="issue a new token; printed once, alone on the last line")
+        q = command(ops, "add", "issue a new token; printed once, alone on the last line",
+                    f"Issue a new {noun} token for NAME. {use}", [config])
         q.add_argument("name", help=f"the {noun}'s id, e.g. {example}")
         q.set_defaults(func=_cred_add(kind))
-        q = ops.add_parser("revoke", parents=[common],
-                           help="revoke every token of this name (answers 401 from now on)")
+        q = command(ops, "revoke", "revoke every token of this name (answers 401 from now on)",
+                    f"Revoke every live token of this {noun}: its requests are refused "
+                    "with 401 from now on. Its events stay in the ledger.", [config])
         q.add_argument("name", help=f"the {noun}'s id, e.g. {example}")
         q.set_defaults(func=_cred_revoke(kind))
-        q = ops.add_parser("list", parents=[common], help="list credentials (no tokens)")
-        q.set_defaults(func=cmd_cred_list)
+        q = command(ops, "list", f"list {noun} credentials (no tokens)",
+                    f"List the {noun} credentials, live and revoked (tokens are never "
+                    "stored, so never shown).", both)
+        q.set_defaults(func=cmd_cred_list, kind=kind)
 
-    p = sub.add_parser("program", parents=[common], help="publish the config's [program]")
+    p = command(sub, "program", "publish the config's [program]",
+                "Manage the loyalty program terminals and the online channel use.", [config])
     ops = p.add_subparsers(dest="op", required=True, metavar="OP")
-    q = ops.add_parser("publish", parents=[common],
-                       help="publish [program] from the config; terminals get it on next pull")
+    q = command(ops, "publish", "publish [program] from the config; terminals get it on "
+                "next pull", "Publish the config's [program] as a new version (every "
+                "version is kept: earns are checked under the one they name). Terminals "
+                "get it on their next pull.", [config])
     q.set_defaults(func=cmd_program_publish)
 
-    p = sub.add_parser("jobs", parents=[common], help="run the hub's jobs once")
+    p = command(sub, "jobs", "run the hub's jobs once",
+                "Run the hub's jobs once, now (`pos-hub serve` runs them on its own).",
+                [config])
     ops = p.add_subparsers(dest="op", required=True, metavar="OP")
-    q = ops.add_parser("run", parents=[common], help="run one job or all of them now")
+    q = command(ops, "run", "run one job or all of them now",
+                "Run one job, or all in order, and print what each made. Running a job "
+                "twice records nothing twice.", both)
     q.add_argument("job", nargs="?", default="all",
                    choices=["expiry", "tiers", "notify", "send", "all"],
                    help="expiry: expire lots; tiers: record tier changes; notify: queue "
                         "expiring-points notes; send: deliver the outbox (default: all)")
     q.set_defaults(func=cmd_jobs_run)
 
-    p = sub.add_parser("report", parents=[common], help="HQ reports")
+    p = command(sub, "report", "HQ reports (see `pos-hub report --help`)",
+                "HQ reports, read from the hub's running totals.", both,
+                epilog=REPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("report", choices=["balances", "liability", "sync-health", "rewards"],
-                   help="balances: members by balance; liability: points outstanding per "
-                        "store; sync-health: per terminal; rewards: issued vs redeemed")
-    p.add_argument("--member", help="balances: only this member id")
+                   help="which report (below)")
+    p.add_argument("--member", metavar="ID",
+                   help="balances: only this member id, with its points per origin")
     p.add_argument("--limit", type=int, default=50, help="balances: how many members")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("flags", parents=[common], help="list flags for HQ review; resolve one")
+    p = command(sub, "flags", "list flags for HQ review; resolve one",
+                "List flags for HQ review (newest first): offline double spends, rule "
+                "mismatches, conflicts, wrong origins, broken chains. `pos-hub flags "
+                "resolve ID --note ...` closes one.", both)
     p.add_argument("--all", action="store_true", help="include resolved flags")
+    p.add_argument("--store", help="only flags about this store (e.g. S001)")
+    p.add_argument("--kind", choices=FLAG_KINDS, help="only flags of this kind")
     p.set_defaults(func=cmd_flags)
     ops = p.add_subparsers(dest="op", metavar="OP")
-    q = ops.add_parser("resolve", parents=[common],
-                       help="resolve a flag with a note (and optionally adjust points)")
+    q = command(ops, "resolve", "resolve a flag with a note (and optionally adjust points)",
+                "Resolve a flag with a note for the record; with --points, also record an "
+                "`adjust` event for the flagged member. A flag is never deleted.", both)
     q.add_argument("id", type=int, help="the flag's id (see `pos-hub flags`)")
     q.add_argument("--note", required=True, help="why, for the record")
     q.add_argument("--points", type=int, help="add (or with a minus, take) points to the "
                    "flagged member with an `adjust` event")
     q.set_defaults(func=cmd_flags_resolve)
 
-    p = sub.add_parser("rebuild", parents=[common], help="refold every member's snapshot "
-                       "from the ledger (and recompute report totals)")
+    p = command(sub, "rebuild", "refold every member's snapshot from the ledger (and "
+                "recompute report totals)", "Fold every member's events again and compare "
+                "with the stored snapshots and balances; without --check, rewrite them and "
+                "the report totals from the ledger. Exit status 1 when --check finds "
+                "differences.", both)
     p.add_argument("--check", action="store_true", help="only compare; change nothing")
     p.set_defaults(func=cmd_rebuild)
     return parser

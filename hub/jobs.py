@@ -170,6 +170,7 @@ def start_scheduler(ctx: HubContext) -> Any:
             log.exception("hub jobs failed")
 
     scheduler.add_job(tick, "interval", seconds=interval, id="hub-jobs", max_instances=1,
-                      coalesce=True, next_run_time=datetime.now(UTC) + timedelta(seconds=5))
+                      coalesce=True,
+                      next_run_time=datetime.now(UTC) + timedelta(seconds=min(interval, 5)))
     scheduler.start()
     return scheduler

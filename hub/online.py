@@ -9,6 +9,8 @@ events with the same domain functions the terminals use, and records them as ori
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -21,10 +23,10 @@ from hub.exceptions import Conflict, Invalid, NotFound
 from hub.store import members as member_store
 from hub.store import programs
 from hub.store.ledger import record_drafts
-from hub.tables import cards, online_orders, reward_stock
+from hub.tables import cards, online_orders, online_requests, reward_stock
 from loyalty.earning import earn_for_sale, enrolment_drafts
 from loyalty.errors import RedemptionError, ReversalError, SaleError
-from loyalty.events import Kind
+from loyalty.events import Kind, canonical_json
 from loyalty.fold import MemberState
 from loyalty.ids import make_card_number, new_member_id
 from loyalty.member_qr import sign_card
@@ -136,15 +138,53 @@ def order(ctx: HubContext, *, order_id: str, total: int | None,
                 **view(program, result.states[mid], at)}, True
 
 
-def refund(ctx: HubContext, order_id: str, *, amount: int | None,
-           reason: str = "") -> dict[str, Any]:
+def _request_hash(operation: str, fields: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json({"operation": operation, **fields}).encode()
+                          ).hexdigest()
+
+
+def _answered(conn: Connection, request_id: str | None, operation: str,
+              body_hash: str) -> dict[str, Any] | None:
+    """The first answer to this request id (the caller holds the member's lock, so a
+    concurrent retry waits for the first to commit and then finds it here)."""
+    if request_id is None:
+        return None
+    row = conn.execute(select(online_requests)
+                       .where(online_requests.c.request_id == request_id)).first()
+    if row is None:
+        return None
+    if row.operation != operation or row.body_hash != body_hash:
+        raise Conflict(f"request_id {request_id} was already used for another {row.operation} "
+                       "request: make a new id for a new request", code="request_id_reused",
+                       request_id=request_id)
+    return {**json.loads(row.answer), "status": "duplicate"}
+
+
+def _keep_answer(conn: Connection, request_id: str | None, operation: str, body_hash: str,
+                 member_id: str, answer: dict[str, Any]) -> dict[str, Any]:
+    if request_id is not None:
+        conn.execute(online_requests.insert().values(
+            request_id=request_id, operation=operation, body_hash=body_hash,
+            member_id=member_id, answer=json.dumps(answer), created_at=now_text()))
+    return answer
+
+
+def refund(ctx: HubContext, order_id: str, *, amount: int | None, reason: str = "",
+           request_id: str | None = None) -> dict[str, Any]:
+    """Reverse (part of) an online order's earn. With `request_id`, a repeat answers the
+    first refund again with status duplicate."""
     at = datetime.now(UTC)
+    body_hash = _request_hash("refund", {"order_id": order_id, "amount": amount,
+                                         "reason": reason})
     with ctx.db.write() as conn:
         mid = conn.execute(select(online_orders.c.member_id)
                            .where(online_orders.c.order_id == order_id)).scalar()
         if mid is None:
             raise NotFound(f"no online order {order_id}", code="unknown_order")
         snap = member_store.lock_member(conn, ctx.db, mid)
+        first = _answered(conn, request_id, "refund", body_hash)
+        if first is not None:
+            return first
         program = _program(conn)
         try:
             draft = reverse_receipt(snap.state, _ref(order_id), refund_amount=amount,
@@ -152,16 +192,26 @@ def refund(ctx: HubContext, order_id: str, *, amount: int | None,
         except ReversalError as exc:
             raise Conflict(str(exc), code="cannot_refund") from exc
         result = record_drafts(conn, ctx, ORIGIN, [draft], at, program_version=program.version)
-        return {"order_id": order_id, "member_id": mid, "points": draft.points,
-                "events": result.results, **view(program, result.states[mid], at)}
+        return _keep_answer(conn, request_id, "refund", body_hash, mid, {
+            "order_id": order_id, "member_id": mid, "status": "new", "points": draft.points,
+            "events": result.results, **view(program, result.states[mid], at)})
 
 
 def redeem(ctx: HubContext, *, reward_id: str, points: int | None, order_id: str | None,
-           member_id: str | None = None, card: str | None = None) -> dict[str, Any]:
+           member_id: str | None = None, card: str | None = None,
+           request_id: str | None = None) -> dict[str, Any]:
+    """Redeem against the hub's balance. With `request_id`, a repeat answers the first
+    redemption again with status duplicate."""
     at = datetime.now(UTC)
+    body_hash = _request_hash("redeem", {"reward_id": reward_id, "points": points,
+                                         "order_id": order_id, "member_id": member_id,
+                                         "card": card})
     with ctx.db.write() as conn:
         mid = member_store.find_member_id(conn, member_id=member_id, card=card)
         snap = member_store.lock_member(conn, ctx.db, mid)
+        first = _answered(conn, request_id, "redeem", body_hash)
+        if first is not None:
+            return first
         program = _program(conn)
         stock = conn.execute(ctx.db.for_update(
             select(reward_stock.c.units_left).where(reward_stock.c.reward_id == reward_id)
@@ -175,6 +225,7 @@ def redeem(ctx: HubContext, *, reward_id: str, points: int | None, order_id: str
         except RedemptionError as exc:
             raise Conflict(str(exc), code=exc.code, balance=snap.state.balance) from exc
         result = record_drafts(conn, ctx, ORIGIN, [draft], at, program_version=program.version)
-        return {"member_id": mid, "reward_id": reward_id, "points": draft.points,
-                "ref": ref, "data": draft.data, "events": result.results,
-                **view(program, result.states[mid], at)}
+        return _keep_answer(conn, request_id, "redeem", body_hash, mid, {
+            "member_id": mid, "status": "new", "reward_id": reward_id, "points": draft.points,
+            "ref": ref, "data": draft.data, "events": result.results,
+            **view(program, result.states[mid], at)})

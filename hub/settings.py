@@ -32,7 +32,8 @@ CONFIG_ENV = "POS_HUB_CONFIG"
 
 
 class HubSection(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # A misspelt key would otherwise be silently ignored and its default used.
+    model_config = ConfigDict(extra="forbid")
 
     database_url: str = "sqlite:///pos-hub.db"
     """SQLAlchemy URL; a relative SQLite path is relative to the config file."""

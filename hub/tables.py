@@ -48,6 +48,10 @@ origins = Table(
     Column("last_cursor", BigInteger),
     Column("reported_high_seq", BigInteger),
     Column("reported_at", String(40)),
+    # Pushes refused because they skipped origin_seqs / broke the hash chain (sync health).
+    Column("refused_gaps", BigInteger, nullable=False, server_default="0"),
+    Column("refused_chains", BigInteger, nullable=False, server_default="0"),
+    Column("last_refused_at", String(40)),
 )
 
 streams = Table(
@@ -76,7 +80,12 @@ events = Table(
     Column("hlc", String(32), nullable=False),
     Column("received_at", String(40), nullable=False),
     Column("reward_id", String(64)),
-    Column("reward_action", String(16)),  # redeem | voucher | stamp (see hub.store.rewards)
+    # What the event does to a reward (hub.store.reports.rewards): redeem (bought with
+    # points and used at once) | issue (a voucher bought with points: gift card, store
+    # credit) | stamp (card completions issue vouchers) | voucher (a voucher used); and how
+    # many rewards (NULL = 1; a sale can complete a stamp card more than once).
+    Column("reward_action", String(16)),
+    Column("reward_units", Integer),
     Column("tier", String(64)),
     Column("content", Text, nullable=False),
     UniqueConstraint("origin", "origin_epoch", "origin_seq", name="uq_events_stream_seq"),
@@ -208,5 +217,17 @@ online_orders = Table(
     "online_orders", metadata,
     Column("order_id", String(80), primary_key=True),
     Column("member_id", String(36), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+online_requests = Table(
+    "online_requests", metadata,
+    # The answer given to an online refund or redemption, by the client's request_id: a
+    # retry after a lost answer gets it again instead of refunding or spending twice.
+    Column("request_id", String(80), primary_key=True),
+    Column("operation", String(16), nullable=False),  # refund | redeem
+    Column("body_hash", String(64), nullable=False),  # the request it answered
+    Column("member_id", String(36), nullable=False),
+    Column("answer", Text, nullable=False),  # JSON
     Column("created_at", String(40), nullable=False),
 )

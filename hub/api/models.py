@@ -139,16 +139,25 @@ class OrderRequest(MemberRef):
         return self
 
 
+REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$"
+RequestId = Annotated[str | None, Field(default=None, pattern=REQUEST_ID, description=(
+    "The client's id of this request (e.g. a UUID made before the first try): the same "
+    "request sent again with it is answered with the first answer (status duplicate) "
+    "instead of being done twice."))]
+
+
 class RefundRequest(_Body):
     amount: StrictInt | None = Field(default=None, ge=1, le=MAX_SALE_MINOR)
     """Minor units to refund; leave out to refund what is left of the order."""
     reason: str = Field(default="", max_length=200)
+    request_id: RequestId = None
 
 
 class RedeemRequest(MemberRef):
     reward_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     points: StrictInt | None = Field(default=None, ge=1, le=MAX_POINTS)
     order_id: str | None = Field(default=None, pattern=REF.replace("79", "63"))
+    request_id: RequestId = None
 
 
 class ResolveRequest(_Body):

@@ -58,13 +58,17 @@ def order(body: OrderRequest, response: Response,
 @router.post("/orders/{order_id}/refund")
 def refund(body: RefundRequest, order_id: str = Path(pattern=REF.replace("79", "63")),
            ctx: HubContext = Depends(context)) -> dict[str, Any]:
-    """Refund (part of) a web order: takes back exactly what it earned, in proportion."""
-    return service.refund(ctx, order_id, amount=body.amount, reason=body.reason)
+    """Refund (part of) a web order: takes back exactly what it earned, in proportion.
+    With a `request_id`, a retry answers the first refund again (status duplicate)."""
+    return service.refund(ctx, order_id, amount=body.amount, reason=body.reason,
+                          request_id=body.request_id)
 
 
 @router.post("/redeem")
 def redeem(body: RedeemRequest, ctx: HubContext = Depends(context),
            _cred: Credential = Depends(online)) -> dict[str, Any]:
-    """Redeem a reward or pay with points, atomically against the hub's balance."""
+    """Redeem a reward or pay with points, atomically against the hub's balance. With a
+    `request_id`, a retry answers the first redemption again (status duplicate)."""
     return service.redeem(ctx, reward_id=body.reward_id, points=body.points,
-                          order_id=body.order_id, member_id=body.member_id, card=body.card)
+                          order_id=body.order_id, member_id=body.member_id, card=body.card,
+                          request_id=body.request_id)

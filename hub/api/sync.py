@@ -89,9 +89,8 @@ def run_ingest(ctx: HubContext, origin: str, epoch: int, batch: list[Event],
         with ctx.db.write() as conn:
             return ingest(conn, ctx, origin, epoch, batch, authorize=authorize)
     except ApiError as exc:
-        flag = getattr(exc, "flag", None)
-        if flag:
-            flag_store.record_refusal(ctx.db, flag)
+        flag_store.record_refusal(ctx.db, getattr(exc, "flag", None), origin=origin,
+                                  code=exc.code)
         raise
 
 

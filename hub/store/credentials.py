@@ -96,9 +96,10 @@ def authenticate(conn: Connection, token: str) -> Credential | None:
     return Credential(row.id, row.kind, row.name) if row else None
 
 
-def list_credentials(conn: Connection) -> list[dict]:
-    rows = conn.execute(
-        select(credentials.c.id, credentials.c.kind, credentials.c.name,
-               credentials.c.created_at, credentials.c.revoked_at).order_by(credentials.c.id)
-    )
-    return [dict(r._mapping) for r in rows]
+def list_credentials(conn: Connection, kind: str | None = None) -> list[dict]:
+    """Credentials (never tokens), oldest first; only those of `kind` when given."""
+    stmt = select(credentials.c.id, credentials.c.kind, credentials.c.name,
+                  credentials.c.created_at, credentials.c.revoked_at).order_by(credentials.c.id)
+    if kind is not None:
+        stmt = stmt.where(credentials.c.kind == kind)
+    return [dict(r._mapping) for r in conn.execute(stmt)]

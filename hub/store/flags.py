@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select, update
 
 from hub.db import Database, now_text
 from hub.store.credentials import store_of
-from hub.tables import flags
+from hub.tables import flags, origins
 
 KINDS = ("negative_balance", "rule_mismatch", "unknown_program", "conflict", "wrong_origin",
          "chain_broken", "card_conflict", "stock_negative")
@@ -52,11 +52,24 @@ def add_flags(conn: Connection, rows: list[dict[str, Any]]) -> None:
     ])
 
 
-def record_refusal(db: Database, flag: dict[str, Any]) -> None:
-    """A flag for a refused request, in its own transaction (the request's was rolled
-    back, so nothing else of it is written)."""
+# Refused pushes counted per origin for sync health (hub.store.reports.sync_health).
+REFUSAL_COUNTERS = {"gap": "refused_gaps", "chain_broken": "refused_chains"}
+
+
+def record_refusal(db: Database, flag: dict[str, Any] | None, *, origin: str | None = None,
+                   code: str | None = None) -> None:
+    """A flag for a refused request, and for a gap or a broken chain the origin's refusal
+    count, in their own transaction (the request's was rolled back, so nothing else of it
+    is written)."""
+    counter = REFUSAL_COUNTERS.get(code or "")
+    if not flag and not (counter and origin):
+        return
     with db.write() as conn:
-        add_flags(conn, [flag])
+        if flag:
+            add_flags(conn, [flag])
+        if counter and origin:
+            conn.execute(origins.update().where(origins.c.origin == origin).values(
+                {counter: origins.c[counter] + 1, "last_refused_at": now_text()}))
 
 
 def _row(r: Any) -> dict[str, Any]:

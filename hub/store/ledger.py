@@ -94,22 +94,26 @@ def _lock_stream(conn: Connection, ctx: HubContext, origin: str, epoch: int) -> 
     return int(row.high_seq), row.chain_hash
 
 
-def _reward_columns(event: Event) -> tuple[str | None, str | None, str | None]:
+def _reward_columns(event: Event) -> tuple[str | None, str | None, str | None, int | None]:
+    """(reward_id, action, tier, units) of the events table; the actions are defined in
+    `hub.store.reports.rewards`. units is left NULL (one reward) but for stamp events."""
     data = event.data
     if event.kind == Kind.REDEEM:
         if data.get("voucher_used"):
-            return data.get("voucher_reward_id"), "voucher", data.get("tier")
+            return data.get("voucher_reward_id"), "voucher", data.get("tier"), None
         if data.get("reward_id"):
-            return data.get("reward_id"), "redeem", data.get("tier")
+            # a gift card or store credit bought with points is a voucher, used later
+            action = "issue" if data.get("vouchers_issued") else "redeem"
+            return data.get("reward_id"), action, data.get("tier"), None
     if event.kind == Kind.STAMP and data.get("vouchers_issued"):
         issued = data["vouchers_issued"]
         reward = issued[0].get("reward_id") if isinstance(issued[0], dict) else None
-        return reward, "stamp", None
-    return None, None, None
+        return reward, "stamp", None, len(issued)
+    return None, None, None, None
 
 
 def _event_row(event: Event, content: str, received_at: str) -> dict[str, Any]:
-    reward_id, action, tier = _reward_columns(event)
+    reward_id, action, tier, units = _reward_columns(event)
     return {
         "event_id": event.event_id, "origin": event.origin, "origin_epoch": event.origin_epoch,
         "origin_seq": event.origin_seq, "member_id": event.member_id, "kind": event.kind,
@@ -117,7 +121,7 @@ def _event_row(event: Event, content: str, received_at: str) -> dict[str, Any]:
         "program_version": event.program_version, "ref": event.ref,
         "occurred_at": event.occurred_at, "hlc": event.hlc, "received_at": received_at,
         "reward_id": str(reward_id)[:64] if reward_id else None, "reward_action": action,
-        "tier": str(tier)[:64] if tier else None, "content": content,
+        "reward_units": units, "tier": str(tier)[:64] if tier else None, "content": content,
     }
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, or_, select
 
 from hub.db import Database, bulk_update, now_text
-from hub.exceptions import NotFound
+from hub.exceptions import Conflict, Invalid, NotFound
 from hub.tables import cards, events, members
 from loyalty.events import Event
 from loyalty.fold import MemberState, apply, fold
@@ -316,24 +316,29 @@ def find_member_id(
     conn: Connection, *, member_id: str | None = None, card: str | None = None,
     email: str | None = None, phone: str | None = None,
 ) -> str:
-    """The member for one identifier, or NotFound / an ambiguity refusal."""
+    """The member for one identifier (the first given of member_id, card, email, phone),
+    or Invalid (none given), NotFound naming what was tried, or an ambiguity refusal."""
     if member_id:
+        tried = ("member_id", member_id)
         stmt = select(members.c.member_id).where(members.c.member_id == member_id)
     elif card:
+        tried = ("card", card)
         stmt = select(cards.c.member_id).where(cards.c.card_number == card)
     elif email:
+        tried = ("email", email)
         stmt = select(members.c.member_id).where(members.c.email == email)
     elif phone:
+        tried = ("phone", phone)
         stmt = select(members.c.member_id).where(members.c.phone == phone)
     else:
-        raise NotFound("give member_id, card, email or phone", code="no_identifier")
+        raise Invalid("give member_id, card, email or phone", code="no_identifier")
     found = [r[0] for r in conn.execute(stmt.limit(2))]
     if not found:
-        raise NotFound("no member matches", code="unknown_member")
+        raise NotFound(f"no member matches {tried[0]} {tried[1]}", code="unknown_member",
+                       **{tried[0]: tried[1]})
     if len(found) > 1:
-        from hub.exceptions import Conflict
-
-        raise Conflict("several members match: use the card number", code="ambiguous")
+        raise Conflict(f"several members match {tried[0]} {tried[1]}: use the card number",
+                       code="ambiguous")
     return found[0]
 
 

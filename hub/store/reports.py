@@ -47,6 +47,16 @@ def liability(conn: Connection) -> dict[str, Any]:
 
 
 def sync_health(conn: Connection) -> list[dict[str, Any]]:
+    """Per origin (terminals and channels): last push and pull, the hub's high seq of the
+    newest epoch, and
+
+    - `events_behind`: the terminal's own high seq (reported on its pulls with
+      `X-Origin-High-Seq`) minus the hub's: events recorded at the till that have not
+      reached the hub yet; None until the terminal reports;
+    - `gaps` / `chain_broken`: pushes the hub refused because they skipped origin_seqs or
+      did not continue the terminal's hash chain (`last_refused_at`: the latest);
+    - `missing`: seqs the hub's streams cover minus events it holds (0 unless rows were
+      removed from the ledger by hand)."""
     highs: dict[str, dict[str, int]] = defaultdict(dict)
     for r in conn.execute(select(streams.c.origin, streams.c.origin_epoch, streams.c.high_seq)):
         highs[r.origin][r.origin_epoch] = int(r.high_seq)
@@ -65,22 +75,37 @@ def sync_health(conn: Connection) -> list[dict[str, Any]]:
             "reported_high_seq": reported, "reported_at": r.reported_at,
             # unknown (None) until the terminal tells us its own high seq on a pull
             "events_behind": max(int(reported) - high, 0) if reported is not None else None,
-            # the hub refuses gaps, so this stays 0 unless events were removed by hand
-            "gaps": sum(epochs.values()) - received.get(r.origin, 0),
+            # pushes refused for skipping origin_seqs / breaking the chain: the terminal
+            # lost events, or its ledger is not the one the hub has (restored backup)
+            "gaps": int(r.refused_gaps), "chain_broken": int(r.refused_chains),
+            "last_refused_at": r.last_refused_at,
+            # seqs the hub's streams cover minus events it holds: stays 0 unless events
+            # were removed from the ledger by hand
+            "missing": sum(epochs.values()) - received.get(r.origin, 0),
             "pull_cursor": r.last_cursor,
         })
     return out
 
 
 def rewards(conn: Connection) -> list[dict[str, Any]]:
-    """Rewards issued and redeemed, by reward, tier and store.
+    """Rewards issued and redeemed, by reward, tier (at the redemption) and store (of the
+    origin that recorded the event). One reward handed to a member counts once as issued
+    when the member gets it and once as redeemed when it is consumed:
 
-    A points redemption issues and redeems the reward at once (gift cards and store
-    credit are issued as codes and count as redeemed when the voucher is used); a stamp
-    card completion issues a voucher; a voucher use redeems it."""
+    - bought with points and used at once (free product, discounts, pay with points,
+      charity): issued 1 and redeemed 1, by the redemption;
+    - bought with points as a voucher (gift card, store credit): issued 1 by the
+      redemption; redeemed 1 when its voucher is used, where it is used;
+    - a stamp card completion: issued 1 per completed card (a sale can complete a card
+      more than once; the voucher of each completion counts); redeemed when used;
+    - a voucher use (stamp reward, gift card, store credit): redeemed 1.
+
+    So `issued - redeemed` per reward is the vouchers still outstanding. Reversals are not
+    netted out: a voided redemption stays counted (it was handed over at the time)."""
+    units = func.sum(func.coalesce(events.c.reward_units, 1)).label("n")
     rows = conn.execute(
         select(events.c.reward_id, events.c.reward_action, events.c.tier, events.c.origin,
-               func.count().label("n"))
+               units)
         .where(events.c.reward_id.is_not(None))
         .group_by(events.c.reward_id, events.c.reward_action, events.c.tier, events.c.origin))
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -88,7 +113,7 @@ def rewards(conn: Connection) -> list[dict[str, Any]]:
         key = (r.reward_id, r.tier or "", store_of(r.origin))
         row = out.setdefault(key, {"reward_id": r.reward_id, "tier": r.tier or "",
                                    "store": key[2], "issued": 0, "redeemed": 0})
-        if r.reward_action in ("redeem", "stamp"):
+        if r.reward_action in ("redeem", "issue", "stamp"):
             row["issued"] += int(r.n)
         if r.reward_action in ("redeem", "voucher"):
             row["redeemed"] += int(r.n)

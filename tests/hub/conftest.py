@@ -9,12 +9,17 @@ and members, and asserts on row-count deltas) and stopped at teardown.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,11 +44,14 @@ from loyalty.events import GENESIS, Event, EventDraft, format_instant, seal
 from loyalty.fold import MemberState, apply
 from loyalty.ids import new_member_id
 from loyalty.program import load_program_text
-from loyalty.redemption import redeem
-from loyalty.sale import make_sale
+from loyalty.redemption import redeem, use_voucher
+from loyalty.sale import make_line, make_sale
+from tests.example_config import example_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG_TEXT = (ROOT / "config.example.toml").read_text()
+# The steady example program (no Tuesday doubling, no dated pastry week): every hub test
+# rings up sales at the real time and checks point numbers worked out without promotions.
+CONFIG_TEXT = example_config_text()
 PROGRAM = load_program_text(CONFIG_TEXT)
 PG_ENV = "POS_HUB_TEST_DATABASE_URL"
 
@@ -123,7 +131,12 @@ def start_hub(url: str, backend: str, **hub_settings: Any) -> Hub:
         admin = add_credential(conn, "admin", f"tests-{uuid.uuid4().hex[:6]}")
     with ctx.db.write() as conn:
         online = add_credential(conn, "channel", "online")
-    app = create_app(settings, HubContext.from_settings(settings))
+    server, thread, url = serve_app(create_app(settings, HubContext.from_settings(settings)))
+    return Hub(url, ctx, admin, online, backend, server, thread)
+
+
+def serve_app(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Run an app on a free port of 127.0.0.1 in a thread; stop with `server.should_exit`."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
@@ -133,7 +146,19 @@ def start_hub(url: str, backend: str, **hub_settings: Any) -> Hub:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
-    return Hub(f"http://127.0.0.1:{port}", ctx, admin, online, backend, server, thread)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def variant(hub: Hub, **hub_settings: Any) -> Iterator[str]:
+    """A second server on the hub's database with other `[hub]` settings; its URL."""
+    settings = settings_for(hub.ctx.settings.hub.database_url, raw_program(), **hub_settings)
+    server, thread, url = serve_app(create_app(settings))
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture(scope="session")
@@ -180,10 +205,58 @@ def pg_hub(pg_schema: str) -> Iterator[Hub]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own per backend (tests that need a whole database to
+    themselves: CLI runs over every member, schema comparisons)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        return
+    raw = os.environ.get(PG_ENV)
+    if not raw:
+        pytest.skip(f"{PG_ENV} is not set")
+    schema = f"hub_fresh_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(normalise_url(raw, Path.cwd()), poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield pg_url(schema) or ""
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 def hub(request: pytest.FixtureRequest) -> Hub:
     if request.param == "postgres":
         return request.getfixturevalue("pg_hub")
     return request.getfixturevalue("sqlite_hub")
+
+
+# -- the CLI as a manager runs it -------------------------------------------------------------
+BIN = Path(sys.executable).parent / "pos-hub"
+
+
+def write_config(folder: Path, database_url: str | None = None, **hub: Any) -> Path:
+    """The steady example config, pointed at `database_url`, with [hub] keys set."""
+    text_ = CONFIG_TEXT
+    values = {**({"database_url": database_url} if database_url else {}), **hub}
+    for key, value in values.items():
+        line = f"{key} = {json.dumps(value)}\n"
+        text_, n = re.subn(rf"(?m)^#? ?{key} = .*\n", line, text_, count=1)
+        if not n:
+            text_ = text_.replace("[hub]\n", f"[hub]\n{line}", 1)
+    path = folder / "hub.toml"
+    path.write_text(text_)
+    return path
+
+
+def run_cli(config: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POS_HUB")}
+    done = subprocess.run([str(BIN), *args, "--config", str(config)], capture_output=True,
+                          text=True, cwd=config.parent, env=env, timeout=120)
+    assert (done.returncode == 0) == ok, done.stdout + done.stderr
+    return done
 
 
 # -- a terminal simulator -------------------------------------------------------------------
@@ -227,11 +300,12 @@ class Term:
             **drafts[0].data, "profile": {"name": f"Member {n}", "phone": f"+3361{n:08d}"}}})
         return member_id, [self.seal(d, at) for d in drafts]
 
-    def sale(self, member_id: str, total: int, at: datetime | None = None) -> list[Event]:
+    def sale(self, member_id: str, total: int | None, at: datetime | None = None,
+             lines: list[tuple[str, str, int, int]] = ()) -> list[Event]:
         at = at or datetime.now(UTC)
         state = self.states.setdefault(member_id, MemberState(member_id=member_id))
-        result = earn_for_sale(PROGRAM, state, make_sale(total=total), at,
-                               receipt_no=self.receipt())
+        sale = make_sale([make_line(*line) for line in lines], total)
+        result = earn_for_sale(PROGRAM, state, sale, at, receipt_no=self.receipt())
         return [self.seal(d, at) for d in result.drafts]
 
     def redeem(self, member_id: str, reward_id: str, at: datetime | None = None,
@@ -242,6 +316,11 @@ class Term:
             state = state.copy()
             state.balance = balance
         draft = redeem(PROGRAM, state, reward_id, at, receipt_no=self.receipt())
+        return self.seal(draft, at)
+
+    def use_voucher(self, member_id: str, code: str, at: datetime | None = None) -> Event:
+        at = at or datetime.now(UTC)
+        draft = use_voucher(PROGRAM, self.states[member_id], code, at, receipt_no=self.receipt())
         return self.seal(draft, at)
 
     def body(self, events: list[Event]) -> dict[str, Any]:

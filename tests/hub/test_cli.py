@@ -1,71 +1,229 @@
-"""`pos-hub` as a manager runs it: init, tokens printed once on the last line, revoke,
-reports, flags, rebuild."""
+"""`pos-hub` as a manager runs it, on SQLite and PostgreSQL (a database of its own per
+test): init, tokens printed once on the last line, revoke, lists per kind, reports, flags
+with filters, a member's per-origin balance, jobs with real due work, the scheduler of
+`pos-hub serve`, and help text for every option."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
+import signal
 import subprocess
-import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import ROOT
+from hub.cli import build_parser
+from hub.context import HubContext
+from hub.jobs import tiers
+from hub.settings import settings_for
+from hub.store.flags import add_flag
+from hub.store.ledger import ingest
+from loyalty.events import Event
+
+from .conftest import BIN, Term, free_port, raw_program, run_cli, write_config
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent / "pos-hub"
 
 
-def run(folder: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POS_HUB")}
-    done = subprocess.run([str(BIN), *args, "--config", str(folder / "hub.toml")],
-                          capture_output=True, text=True, cwd=folder, env=env, timeout=60)
-    assert (done.returncode == 0) == ok, done.stdout + done.stderr
-    return done
+def _push(ctx: HubContext, term: Term, events: list[Event]) -> None:
+    """Record a terminal's events in-process, as its push would (no server needed)."""
+    with ctx.db.write() as conn:
+        ingest(conn, ctx, term.origin, term.epoch, events)
 
 
-def test_cli_tokens_revoke_reports(tmp_path: Path):
-    (tmp_path / "hub.toml").write_text((ROOT / "config.example.toml").read_text())
-    out = run(tmp_path, "init").stdout
-    assert "schema revision 0002" in out and "published" in out
-    assert (tmp_path / "pos-hub.db").exists()  # relative to the config file
-    added = run(tmp_path, "terminal", "add", "S001-T1").stdout.strip().splitlines()
+def _context(url: str) -> HubContext:
+    return HubContext.from_settings(settings_for(url, raw_program()))
+
+
+def test_cli_tokens_revoke_reports(fresh_url: str, tmp_path: Path):
+    config = write_config(tmp_path, fresh_url if "postgresql" in fresh_url else None)
+    out = run_cli(config, "init").stdout
+    assert "schema revision 0003" in out and "published" in out
+    if "postgresql" not in fresh_url:
+        assert (tmp_path / "pos-hub.db").exists()  # relative to the config file
+    added = run_cli(config, "terminal", "add", "S001-T1").stdout.strip().splitlines()
     token = added[-1]
     assert token.startswith("t_") and len(token) > 30 and " " not in token
-    assert token not in (tmp_path / "pos-hub.db").read_bytes().decode("latin-1")  # hashed
-    assert run(tmp_path, "terminal", "add", "not a terminal", ok=False).stderr
-    admin = run(tmp_path, "admin", "add", "ann").stdout.strip().splitlines()[-1]
+    assert "shown only this once" in added[0]
+    assert run_cli(config, "terminal", "add", "not a terminal", ok=False).stderr
+    admin = run_cli(config, "admin", "add", "ann").stdout.strip().splitlines()[-1]
     assert admin.startswith("a_")
-    listed = json.loads(run(tmp_path, "terminal", "list", "--json").stdout)
-    assert [c["name"] for c in listed] == ["S001-T1", "ann"]
-    assert "revoked 1" in run(tmp_path, "terminal", "revoke", "S001-T1").stdout
-    run(tmp_path, "terminal", "revoke", "S001-T1", ok=False)
-    liability = json.loads(run(tmp_path, "report", "liability", "--json").stdout)
+    run_cli(config, "channel", "add", "online")
+    listed = json.loads(run_cli(config, "terminal", "list", "--json").stdout)
+    assert [(c["kind"], c["name"]) for c in listed] == [("terminal", "S001-T1")]
+    admins = json.loads(run_cli(config, "admin", "list", "--json").stdout)
+    assert [(c["kind"], c["name"]) for c in admins] == [("admin", "ann")]
+    channels = run_cli(config, "channel", "list").stdout
+    assert "online" in channels and "S001-T1" not in channels and "ann" not in channels
+    assert "revoked 1" in run_cli(config, "terminal", "revoke", "S001-T1").stdout
+    run_cli(config, "terminal", "revoke", "S001-T1", ok=False)
+    [row] = json.loads(run_cli(config, "terminal", "list", "--json").stdout)
+    assert row["revoked_at"]
+    liability = json.loads(run_cli(config, "report", "liability", "--json").stdout)
     assert liability["total"] == 0 and liability["stores"] == []
-    assert "total outstanding: 0" in run(tmp_path, "report", "liability").stdout
-    health = run(tmp_path, "report", "sync-health").stdout
-    assert "S001-T1" in health and "last_push_at" in health
-    assert json.loads(run(tmp_path, "flags", "--json").stdout) == []
-    assert "snapshots that differed: 0" in run(tmp_path, "rebuild", "--check").stdout
-    assert "expiry: 0" in run(tmp_path, "jobs", "run", "all").stdout
+    assert "total outstanding: 0" in run_cli(config, "report", "liability").stdout
+    health = run_cli(config, "report", "sync-health").stdout
+    assert "S001-T1" in health and "last_push_at" in health and "gaps" in health
+    assert json.loads(run_cli(config, "flags", "--json").stdout) == []
+    assert "snapshots that differed: 0" in run_cli(config, "rebuild", "--check").stdout
+    assert "expiry: 0" in run_cli(config, "jobs", "run", "all").stdout
+    # --json only where it does something
+    refused = run_cli(config, "init", "--json", ok=False)
+    assert refused.returncode == 2 and "unrecognized arguments: --json" in refused.stderr
+
+
+def test_cli_help_for_hq(tmp_path: Path):
+    config = write_config(tmp_path)
+    add = run_cli(config, "terminal", "add", "--help").stdout
+    assert "printed once" in add and "`pos init --hub URL --token TOKEN`" in " ".join(
+        add.split())
+    report = " ".join(run_cli(config, "report", "--help").stdout.split())
+    assert "events_behind reported_high_seq - high_seq" in report
+    assert "gaps pushes refused because they skipped origin_seqs" in report
+    flags = run_cli(config, "flags", "--help").stdout
+    assert "--store STORE" in flags and "--kind" in flags
     for command in (["--help"], ["serve", "--help"], ["flags", "resolve", "--help"]):
-        assert "usage: pos-hub" in run(tmp_path, *command).stdout
+        assert "usage: pos-hub" in run_cli(config, *command).stdout
 
 
-def test_cli_serve_answers_and_stops(tmp_path: Path):
-    import signal
-    import time
+def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _walk(child, (*path, name))
 
-    from .conftest import free_port
 
-    (tmp_path / "hub.toml").write_text((ROOT / "config.example.toml").read_text())
-    run(tmp_path, "init")
-    token = run(tmp_path, "terminal", "add", "S009-T2").stdout.strip().splitlines()[-1]
+def test_every_command_and_option_of_pos_hub_says_what_it_is():
+    bare_options = []
+    bare_commands = []
+    for path, parser in _walk(build_parser()):
+        if path and not parser.description:
+            bare_commands.append(" ".join(path))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                bare_commands += [f"{' '.join(path)} {c.dest}" for c in action._choices_actions
+                                  if not c.help]
+            elif not action.help:
+                bare_options.append(f"pos-hub {' '.join(path)} "
+                                    f"{'/'.join(action.option_strings) or action.dest}")
+    assert bare_options == [] and bare_commands == []
+    paths = {" ".join(p) for p, _ in _walk(build_parser())}
+    assert {"terminal add", "report", "flags resolve", "jobs run", "rebuild"} <= paths
+
+
+def test_cli_flags_filters_and_member_balance_by_origin(fresh_url: str, tmp_path: Path):
+    config = write_config(tmp_path, fresh_url)
+    run_cli(config, "init")
+    ctx = _context(fresh_url)
+    try:
+        t1, t2 = Term(None, "S001-T1", ""), Term(None, "S002-T1", "")  # type: ignore[arg-type]
+        member, events = t1.enrol()
+        events += t1.sale(member, 2000)                       # 200 + visit 5
+        _push(ctx, t1, events)
+        t2.states[member] = t1.states[member].copy()
+        _push(ctx, t2, [t2.redeem(member, "free-latte")])     # -150 at the other store
+        with ctx.db.write() as conn:
+            wrong = add_flag(conn, "wrong_origin", origin="S001-T1", detail="test: wrong")
+            chain = add_flag(conn, "chain_broken", origin="S002-T1", detail="test: chain")
+    finally:
+        ctx.close()
+    shown = json.loads(run_cli(config, "flags", "--json", "--store", "S001").stdout)
+    assert [(f["id"], f["kind"]) for f in shown] == [(wrong, "wrong_origin")]
+    shown = json.loads(run_cli(config, "flags", "--json", "--kind", "chain_broken").stdout)
+    assert [(f["id"], f["store"]) for f in shown] == [(chain, "S002")]
+    assert json.loads(run_cli(config, "flags", "--json", "--store", "S001", "--kind",
+                              "chain_broken").stdout) == []
+    assert "invalid choice" in run_cli(config, "flags", "--kind", "nope", ok=False).stderr
+    run_cli(config, "flags", "resolve", str(wrong), "--note", "reinstalled")
+    assert json.loads(run_cli(config, "flags", "--json", "--store", "S001").stdout) == []
+    assert len(json.loads(run_cli(config, "flags", "--all", "--json", "--store", "S001"
+                                  ).stdout)) == 1
+
+    [one] = json.loads(run_cli(config, "report", "balances", "--member", member, "--json"
+                               ).stdout)
+    assert one["balance"] == 50 + 205 - 150
+    assert one["by_origin"] == [{"origin": "S001-T1", "points": 255, "events": len(events)},
+                                {"origin": "S002-T1", "points": -150, "events": 1}]
+    text = run_cli(config, "report", "balances", "--member", member).stdout
+    lines = text.splitlines()
+    at = lines.index("by origin:")
+    assert [line.split() for line in lines[at + 3:]] == [["S001-T1", "255", str(len(events))],
+                                                          ["S002-T1", "-150", "1"]]
+    missing = run_cli(config, "report", "balances", "--member", "nobody", ok=False)
+    assert "no member nobody" in missing.stderr
+
+
+def _due_work(url: str) -> tuple[str, int]:
+    """A member who spent 600.00 (Gold) 400 days ago: the tier job recorded Gold then; now
+    the lots of that day are past their 12 months (+ grace), and the spend left the
+    180-day window. Returns the member and how many lots are due."""
+    ctx = _context(url)
+    try:
+        term = Term(None, "S001-T1", "")  # type: ignore[arg-type]
+        then = datetime.now(UTC) - timedelta(days=400)
+        member, events = term.enrol(then)
+        events += term.sale(member, 60_000, then + timedelta(minutes=1))
+        _push(ctx, term, events)
+        assert tiers(ctx, then + timedelta(minutes=2)) == 1   # Green -> Gold back then
+        lots = sum(1 for e in events if e.points > 0)
+    finally:
+        ctx.close()
+    return member, lots
+
+
+def _rows(url: str, member: str) -> tuple[list[dict], list[dict], dict]:
+    from hub.tables import events, members, notifications
+
+    ctx = _context(url)
+    try:
+        with ctx.db.read() as conn:
+            evs = [dict(r._mapping) for r in conn.execute(
+                events.select().where(events.c.member_id == member, events.c.origin == "hub")
+                .order_by(events.c.hub_seq))]
+            notes = [dict(r._mapping) for r in conn.execute(
+                notifications.select().where(notifications.c.member_id == member))]
+            row = dict(conn.execute(members.select().where(members.c.member_id == member)
+                                    ).one()._mapping)
+    finally:
+        ctx.close()
+    return evs, notes, row
+
+
+def test_cli_jobs_run_does_the_due_work(fresh_url: str, tmp_path: Path):
+    config = write_config(tmp_path, fresh_url)
+    run_cli(config, "init")
+    member, lots = _due_work(fresh_url)
+    assert lots == 3  # welcome 50, the sale's 6000, the visit's 5
+    done = json.loads(run_cli(config, "jobs", "run", "--json").stdout)
+    assert done == {"expiry": 3, "tiers": 1, "notify": 0, "send": 0}
+    evs, notes, row = _rows(fresh_url, member)
+    kinds = [(e["kind"], e["points"]) for e in evs]
+    assert kinds[0] == ("tier", 0)  # Gold, from the run 400 days ago
+    assert sorted(kinds[1:]) == [("expire", -6000), ("expire", -50), ("expire", -5),
+                                 ("tier", 0)]
+    drop = json.loads(evs[-1]["content"])
+    assert (drop["kind"], drop["data"]) == ("tier", {"tier": "Green", "from": "Gold"})
+    assert row["balance"] == 0 and row["last_tier"] == "Green"
+    [note] = [json.loads(n["payload"]) for n in notes if n["kind"] == "tier_change"
+              and json.loads(n["payload"])["direction"] == "down"]
+    assert (note["from"], note["to"]) == ("Gold", "Green")
+    assert "expiry: 0" in run_cli(config, "jobs", "run", "expiry").stdout  # once only
+    assert json.loads(run_cli(config, "jobs", "run", "--json").stdout)["tiers"] == 0
+
+
+def test_cli_serve_answers_runs_its_jobs_and_stops(fresh_url: str, tmp_path: Path):
+    config = write_config(tmp_path, fresh_url, jobs_interval_s=1)
+    run_cli(config, "init")
+    token = run_cli(config, "terminal", "add", "S009-T2").stdout.strip().splitlines()[-1]
+    member, lots = _due_work(fresh_url)
     port = free_port()
-    proc = subprocess.Popen([str(BIN), "serve", "--config", str(tmp_path / "hub.toml"),
-                             "--port", str(port)], cwd=tmp_path,
+    proc = subprocess.Popen([str(BIN), "serve", "--config", str(config), "--port", str(port),
+                             "--log-level", "warning"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -78,6 +236,15 @@ def test_cli_serve_answers_and_stops(tmp_path: Path):
                 assert time.monotonic() < deadline and proc.poll() is None
                 time.sleep(0.1)
         assert r.status_code == 200 and r.json()["origin"] == "S009-T2"
+        # nobody runs `pos-hub jobs`: the server's scheduler expires the lots
+        deadline = time.monotonic() + 40
+        while True:
+            evs, _, row = _rows(fresh_url, member)
+            if sum(1 for e in evs if e["kind"] == "expire") == lots:
+                break
+            assert time.monotonic() < deadline, f"the scheduler did not run: {evs}"
+            time.sleep(0.5)
+        assert row["balance"] == 0
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(15) == 0
+        assert proc.wait(20) == 0

@@ -121,12 +121,47 @@ def test_bad_json_negative_amount_and_unknown_member(hub: Hub):
         r = c.post("/v1/sync/push", json={**term.body([]), "events": bad})
         assert r.status_code == 422 and "amount" in r.json()["detail"]
     assert hub.counts() == before
-    # a sale for a member the hub has never seen (enrolment not sent)
-    other = new_terminal(hub)
-    stranger, _ = other.enrol()
-    r = other.push(other.sale(stranger, 500))
-    assert r.status_code == 409 or r.status_code == 422
+    # a sale for a member the hub has never seen (enrolled on a till that never sent it)
+    enroller, other = new_terminal(hub), new_terminal(hub)
+    stranger, _ = enroller.enrol()
+    other.states[stranger] = enroller.states[stranger]
+    sale = other.sale(stranger, 500)
+    assert sale[0].origin_seq == 1
+    r = other.push(sale)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "unknown_member" and r.json()["member_id"] == stranger
+    assert stranger in r.json()["detail"]
     assert hub.counts() == before
+
+
+@pytest.mark.parametrize("kind, field, value, message", [
+    ("earn", "points", -100, "a earn event cannot have points -100"),
+    ("bonus", "points", -5, "a bonus event cannot have points -5"),
+    ("redeem", "points", 150, "a redeem event cannot have points 150"),
+    ("enrol", "points", 50, "a enrol event moves no points"),
+    ("earn", "amount", -1000, "a earn event cannot have amount -1000"),
+    ("reverse", "amount", 500, "a reverse event cannot have amount 500"),
+])
+def test_points_or_amount_the_kind_does_not_allow_write_nothing(hub: Hub, kind, field, value,
+                                                                message):
+    term = new_terminal(hub)
+    member, events = term.enrol()
+    assert term.push(events).status_code == 200
+    sale = term.sale(member, 1000)
+    spend = term.redeem(member, "free-latte")
+    template = {"earn": sale[0], "bonus": sale[-1], "redeem": spend, "enrol": events[0],
+                "reverse": with_changes(sale[0], kind="reverse", points=-100, amount=-1000)}
+    event = template[kind].to_dict()
+    assert event["kind"] == kind
+    before = hub.counts()
+    with hub.client(term.token) as c:
+        r = c.post("/v1/sync/push", json={**term.body([]), "events": [{**event, field: value}]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid"
+    assert r.json()["detail"] == f"events[0]: {message}"
+    assert hub.counts() == before
+    [row] = hub.rows("members", member_id=member)
+    assert row["balance"] == 50
 
 
 def test_gap_chain_broken_and_conflict(hub: Hub):
@@ -175,7 +210,7 @@ def test_two_concurrent_authorisations_exactly_one_wins(hub: Hub):
     store = new_terminal(hub).origin.split("-")[0]
     t1, t2 = new_terminal(hub, store), new_terminal(hub)
     member, events = t1.enrol()
-    events += t1.sale(member, 1000)  # 50 + 100 + 5 = 155 (x2 on Tuesdays): one latte
+    events += t1.sale(member, 1000)  # 50 + 100 + 5 = 155 (steady program): one latte
     assert t1.push(events).status_code == 200
     have = t1.states[member].balance
     assert 150 <= have < 300
