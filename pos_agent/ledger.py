@@ -388,30 +388,55 @@ class WriterCache:
 
 
 # -- for the sync agent -------------------------------------------------------------------
+#
+# The push queue is the tail of each stream (origin, epoch) after its acknowledged
+# high-water mark (`acked_marks.acked_seq`: every event up to it is acknowledged), read
+# along the events' primary key. `acked_hub_seq` stays the truth per event; the mark only
+# says where the unacknowledged tail can start, so a sale's commit does not maintain a
+# separate index of unacknowledged events.
+
+
+def unacked_streams(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
+    """(origin, origin_epoch, acked_seq) of every stream that can hold unacknowledged
+    events, oldest epoch first. Every epoch of this terminal up to the current one counts,
+    marked or not (an unmarked stream starts at 0)."""
+    marks = {(origin, epoch): seq for origin, epoch, seq in conn.execute(
+        "SELECT origin, origin_epoch, acked_seq FROM acked_marks")}
+    head = conn.execute("SELECT origin, epoch FROM identity WHERE id = 1").fetchone()
+    if head is not None:
+        for epoch in range(1, head[1] + 1):
+            marks.setdefault((head[0], epoch), 0)
+    return sorted(((o, e, s) for (o, e), s in marks.items()), key=lambda m: (m[1], m[0]))
+
 
 def pending_events(
     conn: sqlite3.Connection, limit: int, epoch: int | None = None, after_seq: int = 0
 ) -> list[Event]:
-    """Unacknowledged events in (epoch, origin_seq) order, at most `limit` (one epoch),
-    optionally only those after `after_seq` (the agent reads the next batch while the
-    current one is on its way)."""
-    if epoch is None:
-        row = conn.execute(
-            "SELECT MIN(origin_epoch) FROM events WHERE acked_hub_seq IS NULL"
-        ).fetchone()
-        if row[0] is None:
-            return []
-        epoch = row[0]
-    rows = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE acked_hub_seq IS NULL AND origin_epoch = ? "
-        "AND origin_seq > ? ORDER BY origin_seq LIMIT ?",
-        (epoch, after_seq, limit),
-    ).fetchall()
-    return [event_from_row(r) for r in rows]
+    """Unacknowledged events in (epoch, origin_seq) order, at most `limit` (one epoch: the
+    oldest that has any, or `epoch`), optionally only those after `after_seq` (the agent
+    reads the next batch while the current one is on its way)."""
+    for origin, stream_epoch, acked in unacked_streams(conn):
+        if epoch is not None and stream_epoch != epoch:
+            continue
+        rows = conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE origin = ? AND origin_epoch = ? "
+            "AND origin_seq > ? AND acked_hub_seq IS NULL ORDER BY origin_seq LIMIT ?",
+            (origin, stream_epoch, max(acked, after_seq), limit),
+        ).fetchall()
+        if rows:
+            return [event_from_row(r) for r in rows]
+    return []
 
 
 def queued_count(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT COUNT(*) FROM events WHERE acked_hub_seq IS NULL").fetchone()[0]
+    return sum(
+        conn.execute(
+            "SELECT COUNT(*) FROM events WHERE origin = ? AND origin_epoch = ? "
+            "AND origin_seq > ? AND acked_hub_seq IS NULL",
+            stream,
+        ).fetchone()[0]
+        for stream in unacked_streams(conn)
+    )
 
 
 def high_seq(conn: sqlite3.Connection, epoch: int) -> int:
@@ -431,7 +456,34 @@ def mark_acknowledged(conn: sqlite3.Connection, results: list[dict]) -> int:
             "UPDATE events SET acked_hub_seq = ? WHERE event_id = ? AND acked_hub_seq IS NULL",
             [(int(result["hub_seq"]), result["event_id"]) for result in results],
         )
-        return conn.total_changes - before
+        changed = conn.total_changes - before
+        if changed:
+            _advance_marks(conn)
+        return changed
+
+
+def _advance_marks(conn: sqlite3.Connection) -> None:
+    # Each mark moves up to just before its stream's first unacknowledged event: a walk
+    # over the events acknowledged since, along the primary key.
+    for origin, epoch, acked in unacked_streams(conn):
+        first = conn.execute(
+            "SELECT origin_seq FROM events WHERE origin = ? AND origin_epoch = ? "
+            "AND origin_seq > ? AND acked_hub_seq IS NULL ORDER BY origin_seq LIMIT 1",
+            (origin, epoch, acked),
+        ).fetchone()
+        if first is not None:
+            mark = first[0] - 1
+        else:
+            mark = conn.execute(
+                "SELECT MAX(origin_seq) FROM events WHERE origin = ? AND origin_epoch = ?",
+                (origin, epoch),
+            ).fetchone()[0] or 0
+        if mark != acked:
+            conn.execute(
+                "INSERT INTO acked_marks (origin, origin_epoch, acked_seq) VALUES (?, ?, ?) "
+                "ON CONFLICT (origin, origin_epoch) DO UPDATE SET acked_seq = excluded.acked_seq",
+                (origin, epoch, mark),
+            )
 
 
 def unacknowledge_from(conn: sqlite3.Connection, epoch: int, origin_seq: int) -> int:
@@ -441,6 +493,10 @@ def unacknowledge_from(conn: sqlite3.Connection, epoch: int, origin_seq: int) ->
             "UPDATE events SET acked_hub_seq = NULL WHERE origin_epoch = ? AND origin_seq >= ? "
             "AND acked_hub_seq IS NOT NULL",
             (epoch, origin_seq),
+        )
+        conn.execute(
+            "UPDATE acked_marks SET acked_seq = MIN(acked_seq, ?) WHERE origin_epoch = ?",
+            (origin_seq - 1, epoch),
         )
     return cur.rowcount
 
@@ -467,6 +523,15 @@ def verify_ledger(conn: sqlite3.Connection) -> list[str]:
         for event, row in zip(events, rows, strict=True):
             if event.content_hash() != row[16]:
                 problems.append(f"event {event.event_id}: stored content hash differs")
+    for origin, epoch, acked in conn.execute(
+        "SELECT origin, origin_epoch, acked_seq FROM acked_marks"
+    ).fetchall():
+        if conn.execute(
+            "SELECT 1 FROM events WHERE origin = ? AND origin_epoch = ? AND origin_seq <= ? "
+            "AND acked_hub_seq IS NULL LIMIT 1", (origin, epoch, acked)
+        ).fetchone():
+            problems.append(f"{origin} epoch {epoch}: acknowledged mark {acked} is past an "
+                            "unacknowledged event")
     for member_id, balance, debt in conn.execute(
         "SELECT member_id, balance, debt FROM member_balances"
     ).fetchall():

@@ -36,7 +36,7 @@ from loyalty.reversal import reverse_receipt
 from loyalty.sale import Sale
 from loyalty.tiers import tier_at
 from pos_agent.exceptions import MemberNotFound, ReceiptNotFound, StoreError
-from pos_agent.ledger import mark_acknowledged, pending_events, record
+from pos_agent.ledger import mark_acknowledged, pending_events, record, unacked_streams
 from pos_agent.reports import day_bounds
 from pos_agent.store import Store
 
@@ -381,11 +381,15 @@ def _stock_left(conn: sqlite3.Connection, program: Program, reward_id: str) -> i
     if left is None:
         return None
     # The hub's count does not know our redemptions it has not received yet.
-    mine = conn.execute(
-        "SELECT COUNT(*) FROM events WHERE kind = 'redeem' AND acked_hub_seq IS NULL "
-        "AND json_extract(data, '$.reward_id') = ?",
-        (reward_id,),
-    ).fetchone()[0]
+    mine = sum(
+        conn.execute(
+            "SELECT COUNT(*) FROM events WHERE origin = ? AND origin_epoch = ? "
+            "AND origin_seq > ? AND acked_hub_seq IS NULL AND kind = 'redeem' "
+            "AND json_extract(data, '$.reward_id') = ?",
+            (*stream, reward_id),
+        ).fetchone()[0]
+        for stream in unacked_streams(conn)
+    )
     return left - mine
 
 

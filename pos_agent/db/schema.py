@@ -19,6 +19,7 @@ holds; money is integer minor units, instants are ISO-8601 UTC text, JSON is tex
 | reward_stock | units of a reward left across all stores, as the hub last said |
 | receipts | every receipt this terminal made, numbered per terminal |
 | print_jobs | the print queue: rendered ESC/POS bytes and a text preview per receipt |
+| acked_marks | per origin and epoch, the origin_seq up to which the hub acknowledged all |
 """
 
 from __future__ import annotations
@@ -190,6 +191,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         # program's JSON content in overflow pages.
         """
         CREATE INDEX programs_active ON programs (source, active, received_at);
+        """,
+    ),
+    Migration(
+        3,
+        "acknowledged high-water mark per stream instead of the unacknowledged-events index",
+        # The partial index cost every event one more b-tree page in the sale's commit
+        # (about one WAL frame per sale) only to find the push queue, which is always the
+        # tail of each stream: the hub acknowledges in origin_seq order. The mark says
+        # "every event up to acked_seq is acknowledged"; acked_hub_seq stays the truth per
+        # event, the mark only tells the queue where to start reading the primary key.
+        """
+        CREATE TABLE acked_marks (
+            origin TEXT NOT NULL,
+            origin_epoch INTEGER NOT NULL,
+            acked_seq INTEGER NOT NULL,
+            PRIMARY KEY (origin, origin_epoch)
+        ) WITHOUT ROWID;
+        INSERT INTO acked_marks (origin, origin_epoch, acked_seq)
+            SELECT origin, origin_epoch,
+                   COALESCE(MIN(CASE WHEN acked_hub_seq IS NULL THEN origin_seq END) - 1,
+                            MAX(origin_seq))
+            FROM events GROUP BY origin, origin_epoch;
+        DROP INDEX events_unacked;
         """,
     ),
 )
