@@ -47,6 +47,10 @@ class Kind(StrEnum):
     MERGE = "merge"          # points moved between two accounts of one person
 
 
+# A set of the plain strings: a StrEnum member hashes and compares as its value.
+_KINDS = frozenset(kind.value for kind in Kind)
+
+
 @dataclass(frozen=True)
 class EventDraft:
     kind: str
@@ -65,7 +69,7 @@ class EventDraft:
     """Set only for events placed at a past instant (expiry), so they sort there."""
 
     def __post_init__(self) -> None:
-        if self.kind not in Kind.__members__.values():
+        if self.kind not in _KINDS:
             raise LedgerError(f"unknown event kind {self.kind!r}")
         for name in ("points", "amount"):
             value = getattr(self, name)

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -41,8 +39,8 @@ from loyalty.events import (
 )
 from loyalty.fold import MemberState, apply
 from loyalty.program import Program
-from pos_agent.db import joined, transaction
-from pos_agent.exceptions import NotInitialised, StoreError
+from pos_agent.db import joined
+from pos_agent.exceptions import MemberNotFound, NotInitialised, StoreError
 from pos_agent.identity import Identity
 
 if TYPE_CHECKING:
@@ -158,20 +156,33 @@ def write_balance(
 
 def write_balance_row(
     conn: sqlite3.Connection, member_id: str, balance: int, debt: int,
-    stamps: dict[str, int], now_text: str, version: int,
+    stamps: dict[str, int], now_text: str, version: int, *, exists: bool = False,
 ) -> None:
+    """Write a member's cached balance row; `exists` when the caller knows the row is
+    there (a version above 0 was read under the write lock): a plain UPDATE is cheaper
+    than the upsert."""
+    stamps_text = dumps({k: v for k, v in stamps.items() if v})
+    if exists:
+        conn.execute(
+            "UPDATE member_balances SET balance = ?, debt = ?, stamps = ?, version = ?, "
+            "updated_at = ? WHERE member_id = ?",
+            (balance, debt, stamps_text, version, now_text, member_id),
+        )
+        return
     conn.execute(
         "INSERT INTO member_balances (member_id, balance, debt, stamps, version, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
         "balance = excluded.balance, debt = excluded.debt, stamps = excluded.stamps, "
         "version = excluded.version, updated_at = excluded.updated_at",
-        (member_id, balance, debt, dumps({k: v for k, v in stamps.items() if v}), version,
-         now_text),
+        (member_id, balance, debt, stamps_text, version, now_text),
     )
 
 
 class Recorder:
-    """Writes one operation inside an open transaction (made by `record`)."""
+    """Writes one operation inside an open transaction (made by `record`).
+
+    `identity` is the terminal's identity as this operation found it; the serials and the
+    clock this operation moves are `card_serial`, `receipt_serial` and `clock`."""
 
     def __init__(self, store: Store, conn: sqlite3.Connection, at: datetime) -> None:
         if at.tzinfo is None:
@@ -180,6 +191,7 @@ class Recorder:
         self.conn = conn
         self.at = at
         self.at_text = format_instant(at)
+        self.wall_ms = int(at.timestamp() * 1000)
         # Under the write lock: if nothing was written by anyone since this connection's
         # last operation committed, what that operation left (identity, chain head,
         # program, member states) is still exact and need not be read again.
@@ -189,12 +201,14 @@ class Recorder:
         if self.fresh:
             self.identity, self.program = cache.identity, cache.program
             self.seq, self.prev_hash = cache.seq, cache.prev_hash
+            self.clock = HybridClock(cache.clock_ms, cache.clock_counter)
         else:
             store.writer_cache = None
             store.verified.clear()
+            store.birthdays.clear()
             self._read_head(store, conn)
-        self.clock = HybridClock(*parse_hlc(self.identity.hlc)) if self.identity.hlc \
-            else HybridClock()
+            self.clock = HybridClock(*parse_hlc(self.identity.hlc)) if self.identity.hlc \
+                else HybridClock()
         self.card_serial = self.identity.card_serial
         self.receipt_serial = self.identity.receipt_serial
         self.events: list[Event] = []
@@ -247,19 +261,33 @@ class Recorder:
             self.versions[member_id] = version
         return self.touched[member_id]
 
+    def birthday(self, member_id: str) -> date | None:
+        """The member's birthday; MemberNotFound if the member is not on this terminal.
+        Kept per connection while nobody writes (a profile only changes by a write)."""
+        birthdays = self.store.birthdays
+        if member_id in birthdays:
+            return birthdays[member_id]
+        row = self.conn.execute(
+            "SELECT birthday FROM members WHERE member_id = ?", (member_id,)
+        ).fetchone()
+        if row is None:
+            raise MemberNotFound(f"no member {member_id} on this terminal")
+        birthdays[member_id] = day = date.fromisoformat(row[0]) if row[0] else None
+        return day
+
     # -- events ------------------------------------------------------------------------
     def append(self, draft: EventDraft, *, approved_offline: bool = False) -> Event:
         """Seal `draft` as the next event of this origin, insert it, apply it."""
         state = self.state(draft.member_id)
-        wall_ms = int(self.at.timestamp() * 1000)
+        identity = self.identity
         event = seal(
             draft,
-            origin=self.identity.origin,
+            origin=identity.origin,
             origin_seq=self.seq + 1,
-            origin_epoch=self.identity.epoch,
+            origin_epoch=identity.epoch,
             prev_hash=self.prev_hash,
             occurred_at=self.at_text,
-            hlc=self.clock.now(wall_ms),
+            hlc=self.clock.now(self.wall_ms),
             program_version=self.program.version,
         )
         content_hash = _content_hash(event)
@@ -315,18 +343,24 @@ class Recorder:
     # -- end -------------------------------------------------------------------------
     def finish(self) -> dict[str, tuple[int, MemberState]]:
         """Write serials, clock and cached balances; return the new cache entries."""
-        self.conn.execute(
-            "UPDATE identity SET card_serial = ?, receipt_serial = ?, hlc = ? WHERE id = 1",
-            # The clock started from the stored stamp and only moves forward.
-            (self.card_serial, self.receipt_serial,
-             format_hlc(self.clock.wall_ms, self.clock.counter)),
-        )
+        identity = self.identity
+        if (self.card_serial, self.receipt_serial) != (identity.card_serial,
+                                                        identity.receipt_serial) \
+                or self.events:
+            self.conn.execute(
+                "UPDATE identity SET card_serial = ?, receipt_serial = ?, hlc = ? "
+                "WHERE id = 1",
+                # The clock started from the stored stamp and only moves forward.
+                (self.card_serial, self.receipt_serial,
+                 format_hlc(self.clock.wall_ms, self.clock.counter)),
+            )
         entries = {}
         changed = {e.member_id for e in self.events}
         for member_id, state in self.touched.items():
             if member_id in changed:
-                version = write_balance(self.conn, state, self.at_text,
-                                        self.versions[member_id] + 1)
+                version = self.versions[member_id] + 1
+                write_balance_row(self.conn, member_id, state.balance, state.debt,
+                                  state.stamps, self.at_text, version, exists=version > 1)
                 entries[member_id] = (version, state)
         return entries
 
@@ -341,50 +375,93 @@ def _content_hash(event: Event) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-@contextmanager
-def record(store: Store, at: datetime | None = None) -> Iterator[Recorder]:
-    """One operation = one transaction; see the module docstring."""
-    at = at or datetime.now(UTC)
-    rec: Recorder | None = None
-    try:
-        with transaction(store.db) as conn:
-            rec = Recorder(store, conn, at)
-            yield rec
+class record:  # noqa: N801 - used as `with record(store, at) as rec:`, like a function
+    """One operation = one transaction; see the module docstring.
+
+    A class rather than a generator context manager: this wraps every sale, and the
+    generator machinery (three nested ones before) was a measurable part of its time."""
+
+    __slots__ = ("store", "at", "rec")
+
+    def __init__(self, store: Store, at: datetime | None = None) -> None:
+        self.store = store
+        self.at = at or datetime.now(UTC)
+        self.rec: Recorder | None = None
+
+    def __enter__(self) -> Recorder:
+        conn = self.store.db.conn
+        if conn.in_transaction:
+            raise StoreError("a terminal transaction is already open on this connection")
+        # BEGIN IMMEDIATE takes the write lock up front, so two processes serialise
+        # instead of failing half-way with SQLITE_BUSY on their first write.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.rec = Recorder(self.store, conn, self.at)
+        except BaseException:
+            self._abandon(conn)
+            raise
+        return self.rec
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        rec = self.rec
+        assert rec is not None
+        conn = rec.conn
+        if exc_type is not None:
+            self._abandon(conn)
+            return
+        try:
             entries = rec.finish()
-    except BaseException:
+            conn.execute("COMMIT")
+        except BaseException:
+            self._abandon(conn)
+            raise
+        store = self.store
+        store.states.update(entries)
+        store.verified.update(entries)
+        store.writer_cache = WriterCache(
+            # Our own commit does not move data_version on this connection.
+            token=(rec.data_version, conn.total_changes),
+            identity=Identity(
+                rec.identity.origin, rec.identity.store, rec.identity.terminal,
+                rec.identity.epoch, rec.identity.created_at, rec.identity.epoch_started_at,
+                rec.card_serial, rec.receipt_serial,
+                format_hlc(rec.clock.wall_ms, rec.clock.counter), rec.identity.hub_url,
+                rec.identity.hub_token, rec.identity.qr_key,
+            ),
+            program=rec.program,
+            seq=rec.seq,
+            prev_hash=rec.prev_hash,
+            clock_ms=rec.clock.wall_ms,
+            clock_counter=rec.clock.counter,
+        )
+
+    def _abandon(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         # States in the cache were mutated by events that are now rolled back.
+        store = self.store
         store.writer_cache = None
-        if rec is not None:
-            for member_id in rec.touched:
+        if self.rec is not None:
+            for member_id in self.rec.touched:
                 store.states.pop(member_id, None)
                 store.verified.discard(member_id)
-        raise
-    store.states.update(entries)
-    store.verified.update(entries)
-    store.writer_cache = WriterCache(
-        # Our own commit does not move data_version on this connection.
-        token=(rec.data_version, rec.conn.total_changes),
-        identity=replace(rec.identity, card_serial=rec.card_serial,
-                         receipt_serial=rec.receipt_serial,
-                         hlc=format_hlc(rec.clock.wall_ms, rec.clock.counter)),
-        program=rec.program,
-        seq=rec.seq,
-        prev_hash=rec.prev_hash,
-    )
 
 
 @dataclass(frozen=True)
 class WriterCache:
     """What this connection's last operation left, exact while its token has not moved:
     `PRAGMA data_version` moves when another connection commits, `total_changes` when
-    this one writes. A sale then reads no identity, program, chain head or member
-    version again."""
+    this one writes. A sale then reads no identity, program, chain head, member version
+    or birthday again."""
 
     token: tuple[int, int]
     identity: Identity
     program: Program
     seq: int
     prev_hash: str
+    clock_ms: int
+    clock_counter: int
 
 
 # -- for the sync agent -------------------------------------------------------------------

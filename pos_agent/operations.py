@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from loyalty.earning import earn_for_sale, visit_bonuses
@@ -140,7 +140,7 @@ def record_sale(
         if member_id is None:
             rec.add_receipt(receipt_no, "sale", total=sale.total, lines=lines)
             return SaleResult(receipt_no, None, sale.total, 0)
-        birthday = _birthday(rec.conn, member_id)
+        birthday = rec.birthday(member_id)
         state = rec.state(member_id)
         earn = earn_for_sale(rec.program, state, sale, at, receipt_no=receipt_no,
                              birthday=birthday)
@@ -153,10 +153,12 @@ def record_sale(
                      "vouchers": [v["code"] for v in earn.vouchers]},
         )
         program = rec.program
+    # The sale's own earn event is the only spend it adds to the window (it is at `at`).
+    tier = tier_at(state, program, at, spend=earn.qualifying_spend + sale.total)
     return SaleResult(
         receipt_no, member_id, sale.total, earn.points, earn.purchase_points,
         earn.promotions, tuple(earn.bonuses), dict(earn.stamps), tuple(earn.vouchers),
-        state.balance, tier_at(state, program, at).name, events,
+        state.balance, tier.name, events,
     )
 
 
@@ -168,7 +170,7 @@ def check_in(store: Store, member_id: str, *, at: datetime | None = None) -> Che
         state = rec.state(member_id)
         receipt_no = f"{rec.identity.origin}-pending"
         drafts = visit_bonuses(rec.program, state, at, receipt_no=receipt_no,
-                               birthday=_birthday(rec.conn, member_id))
+                               birthday=rec.birthday(member_id))
         if not drafts:
             return CheckinResult(member_id, None, (), state.balance)
         receipt_no = rec.next_receipt_no()
@@ -357,13 +359,6 @@ def _require_confirmed(found_by: str) -> None:
             "a member found by phone number must confirm before spending: scan their QR code "
             "or card"
         )
-
-
-def _birthday(conn: sqlite3.Connection, member_id: str) -> date | None:
-    row = conn.execute("SELECT birthday FROM members WHERE member_id = ?", (member_id,)).fetchone()
-    if row is None:
-        raise MemberNotFound(f"no member {member_id} on this terminal")
-    return date.fromisoformat(row[0]) if row[0] else None
 
 
 def _with_ref(draft: EventDraft, ref: str) -> EventDraft:

@@ -273,3 +273,21 @@ def test_a_write_on_the_same_connection_outside_an_operation_is_seen(store):
     result = record_sale(store, ann.member_id, make_sale(total=1000))
     assert result.receipt_no == "S001-T1-000104"
     assert verify_ledger(store.conn) == []
+
+
+def test_the_tier_a_sale_reports_is_the_tier_of_the_folded_ledger_after_it(store):
+    """record_sale works the tier after the sale out from the spend before it plus the
+    sale; it must be what folding the ledger says."""
+    from loyalty.tiers import tier_at
+
+    ann = enrol(store, name="Ann", phone="0611223344")
+    program = store.active_program()
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    seen = []
+    for i, total in enumerate([29_000, 999, 1, 20_000, 5]):
+        when = at + timedelta(days=i)
+        result = record_sale(store, ann.member_id, make_sale(total=total), at=when)
+        seen.append(result.tier)
+        assert result.tier == tier_at(fold(own_events(store.conn, ann.member_id)), program,
+                                      when).name
+    assert seen == ["Green", "Green", "Silver", "Gold", "Gold"]
