@@ -52,6 +52,22 @@ _EVENT_COLUMNS = (
 )
 
 
+# events.event_key packs (origin_epoch, origin_seq) into the rowid (migration 4): the
+# table holds this terminal's own events, so this orders and identifies them.
+_SEQ_BITS = 32
+SEQ_MAX = (1 << _SEQ_BITS) - 1
+
+
+def event_key(epoch: int, seq: int) -> int:
+    """The `events.event_key` of an event of this terminal."""
+    return (epoch << _SEQ_BITS) | seq
+
+
+def _after(epoch: int, seq: int) -> tuple[int, int]:
+    # (low, high] bounds of the keys of `epoch`'s events after `seq`.
+    return event_key(epoch, seq), event_key(epoch, SEQ_MAX)
+
+
 def dumps(value: Any) -> str:
     return canonical_json(value)
 
@@ -95,20 +111,14 @@ def build_state(
         return state
     state = MemberState.from_dict(snapshot)
     # Only decode the events the snapshot does not hold yet: after a sync that is none.
-    missing = [
-        event_id
-        for (event_id,) in conn.execute("SELECT event_id FROM events WHERE member_id = ?",
-                                        (member_id,))
-        if event_id not in state.event_ids
+    held = state.event_ids
+    rows = [
+        row for row in conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE member_id = ?", (member_id,))
+        if row[0] not in held
     ]
-    if missing:
-        rows = conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id IN "
-            f"({','.join('?' * len(missing))})",
-            missing,
-        ).fetchall()
-        for event in sorted((event_from_row(r) for r in rows), key=lambda e: e.sort_key):
-            apply(state, event)
+    for event in sorted((event_from_row(r) for r in rows), key=lambda e: e.sort_key):
+        apply(state, event)
     return state
 
 
@@ -229,9 +239,9 @@ class Recorder:
         self.identity = Identity(*row)
         self.program = store.active_program(conn)
         head = conn.execute(
-            "SELECT origin_seq, content_hash FROM events WHERE origin = ? AND origin_epoch = ? "
-            "ORDER BY origin_seq DESC LIMIT 1",
-            (self.identity.origin, self.identity.epoch),
+            "SELECT origin_seq, content_hash FROM events WHERE event_key > ? AND event_key <= ? "
+            "AND origin = ? ORDER BY event_key DESC LIMIT 1",
+            (*_after(self.identity.epoch, 0), self.identity.origin),
         ).fetchone()
         self.seq, self.prev_hash = head if head else (0, GENESIS)
 
@@ -292,9 +302,10 @@ class Recorder:
         )
         content_hash = _content_hash(event)
         self.conn.execute(
-            f"INSERT INTO events ({_EVENT_COLUMNS}, content_hash, approved_offline) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (event.event_id, event.origin, event.origin_seq, event.origin_epoch,
+            f"INSERT INTO events (event_key, {_EVENT_COLUMNS}, content_hash, approved_offline) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event_key(event.origin_epoch, event.origin_seq),
+             event.event_id, event.origin, event.origin_seq, event.origin_epoch,
              event.member_id, event.kind, event.points, dumps(event.stamps), event.amount,
              event.currency, event.program_version, event.prev_hash, event.ref,
              event.occurred_at, event.hlc, dumps(event.data), content_hash,
@@ -496,9 +507,9 @@ def pending_events(
         if epoch is not None and stream_epoch != epoch:
             continue
         rows = conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE origin = ? AND origin_epoch = ? "
-            "AND origin_seq > ? AND acked_hub_seq IS NULL ORDER BY origin_seq LIMIT ?",
-            (origin, stream_epoch, max(acked, after_seq), limit),
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_key > ? AND event_key <= ? "
+            "AND origin = ? AND acked_hub_seq IS NULL ORDER BY event_key LIMIT ?",
+            (*_after(stream_epoch, max(acked, after_seq)), origin, limit),
         ).fetchall()
         if rows:
             return [event_from_row(r) for r in rows]
@@ -508,31 +519,53 @@ def pending_events(
 def queued_count(conn: sqlite3.Connection) -> int:
     return sum(
         conn.execute(
-            "SELECT COUNT(*) FROM events WHERE origin = ? AND origin_epoch = ? "
-            "AND origin_seq > ? AND acked_hub_seq IS NULL",
-            stream,
+            "SELECT COUNT(*) FROM events WHERE event_key > ? AND event_key <= ? "
+            "AND origin = ? AND acked_hub_seq IS NULL",
+            (*_after(epoch, acked), origin),
         ).fetchone()[0]
-        for stream in unacked_streams(conn)
+        for origin, epoch, acked in unacked_streams(conn)
     )
 
 
 def high_seq(conn: sqlite3.Connection, epoch: int) -> int:
     """The highest origin_seq recorded in `epoch` (0 if none)."""
     row = conn.execute(
-        "SELECT MAX(origin_seq) FROM events WHERE origin_epoch = ?", (epoch,)
+        "SELECT origin_seq FROM events WHERE event_key > ? AND event_key <= ? "
+        "ORDER BY event_key DESC LIMIT 1", _after(epoch, 0)
     ).fetchone()
-    return row[0] or 0
+    return row[0] if row else 0
 
 
 def mark_acknowledged(conn: sqlite3.Connection, results: list[dict]) -> int:
     """Store the hub_seq the hub gave each event (push/authorize answer); returns how many
-    rows changed. Joins an open transaction, else commits on its own."""
+    rows changed. Joins an open transaction, else commits on its own.
+
+    The hub names each event by event_id and origin_seq (not its epoch): the event is
+    looked up by seq in each epoch of this terminal, and must have that event_id. A result
+    without origin_seq is looked up by event_id alone, which reads the whole table."""
     with joined(conn):
         before = conn.total_changes
-        conn.executemany(
-            "UPDATE events SET acked_hub_seq = ? WHERE event_id = ? AND acked_hub_seq IS NULL",
-            [(int(result["hub_seq"]), result["event_id"]) for result in results],
-        )
+        epochs = [epoch for _, epoch, _ in unacked_streams(conn)]
+        by_seq, by_id = [], []
+        for result in results:
+            seq = result.get("origin_seq")
+            if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq <= SEQ_MAX:
+                by_seq.append((int(result["hub_seq"]), *(event_key(e, seq) for e in epochs),
+                               result["event_id"]))
+            else:
+                by_id.append((int(result["hub_seq"]), result["event_id"]))
+        if by_seq and epochs:
+            conn.executemany(
+                "UPDATE events SET acked_hub_seq = ? WHERE event_key IN "
+                f"({', '.join('?' * len(epochs))}) AND event_id = ? AND acked_hub_seq IS NULL",
+                by_seq,
+            )
+        if by_id:
+            conn.executemany(
+                "UPDATE events SET acked_hub_seq = ? WHERE event_id = ? "
+                "AND acked_hub_seq IS NULL",
+                by_id,
+            )
         changed = conn.total_changes - before
         if changed:
             _advance_marks(conn)
@@ -544,17 +577,11 @@ def _advance_marks(conn: sqlite3.Connection) -> None:
     # over the events acknowledged since, along the primary key.
     for origin, epoch, acked in unacked_streams(conn):
         first = conn.execute(
-            "SELECT origin_seq FROM events WHERE origin = ? AND origin_epoch = ? "
-            "AND origin_seq > ? AND acked_hub_seq IS NULL ORDER BY origin_seq LIMIT 1",
-            (origin, epoch, acked),
+            "SELECT origin_seq FROM events WHERE event_key > ? AND event_key <= ? "
+            "AND origin = ? AND acked_hub_seq IS NULL ORDER BY event_key LIMIT 1",
+            (*_after(epoch, acked), origin),
         ).fetchone()
-        if first is not None:
-            mark = first[0] - 1
-        else:
-            mark = conn.execute(
-                "SELECT MAX(origin_seq) FROM events WHERE origin = ? AND origin_epoch = ?",
-                (origin, epoch),
-            ).fetchone()[0] or 0
+        mark = first[0] - 1 if first is not None else high_seq(conn, epoch)
         if mark != acked:
             conn.execute(
                 "INSERT INTO acked_marks (origin, origin_epoch, acked_seq) VALUES (?, ?, ?) "
@@ -567,9 +594,9 @@ def unacknowledge_from(conn: sqlite3.Connection, epoch: int, origin_seq: int) ->
     """Mark events from `origin_seq` on as not acknowledged (the hub lost them)."""
     with joined(conn):
         cur = conn.execute(
-            "UPDATE events SET acked_hub_seq = NULL WHERE origin_epoch = ? AND origin_seq >= ? "
+            "UPDATE events SET acked_hub_seq = NULL WHERE event_key > ? AND event_key <= ? "
             "AND acked_hub_seq IS NOT NULL",
-            (epoch, origin_seq),
+            _after(epoch, max(origin_seq - 1, 0)),
         )
         conn.execute(
             "UPDATE acked_marks SET acked_seq = MIN(acked_seq, ?) WHERE origin_epoch = ?",
@@ -579,17 +606,18 @@ def unacknowledge_from(conn: sqlite3.Connection, epoch: int, origin_seq: int) ->
 
 
 def verify_ledger(conn: sqlite3.Connection) -> list[str]:
-    """Problems found: seq gaps, broken chains, stored hashes or cached balances that do
-    not match the ledger. An empty list means the ledger is sound."""
+    """Problems found: seq gaps, broken chains, stored hashes, repeated event ids, a push
+    mark past an unacknowledged event, or cached balances that do not match the ledger.
+    An empty list means the ledger is sound."""
     problems: list[str] = []
     streams = conn.execute(
         "SELECT DISTINCT origin, origin_epoch FROM events ORDER BY origin, origin_epoch"
     ).fetchall()
     for origin, epoch in streams:
         rows = conn.execute(
-            f"SELECT {_EVENT_COLUMNS}, content_hash FROM events WHERE origin = ? AND "
-            "origin_epoch = ? ORDER BY origin_seq",
-            (origin, epoch),
+            f"SELECT {_EVENT_COLUMNS}, content_hash FROM events WHERE event_key > ? AND "
+            "event_key <= ? AND origin = ? ORDER BY event_key",
+            (*_after(epoch, 0), origin),
         ).fetchall()
         events = [event_from_row(r) for r in rows]
         seqs = [e.origin_seq for e in events]
@@ -600,12 +628,19 @@ def verify_ledger(conn: sqlite3.Connection) -> list[str]:
         for event, row in zip(events, rows, strict=True):
             if event.content_hash() != row[16]:
                 problems.append(f"event {event.event_id}: stored content hash differs")
+    # No index keeps event ids unique (migration 4): they are UUIDv7 made here, and a
+    # repeat would be refused by the hub; this says so before.
+    for (event_id,) in conn.execute(
+        "SELECT event_id FROM events GROUP BY event_id HAVING COUNT(*) > 1"
+    ).fetchall():
+        problems.append(f"event id {event_id} is used by more than one event")
     for origin, epoch, acked in conn.execute(
         "SELECT origin, origin_epoch, acked_seq FROM acked_marks"
     ).fetchall():
         if conn.execute(
-            "SELECT 1 FROM events WHERE origin = ? AND origin_epoch = ? AND origin_seq <= ? "
-            "AND acked_hub_seq IS NULL LIMIT 1", (origin, epoch, acked)
+            "SELECT 1 FROM events WHERE event_key > ? AND event_key <= ? AND origin = ? "
+            "AND acked_hub_seq IS NULL LIMIT 1",
+            (event_key(epoch, 0), event_key(epoch, acked), origin),
         ).fetchone():
             problems.append(f"{origin} epoch {epoch}: acknowledged mark {acked} is past an "
                             "unacknowledged event")

@@ -36,7 +36,14 @@ from loyalty.reversal import reverse_receipt
 from loyalty.sale import Sale
 from loyalty.tiers import tier_at
 from pos_agent.exceptions import MemberNotFound, ReceiptNotFound, StoreError
-from pos_agent.ledger import mark_acknowledged, pending_events, record, unacked_streams
+from pos_agent.ledger import (
+    SEQ_MAX,
+    event_key,
+    mark_acknowledged,
+    pending_events,
+    record,
+    unacked_streams,
+)
 from pos_agent.reports import day_bounds
 from pos_agent.store import Store
 
@@ -236,8 +243,8 @@ def redeem_reward(
             cancelled = offline_refusal
         if cancelled is None:
             if approved_offline:
-                rec.conn.execute("UPDATE events SET approved_offline = 1 WHERE event_id = ?",
-                                 (event.event_id,))
+                rec.conn.execute("UPDATE events SET approved_offline = 1 WHERE event_key = ?",
+                                 (event_key(event.origin_epoch, event.origin_seq),))
             reward = program.reward(reward_id)
             rec.add_receipt(
                 receipt_no, "redemption", member_id=member_id, points_spent=-event.points,
@@ -378,12 +385,12 @@ def _stock_left(conn: sqlite3.Connection, program: Program, reward_id: str) -> i
     # The hub's count does not know our redemptions it has not received yet.
     mine = sum(
         conn.execute(
-            "SELECT COUNT(*) FROM events WHERE origin = ? AND origin_epoch = ? "
-            "AND origin_seq > ? AND acked_hub_seq IS NULL AND kind = 'redeem' "
+            "SELECT COUNT(*) FROM events WHERE event_key > ? AND event_key <= ? "
+            "AND origin = ? AND acked_hub_seq IS NULL AND kind = 'redeem' "
             "AND json_extract(data, '$.reward_id') = ?",
-            (*stream, reward_id),
+            (event_key(epoch, acked), event_key(epoch, SEQ_MAX), origin, reward_id),
         ).fetchone()[0]
-        for stream in unacked_streams(conn)
+        for origin, epoch, acked in unacked_streams(conn)
     )
     return left - mine
 

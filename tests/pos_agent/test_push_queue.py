@@ -1,11 +1,18 @@
-"""The push queue over the acknowledged high-water mark (migration 3): acks in any order,
-a hub that lost events, several epochs, and a database upgraded from schema version 2."""
+"""The push queue over the acknowledged high-water mark (migration 3) and the integer-keyed
+events (migration 4): acks in any order, a hub that lost events, several epochs, and a
+database upgraded from schema version 2."""
 
 from __future__ import annotations
 
+import sqlite3
+
+import pytest
+from sqlite_utils import Database
+
 from loyalty.sale import make_sale
-from pos_agent.db import open_database
-from pos_agent.db.migrations import current_version
+from pos_agent import ledger
+from pos_agent.db.migrations import current_version, migrate
+from pos_agent.db.schema import MIGRATIONS
 from pos_agent.identity import init_terminal, new_epoch
 from pos_agent.ledger import (
     mark_acknowledged,
@@ -94,27 +101,57 @@ def test_a_mark_past_an_unacknowledged_event_is_reported(store):
         "S001-T1 epoch 1: acknowledged mark 2 is past an unacknowledged event"]
 
 
-def test_a_version_2_database_upgrades_with_marks_from_its_acknowledged_prefix(tmp_path):
+def test_a_version_2_database_upgrades_to_marks_and_integer_keyed_events(tmp_path):
     config = write_config(tmp_path)
-    store = open_store(load_settings(str(config)))
+    settings = load_settings(str(config))
+    store = open_store(settings, path=tmp_path / "new.db")
     init_terminal(store.db, "S001", "T1")
     _sales(store, 3)
-    path = tmp_path / "pos-terminal.db"
-    conn = store.conn
-    # Back to the shape of version 2: the partial index, no marks, acks made before.
-    conn.execute("UPDATE events SET acked_hub_seq = origin_seq WHERE origin_seq IN (1, 2, 3, 5)")
-    conn.execute("DROP TABLE acked_marks")
-    conn.execute("CREATE INDEX events_unacked ON events (origin_epoch, origin_seq) "
-                 "WHERE acked_hub_seq IS NULL")
-    conn.execute("DELETE FROM schema_version WHERE version = 3")
     store.close()
+    # A version 2 database holding the same rows, three of them acknowledged in order
+    # and one out of order.
+    path = tmp_path / "old.db"
+    old = Database(sqlite3.connect(path, isolation_level=None))
+    migrate(old, MIGRATIONS[:2])
+    conn = old.conn
+    conn.execute("ATTACH DATABASE ? AS new", (str(tmp_path / "new.db"),))
+    for table in ("identity", "members", "cards", "member_balances", "receipts", "print_jobs"):
+        conn.execute(f"INSERT INTO main.{table} SELECT * FROM new.{table}")
+    columns = ledger._EVENT_COLUMNS
+    conn.execute(f"INSERT INTO main.events ({columns}, content_hash) "
+                 f"SELECT {columns}, content_hash FROM new.events")
+    conn.execute("DETACH DATABASE new")
+    conn.execute("UPDATE events SET acked_hub_seq = origin_seq WHERE origin_seq IN (1, 2, 3, 5)")
+    old.close()
 
-    db = open_database(path)
-    assert current_version(db) == 3
+    store = open_store(settings, path=path)
+    db = store.db
+    assert current_version(db) == 4
     assert db.conn.execute("SELECT origin, origin_epoch, acked_seq FROM acked_marks"
                            ).fetchall() == [("S001-T1", 1, 3)]
-    assert db.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events_unacked'"
-                           ).fetchone() is None
+    names = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master")}
+    assert "events_unacked" not in names and "sqlite_autoindex_events_1" not in names
+    assert [r[0] for r in db.conn.execute("SELECT event_key FROM events ORDER BY 1")] == \
+        [(1 << 32) + seq for seq in range(1, 7)]
     assert _seqs(pending_events(db.conn, 100)) == [4, 6]
     assert verify_ledger(db.conn) == []
-    db.close()
+    # The chain goes on from the upgraded rows.
+    member_id = db.conn.execute("SELECT member_id FROM members").fetchone()[0]
+    event = record_sale(store, member_id, make_sale(total=700)).events[0]
+    assert event.origin_seq == 7
+    assert verify_ledger(db.conn) == []
+    store.close()
+
+
+def test_an_event_key_that_does_not_match_its_epoch_and_seq_is_refused(store):
+    _sales(store, 1)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        store.conn.execute("UPDATE events SET origin_seq = 99 WHERE origin_seq = 3")
+
+
+def test_a_repeated_event_id_is_reported(store):
+    _sales(store, 1)
+    store.conn.execute("UPDATE events SET event_id = (SELECT event_id FROM events "
+                       "WHERE origin_seq = 1) WHERE origin_seq = 2")
+    problems = verify_ledger(store.conn)
+    assert any("used by more than one event" in p for p in problems)
