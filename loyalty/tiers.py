@@ -20,7 +20,12 @@ from loyalty.program import Program, Tier
 
 def qualifying_spend(state: MemberState, program: Program, at: datetime) -> int:
     start = at - timedelta(days=program.tier_window_days)
-    return sum(amount for when, amount in state.spend.values() if start < when <= at)
+    # A plain loop: this walks every purchase the member ever made, once per sale.
+    total = 0
+    for when, amount in state.spend.values():
+        if start < when <= at:
+            total += amount
+    return total
 
 
 def tier_for_spend(program: Program, spend: int) -> Tier:

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -32,6 +31,7 @@ from loyalty.events import (
     GENESIS,
     Event,
     EventDraft,
+    canonical_bytes,
     canonical_json,
     format_instant,
     seal,
@@ -70,6 +70,12 @@ def _after(epoch: int, seq: int) -> tuple[int, int]:
 
 def dumps(value: Any) -> str:
     return canonical_json(value)
+
+
+_INSERT_EVENT = (
+    f"INSERT INTO events (event_key, {_EVENT_COLUMNS}, content_hash, approved_offline) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
@@ -192,7 +198,8 @@ class Recorder:
     """Writes one operation inside an open transaction (made by `record`).
 
     `identity` is the terminal's identity as this operation found it; the serials and the
-    clock this operation moves are `card_serial`, `receipt_serial` and `clock`."""
+    clock this operation moves are `card_serial`, `receipt_serial` and `clock`, and its
+    origin and epoch are `origin` and `epoch`."""
 
     def __init__(self, store: Store, conn: sqlite3.Connection, at: datetime) -> None:
         if at.tzinfo is None:
@@ -209,18 +216,24 @@ class Recorder:
         self.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         self.fresh = cache is not None and cache.token == (self.data_version, conn.total_changes)
         if self.fresh:
-            self.identity, self.program = cache.identity, cache.program
+            # The cached identity's serials and clock are those its head read found; the
+            # cache carries the current ones beside it.
+            self._identity, self.program = cache.identity, cache.program
             self.seq, self.prev_hash = cache.seq, cache.prev_hash
+            self.card_serial, self.receipt_serial = cache.card_serial, cache.receipt_serial
             self.clock = HybridClock(cache.clock_ms, cache.clock_counter)
         else:
             store.writer_cache = None
             store.verified.clear()
             store.birthdays.clear()
             self._read_head(store, conn)
-            self.clock = HybridClock(*parse_hlc(self.identity.hlc)) if self.identity.hlc \
+            identity = self._identity
+            self.card_serial, self.receipt_serial = identity.card_serial, identity.receipt_serial
+            self.clock = HybridClock(*parse_hlc(identity.hlc)) if identity.hlc \
                 else HybridClock()
-        self.card_serial = self.identity.card_serial
-        self.receipt_serial = self.identity.receipt_serial
+        self.origin, self.epoch = self._identity.origin, self._identity.epoch
+        self._start = (self.card_serial, self.receipt_serial, self.clock.wall_ms,
+                       self.clock.counter)
         self.events: list[Event] = []
         self.touched: dict[str, MemberState] = {}
         # member_balances.version read under this transaction's write lock, so finish()
@@ -236,23 +249,33 @@ class Recorder:
             raise NotInitialised(
                 "this terminal has no identity yet: run `pos init --store S001 --terminal T1`"
             )
-        self.identity = Identity(*row)
+        self._identity = identity = Identity(*row)
         self.program = store.active_program(conn)
         head = conn.execute(
             "SELECT origin_seq, content_hash FROM events WHERE event_key > ? AND event_key <= ? "
             "AND origin = ? ORDER BY event_key DESC LIMIT 1",
-            (*_after(self.identity.epoch, 0), self.identity.origin),
+            (*_after(identity.epoch, 0), identity.origin),
         ).fetchone()
         self.seq, self.prev_hash = head if head else (0, GENESIS)
+
+    @property
+    def identity(self) -> Identity:
+        """The identity row as this operation found it (built on demand: a sale only
+        needs its origin and epoch)."""
+        card_serial, receipt_serial, wall_ms, counter = self._start
+        i = self._identity
+        return Identity(i.origin, i.store, i.terminal, i.epoch, i.created_at,
+                        i.epoch_started_at, card_serial, receipt_serial,
+                        format_hlc(wall_ms, counter) if (wall_ms or counter) else "",
+                        i.hub_url, i.hub_token, i.qr_key)
 
     # -- numbers ---------------------------------------------------------------------
     def next_receipt_no(self) -> str:
         """`S001-T1-000042`; from epoch 2 on `S001-T1-E2-000042`, so a restored database
         never prints a number it already printed before the restore."""
         self.receipt_serial += 1
-        ident = self.identity
-        epoch = f"-E{ident.epoch}" if ident.epoch > 1 else ""
-        return f"{ident.origin}{epoch}-{self.receipt_serial:06d}"
+        epoch = f"-E{self.epoch}" if self.epoch > 1 else ""
+        return f"{self.origin}{epoch}-{self.receipt_serial:06d}"
 
     def next_card_serial(self) -> int:
         self.card_serial += 1
@@ -288,13 +311,12 @@ class Recorder:
     # -- events ------------------------------------------------------------------------
     def append(self, draft: EventDraft, *, approved_offline: bool = False) -> Event:
         """Seal `draft` as the next event of this origin, insert it, apply it."""
-        state = self.state(draft.member_id)
-        identity = self.identity
+        state = self.touched.get(draft.member_id) or self.state(draft.member_id)
         event = seal(
             draft,
-            origin=identity.origin,
+            origin=self.origin,
             origin_seq=self.seq + 1,
-            origin_epoch=identity.epoch,
+            origin_epoch=self.epoch,
             prev_hash=self.prev_hash,
             occurred_at=self.at_text,
             hlc=self.clock.now(self.wall_ms),
@@ -302,8 +324,7 @@ class Recorder:
         )
         content_hash = _content_hash(event)
         self.conn.execute(
-            f"INSERT INTO events (event_key, {_EVENT_COLUMNS}, content_hash, approved_offline) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _INSERT_EVENT,
             (event_key(event.origin_epoch, event.origin_seq),
              event.event_id, event.origin, event.origin_seq, event.origin_epoch,
              event.member_id, event.kind, event.points, dumps(event.stamps), event.amount,
@@ -354,10 +375,7 @@ class Recorder:
     # -- end -------------------------------------------------------------------------
     def finish(self) -> dict[str, tuple[int, MemberState]]:
         """Write serials, clock and cached balances; return the new cache entries."""
-        identity = self.identity
-        if (self.card_serial, self.receipt_serial) != (identity.card_serial,
-                                                        identity.receipt_serial) \
-                or self.events:
+        if self.events or (self.card_serial, self.receipt_serial) != self._start[:2]:
             self.conn.execute(
                 "UPDATE identity SET card_serial = ?, receipt_serial = ?, hlc = ? "
                 "WHERE id = 1",
@@ -376,14 +394,10 @@ class Recorder:
         return entries
 
 
-_FIELDS = tuple(Event.__dataclass_fields__)
-
-
 def _content_hash(event: Event) -> str:
-    # Same bytes as Event.content_hash(), without dataclasses.asdict's deep copy, which
-    # was a measurable part of a sale's time (tests check the two agree).
-    body = canonical_json({name: getattr(event, name) for name in _FIELDS})
-    return hashlib.sha256(body.encode()).hexdigest()
+    # Same bytes as Event.content_hash(), without dataclasses.asdict's deep copy: an
+    # Event's __dict__ holds exactly its fields (tests check the two hashes agree).
+    return hashlib.sha256(canonical_bytes(vars(event))).hexdigest()
 
 
 class record:  # noqa: N801 - used as `with record(store, at) as rec:`, like a function
@@ -430,21 +444,11 @@ class record:  # noqa: N801 - used as `with record(store, at) as rec:`, like a f
         store = self.store
         store.states.update(entries)
         store.verified.update(entries)
+        # Our own commit does not move data_version on this connection.
         store.writer_cache = WriterCache(
-            # Our own commit does not move data_version on this connection.
-            token=(rec.data_version, conn.total_changes),
-            identity=Identity(
-                rec.identity.origin, rec.identity.store, rec.identity.terminal,
-                rec.identity.epoch, rec.identity.created_at, rec.identity.epoch_started_at,
-                rec.card_serial, rec.receipt_serial,
-                format_hlc(rec.clock.wall_ms, rec.clock.counter), rec.identity.hub_url,
-                rec.identity.hub_token, rec.identity.qr_key,
-            ),
-            program=rec.program,
-            seq=rec.seq,
-            prev_hash=rec.prev_hash,
-            clock_ms=rec.clock.wall_ms,
-            clock_counter=rec.clock.counter,
+            (rec.data_version, conn.total_changes), rec._identity, rec.program, rec.seq,
+            rec.prev_hash, rec.card_serial, rec.receipt_serial, rec.clock.wall_ms,
+            rec.clock.counter,
         )
 
     def _abandon(self, conn: sqlite3.Connection) -> None:
@@ -459,18 +463,20 @@ class record:  # noqa: N801 - used as `with record(store, at) as rec:`, like a f
                 store.verified.discard(member_id)
 
 
-@dataclass(frozen=True)
-class WriterCache:
+class WriterCache(NamedTuple):
     """What this connection's last operation left, exact while its token has not moved:
     `PRAGMA data_version` moves when another connection commits, `total_changes` when
     this one writes. A sale then reads no identity, program, chain head, member version
-    or birthday again."""
+    or birthday again. `identity` is the row its last read found; the serials and clock
+    moved since are the fields beside it."""
 
     token: tuple[int, int]
     identity: Identity
     program: Program
     seq: int
     prev_hash: str
+    card_serial: int
+    receipt_serial: int
     clock_ms: int
     clock_counter: int
 

@@ -151,10 +151,11 @@ def record_sale(
         state = rec.state(member_id)
         earn = earn_for_sale(rec.program, state, sale, at, receipt_no=receipt_no,
                              birthday=birthday)
-        events = tuple(rec.append(d) for d in earn.drafts)
+        events = tuple([rec.append(d) for d in earn.drafts])
+        points = earn.points
         rec.add_receipt(
             receipt_no, "sale", member_id=member_id, total=sale.total, lines=lines,
-            points_earned=earn.points,
+            points_earned=points,
             details={"promotions": list(earn.promotions), "bonuses": earn.bonuses,
                      "tier": earn.tier, "stamps": earn.stamps,
                      "vouchers": [v["code"] for v in earn.vouchers]},
@@ -163,7 +164,7 @@ def record_sale(
     # The sale's own earn event is the only spend it adds to the window (it is at `at`).
     tier = tier_at(state, program, at, spend=earn.qualifying_spend + sale.total)
     return SaleResult(
-        receipt_no, member_id, sale.total, earn.points, earn.purchase_points,
+        receipt_no, member_id, sale.total, points, earn.purchase_points,
         earn.promotions, tuple(earn.bonuses), dict(earn.stamps), tuple(earn.vouchers),
         state.balance, tier.name, events,
     )
