@@ -72,6 +72,32 @@ def dumps(value: Any) -> str:
     return canonical_json(value)
 
 
+_SIX_DIGITS = 999_999
+
+
+def _receipt_prefix(origin: str, epoch: int) -> str:
+    # `S001-T1-000042`; from epoch 2 on `S001-T1-E2-000042`.
+    return f"{origin}-E{epoch}-" if epoch > 1 else f"{origin}-"
+
+
+def _last_receipt_serial(conn: sqlite3.Connection, origin: str, epoch: int) -> int:
+    """The highest receipt serial of any epoch up to `epoch`, read from the receipts'
+    primary key: exact while serials have six digits (then text order is numeric order);
+    past that the identity row holds it (`Recorder.finish`)."""
+    best = 0
+    for e in range(1, epoch + 1):
+        prefix = _receipt_prefix(origin, e)
+        row = conn.execute(
+            # ':' sorts right after '9': the range holds this prefix + digits only.
+            "SELECT receipt_no FROM receipts WHERE receipt_no >= ? AND receipt_no < ? "
+            "ORDER BY receipt_no DESC LIMIT 1",
+            (prefix + "0", prefix + ":"),
+        ).fetchone()
+        if row and row[0][len(prefix):].isdigit():
+            best = max(best, int(row[0][len(prefix):]))
+    return best
+
+
 _INSERT_EVENT = (
     f"INSERT INTO events (event_key, {_EVENT_COLUMNS}, content_hash, approved_offline) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -227,14 +253,12 @@ class Recorder:
             store.verified.clear()
             store.birthdays.clear()
             self._read_head(store, conn)
-            identity = self._identity
-            self.card_serial, self.receipt_serial = identity.card_serial, identity.receipt_serial
-            self.clock = HybridClock(*parse_hlc(identity.hlc)) if identity.hlc \
-                else HybridClock()
         self.origin, self.epoch = self._identity.origin, self._identity.epoch
         self._start = (self.card_serial, self.receipt_serial, self.clock.wall_ms,
                        self.clock.counter)
         self.events: list[Event] = []
+        # Receipt numbers taken and not yet inserted as a receipt row (see finish()).
+        self.unreceipted: set[str] = set()
         self.touched: dict[str, MemberState] = {}
         # member_balances.version read under this transaction's write lock, so finish()
         # can write version + 1 without reading it again.
@@ -257,6 +281,16 @@ class Recorder:
             (*_after(identity.epoch, 0), identity.origin),
         ).fetchone()
         self.seq, self.prev_hash = head if head else (0, GENESIS)
+        # The identity row's receipt serial and clock are floors, not written by every
+        # operation (one b-tree page less in each commit): the last receipt number and the
+        # newest event's stamp say where they are now.
+        self.card_serial = identity.card_serial
+        self.receipt_serial = max(identity.receipt_serial,
+                                  _last_receipt_serial(conn, identity.origin, identity.epoch))
+        self.clock = HybridClock(*parse_hlc(identity.hlc)) if identity.hlc else HybridClock()
+        newest = conn.execute("SELECT hlc FROM events ORDER BY event_key DESC LIMIT 1").fetchone()
+        if newest:
+            self.clock.observe(newest[0])
 
     @property
     def identity(self) -> Identity:
@@ -274,8 +308,9 @@ class Recorder:
         """`S001-T1-000042`; from epoch 2 on `S001-T1-E2-000042`, so a restored database
         never prints a number it already printed before the restore."""
         self.receipt_serial += 1
-        epoch = f"-E{self.epoch}" if self.epoch > 1 else ""
-        return f"{self.origin}{epoch}-{self.receipt_serial:06d}"
+        receipt_no = f"{_receipt_prefix(self.origin, self.epoch)}{self.receipt_serial:06d}"
+        self.unreceipted.add(receipt_no)
+        return receipt_no
 
     def next_card_serial(self) -> int:
         self.card_serial += 1
@@ -358,6 +393,7 @@ class Recorder:
         bytes are rendered after commit (see `pos_agent.printing`), so the sale's
         transaction does not wait for the QR image and ESC/POS encoding."""
         balance_after = self.touched[member_id].balance if member_id in self.touched else None
+        self.unreceipted.discard(receipt_no)
         self.conn.execute(
             "INSERT INTO receipts (receipt_no, kind, member_id, total, currency, lines, "
             "points_earned, points_spent, points_reversed, balance_after, details, reverses, "
@@ -374,8 +410,15 @@ class Recorder:
 
     # -- end -------------------------------------------------------------------------
     def finish(self) -> dict[str, tuple[int, MemberState]]:
-        """Write serials, clock and cached balances; return the new cache entries."""
-        if self.events or (self.card_serial, self.receipt_serial) != self._start[:2]:
+        """Write serials and clock when the ledger cannot tell them, and cached balances;
+        return the new cache entries.
+
+        The receipt serial is read back from the last receipt number (`_read_head`), so
+        it needs writing only when a number was taken without a receipt row, or once
+        numbers outgrow six digits (text order then no longer finds the last one). The
+        clock is read back from the newest event."""
+        if (self.card_serial != self._start[0] or self.unreceipted
+                or self.receipt_serial > _SIX_DIGITS):
             self.conn.execute(
                 "UPDATE identity SET card_serial = ?, receipt_serial = ?, hlc = ? "
                 "WHERE id = 1",
