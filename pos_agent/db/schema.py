@@ -226,7 +226,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         # events: one origin), so it keeps (epoch, seq) unique and ordered; the CHECK
         # keeps it honest. event_id lost its UNIQUE index, one more b-tree page per event:
         # ids are UUIDv7 made here; acknowledgements find events by seq and check the id;
-        # `pos check` reports a repeated event_id.
+        # `pos check` reports a repeated event_id. The columns repeat migration 1's on
+        # purpose: SQLite changes neither a table's key nor a UNIQUE constraint in place,
+        # so the table is rebuilt, and a shipped migration is never edited.
         """
         CREATE TABLE events_v4 (
             event_key INTEGER PRIMARY KEY,

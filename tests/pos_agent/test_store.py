@@ -293,9 +293,14 @@ def test_the_tier_a_sale_reports_is_the_tier_of_the_folded_ledger_after_it(store
     assert seen == ["Green", "Green", "Silver", "Gold", "Gold"]
 
 
-def _reopened(store, config):
-    """A second Store on the database: nothing cached, everything read back."""
-    return open_store(load_settings(str(config)))
+def _next_receipt_elsewhere(config, member_id, at=None):
+    """A sale through a second Store on the database (nothing cached, everything read
+    back, as after a restart); its result."""
+    other = open_store(load_settings(str(config)))
+    try:
+        return record_sale(other, member_id, make_sale(total=500), at=at)
+    finally:
+        other.close()
 
 
 def test_receipt_numbers_and_the_clock_are_read_back_from_the_ledger(store, config):
@@ -308,13 +313,9 @@ def test_receipt_numbers_and_the_clock_are_read_back_from_the_ledger(store, conf
     assert store.conn.execute("SELECT receipt_serial FROM identity").fetchone()[0] == 1
     # A sale dated in the past: the clock still moves on from the newest event.
     early = datetime(2020, 1, 1, tzinfo=UTC)
-    other = _reopened(store, config)
-    try:
-        sale = record_sale(other, ann.member_id, make_sale(total=500), at=early)
-        assert sale.receipt_no == "S001-T1-000005"
-        assert sale.events[0].hlc > last.events[-1].hlc
-    finally:
-        other.close()
+    sale = _next_receipt_elsewhere(config, ann.member_id, at=early)
+    assert sale.receipt_no == "S001-T1-000005"
+    assert sale.events[0].hlc > last.events[-1].hlc
     assert record_sale(store, ann.member_id, make_sale(total=500)).receipt_no == \
         "S001-T1-000006"
     new_epoch(store.db)
@@ -329,12 +330,7 @@ def test_a_receipt_number_taken_without_a_receipt_is_never_given_again(store, co
     ann = enrol(store, name="Ann", phone="0611223344")
     with record(store) as rec:
         assert rec.next_receipt_no() == "S001-T1-000002"  # e.g. printed on a slip
-    other = _reopened(store, config)
-    try:
-        assert record_sale(other, ann.member_id, make_sale(total=500)).receipt_no == \
-            "S001-T1-000003"
-    finally:
-        other.close()
+    assert _next_receipt_elsewhere(config, ann.member_id).receipt_no == "S001-T1-000003"
 
 
 def test_receipt_serials_past_six_digits_are_kept_in_the_identity_row(store, config):
@@ -343,10 +339,5 @@ def test_receipt_serials_past_six_digits_are_kept_in_the_identity_row(store, con
     numbers = [record_sale(store, ann.member_id, make_sale(total=500)).receipt_no
                for _ in range(3)]
     assert numbers == ["S001-T1-999999", "S001-T1-1000000", "S001-T1-1000001"]
-    other = _reopened(store, config)
-    try:
-        # Text order puts 999999 last; the identity row knows better.
-        assert record_sale(other, ann.member_id, make_sale(total=500)).receipt_no == \
-            "S001-T1-1000002"
-    finally:
-        other.close()
+    # Text order puts 999999 last; the identity row knows better.
+    assert _next_receipt_elsewhere(config, ann.member_id).receipt_no == "S001-T1-1000002"
