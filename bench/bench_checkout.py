@@ -4,6 +4,9 @@ path `pos sale` and the app use), against the raw SQLite limit measured in the s
     .venv/bin/python bench/bench_checkout.py            # 2000 sales over 500 members
     .venv/bin/python bench/bench_checkout.py --sales 5000 --members 1000 --dir /var/tmp
 
+`--frames` adds, after the measured run, a count of the WAL frames one sale's commit
+writes, per b-tree (each b-tree a sale touches costs it at least one 4 KiB frame).
+
 The raw limit is one single-row INSERT + COMMIT per transaction, in its own database in
 the same folder, with the terminal's pragmas (WAL, synchronous=FULL, same page cache and
 checkpoint settings): what the disk's fsync allows a one-row transaction to do. Each sale
@@ -16,10 +19,12 @@ and sent after commit (see docs/terminal.md).
 from __future__ import annotations
 
 import argparse
+import collections
 import random
 import shutil
 import sqlite3
 import statistics
+import struct
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -81,11 +86,35 @@ def setup(folder: Path, members: int) -> tuple:
     return store, ids, start
 
 
-def run(n_sales: int, n_members: int, folder: Path) -> dict:
+def wal_frames(store, sales: list, at: datetime) -> tuple[float, dict[str, float]]:
+    """Record `sales` with checkpoints off and read the WAL back: frames per sale, and per
+    b-tree (dbstat names the b-tree each page belongs to)."""
+    conn = store.conn
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    path = Path(conn.execute("PRAGMA database_list").fetchone()[2] + "-wal")
+    for i, (member_id, sale) in enumerate(sales):
+        record_sale(store, member_id, sale, at=at + timedelta(seconds=i))
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    try:
+        owner = dict(conn.execute("SELECT pageno, name FROM dbstat").fetchall())
+    except sqlite3.OperationalError:  # SQLite built without dbstat: totals only
+        owner = {}
+    data = path.read_bytes()
+    counts: collections.Counter[str] = collections.Counter()
+    for offset in range(32, len(data) - 23, 24 + page_size):
+        (page,) = struct.unpack(">I", data[offset:offset + 4])
+        counts[owner.get(page, "?")] += 1
+    conn.execute("PRAGMA wal_autocheckpoint = 1000")
+    n = len(sales)
+    return sum(counts.values()) / n, {k: v / n for k, v in counts.most_common()}
+
+
+def run(n_sales: int, n_members: int, folder: Path, frames: int = 0) -> dict:
     store, ids, start = setup(folder, n_members)
     rng = random.Random(7)
     sales = []
-    for _ in range(n_sales):
+    for _ in range(n_sales + frames):
         lines = [
             SaleLine(p.sku, p.category, rng.randint(1, 3), p.unit_price)
             for p in rng.sample(PRODUCTS, rng.randint(1, 3))
@@ -106,6 +135,8 @@ def run(n_sales: int, n_members: int, folder: Path) -> dict:
             record_sale(store, member_id, sale, at=at + timedelta(seconds=i))
             latencies.append(time.perf_counter() - t0)
     events = store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    frame_counts = wal_frames(store, sales[n_sales:], at + timedelta(days=1)) if frames \
+        else None
     store.close()
     raw_conn.close()
     sales_per_s = len(latencies) / sum(latencies)
@@ -121,6 +152,7 @@ def run(n_sales: int, n_members: int, folder: Path) -> dict:
         "raw_p50_ms": statistics.median(raw) * 1e3,
         "raw_p99_ms": percentile(raw, 99) * 1e3,
         "ratio": sales_per_s / raw_per_s,
+        "frames": frame_counts,
     }
 
 
@@ -129,10 +161,12 @@ def main() -> None:
     parser.add_argument("--sales", type=int, default=2000)
     parser.add_argument("--members", type=int, default=500)
     parser.add_argument("--dir", help="folder for the databases (default: a temp folder)")
+    parser.add_argument("--frames", type=int, default=0, metavar="N",
+                        help="after the run, count the WAL frames of N more sales")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-checkout-", dir=args.dir))
     try:
-        r = run(args.sales, args.members, folder)
+        r = run(args.sales, args.members, folder, args.frames)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"sqlite {sqlite3.sqlite_version}, WAL, synchronous=FULL, folder {args.dir or 'tmp'}")
@@ -142,6 +176,11 @@ def main() -> None:
     print(f"  raw limit:   {r['raw_per_s']:8.0f} commits/s p50 {r['raw_p50_ms']:.3f} ms   "
           f"p99 {r['raw_p99_ms']:.3f} ms   (1-row INSERT + COMMIT)")
     print(f"  ratio: {r['ratio']:.2f} of the raw limit (target >= 0.5)")
+    if r["frames"]:
+        total, per_tree = r["frames"]
+        print(f"WAL frames per sale (next {args.frames} sales, checkpoints off): {total:.2f}")
+        for name, n in per_tree.items():
+            print(f"  {n:5.2f}  {name}")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,9 @@ from loyalty.expiry import lot_expiry
 from loyalty.fold import MemberState
 from loyalty.ids import voucher_code
 from loyalty.program import Program, Rounding, Tier
-from loyalty.promotions import line_multiplier
+from loyalty.promotions import line_multiplier, promotions_on
 from loyalty.sale import Sale, SaleLine
-from loyalty.tiers import tier_at
+from loyalty.tiers import qualifying_spend, tier_at
 
 # Exact decimal arithmetic: multipliers are decimals with a few digits and amounts are
 # integers, so with this much precision no product or sum is ever rounded; the one
@@ -55,13 +55,20 @@ def purchase_points(
     program: Program, tier: Tier, lines: tuple[SaleLine, ...], day: date
 ) -> tuple[int, tuple[str, ...]]:
     """Points for the lines of a sale and the names of the promotions that applied."""
-    exact = Decimal(0)
+    running = promotions_on(program, day)
+    # Lines with the same multiplier are summed as integers first and multiplied once:
+    # exact either way (no step may round), fewer Decimal operations.
+    spend_by_multiplier: dict[Decimal, int] = {}
     used: list[str] = []
-    ctx = _EXACT
     for line in lines:
-        multiplier, promos = line_multiplier(program, tier, line, day)
-        exact = ctx.add(exact, ctx.multiply(Decimal(line.total * program.earn_rate), multiplier))
-        used += [p for p in promos if p not in used]
+        multiplier, promos = line_multiplier(program, tier, line, day, running)
+        spend_by_multiplier[multiplier] = spend_by_multiplier.get(multiplier, 0) + line.total
+        if promos:
+            used += [p for p in promos if p not in used]
+    ctx = _EXACT
+    exact = Decimal(0)
+    for multiplier, spend in spend_by_multiplier.items():
+        exact = ctx.add(exact, ctx.multiply(Decimal(spend * program.earn_rate), multiplier))
     exact = ctx.scaleb(exact, -program.currency_exponent)
     return round_points(exact, program.rounding), tuple(used)
 
@@ -92,6 +99,9 @@ class EarnResult:
     stamps: dict[str, int] = field(default_factory=dict)
     vouchers: list[dict] = field(default_factory=list)
     tier: str = ""
+    qualifying_spend: int = 0
+    """The member's qualifying spend just before the sale (what `tier` was chosen from):
+    the tier after the sale is `tier_at(..., spend=qualifying_spend + sale.total)`."""
 
     @property
     def points(self) -> int:
@@ -109,10 +119,12 @@ def earn_for_sale(
 ) -> EarnResult:
     """The events a sale earns: purchase points and stamps, card completions, and the
     day's visit bonus and the birthday bonus when they are due."""
-    tier = tier_at(state, program, at)
+    spend = qualifying_spend(state, program, at)
+    tier = tier_at(state, program, at, spend=spend)
     day = local_day(program, at)
     points, promos = purchase_points(program, tier, sale.lines, day)
     stamps = stamps_for_lines(program, sale.lines)
+    # Every lot this sale credits is in the same tier at the same instant.
     expires_at = lot_expiry(state, program, at, tier)
     drafts = [
         EventDraft(
@@ -158,7 +170,7 @@ def earn_for_sale(
             )
         )
     bonus_drafts = visit_bonuses(program, state, at, receipt_no=receipt_no, birthday=birthday,
-                                 tier=tier)
+                                 tier=tier, day=day, expires_at=expires_at)
     drafts += bonus_drafts
     return EarnResult(
         drafts=drafts,
@@ -168,12 +180,14 @@ def earn_for_sale(
         stamps=stamps,
         vouchers=vouchers,
         tier=tier.name,
+        qualifying_spend=spend,
     )
 
 
 def _bonus(
     program: Program, state: MemberState, at: datetime, points: int, reason: str, once: str,
     ref: str, member_id: str | None = None, tier: Tier | None = None,
+    expires_at: str | None = None,
 ) -> EventDraft:
     return EventDraft(
         kind=Kind.BONUS,
@@ -181,7 +195,7 @@ def _bonus(
         points=points,
         ref=ref,
         data={"reason": reason, "once": once,
-              "expires_at": lot_expiry(state, program, at, tier)},
+              "expires_at": expires_at or lot_expiry(state, program, at, tier)},
     )
 
 
@@ -193,29 +207,36 @@ def visit_bonuses(
     receipt_no: str,
     birthday: date | None = None,
     tier: Tier | None = None,
+    day: date | None = None,
+    expires_at: str | None = None,
 ) -> list[EventDraft]:
     """The first-visit-of-the-day bonus and, in the birthday month, the yearly birthday
-    bonus; each only if this member has not had it for that day/year."""
-    day = local_day(program, at)
+    bonus; each only if this member has not had it for that day/year. A caller that has
+    the member's tier, the local day and the lot expiry for `at` already passes them."""
+    day = day or local_day(program, at)
     drafts: list[EventDraft] = []
-    if program.bonuses.visit or (program.bonuses.birthday and birthday is not None):
-        tier = tier or tier_at(state, program, at)
     visit_key = f"visit:{day.isoformat()}"
-    if program.bonuses.visit and visit_key not in state.once_keys:
-        drafts.append(
-            _bonus(program, state, at, program.bonuses.visit, "Store visit", visit_key, receipt_no,
-                   tier=tier)
-        )
+    due_visit = program.bonuses.visit and visit_key not in state.once_keys
     birthday_key = f"birthday:{day.year}"
-    if (
+    due_birthday = (
         program.bonuses.birthday
         and birthday is not None
         and birthday.month == day.month
         and birthday_key not in state.once_keys
-    ):
+    )
+    if not (due_visit or due_birthday):
+        return drafts
+    if expires_at is None:
+        expires_at = lot_expiry(state, program, at, tier)
+    if due_visit:
+        drafts.append(
+            _bonus(program, state, at, program.bonuses.visit, "Store visit", visit_key, receipt_no,
+                   expires_at=expires_at)
+        )
+    if due_birthday:
         drafts.append(
             _bonus(program, state, at, program.bonuses.birthday, "Birthday", birthday_key,
-                   receipt_no, tier=tier)
+                   receipt_no, expires_at=expires_at)
         )
     return drafts
 

@@ -47,6 +47,10 @@ class Kind(StrEnum):
     MERGE = "merge"          # points moved between two accounts of one person
 
 
+# A set of the plain strings: a StrEnum member hashes and compares as its value.
+_KINDS = frozenset(kind.value for kind in Kind)
+
+
 @dataclass(frozen=True)
 class EventDraft:
     kind: str
@@ -65,10 +69,9 @@ class EventDraft:
     """Set only for events placed at a past instant (expiry), so they sort there."""
 
     def __post_init__(self) -> None:
-        if self.kind not in Kind.__members__.values():
+        if self.kind not in _KINDS:
             raise LedgerError(f"unknown event kind {self.kind!r}")
-        for name in ("points", "amount"):
-            value = getattr(self, name)
+        for name, value in (("points", self.points), ("amount", self.amount)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise LedgerError(f"{name} must be an integer, got {type(value).__name__}")
         for card, delta in self.stamps.items():
@@ -146,6 +149,15 @@ def canonical_json(value: Any) -> str:
         return _CANONICAL.encode(value)
 
 
+def canonical_bytes(value: Any) -> bytes:
+    """`canonical_json(value)` as UTF-8 bytes, without decoding orjson's bytes to text and
+    encoding them again (what the chain hash of every event is taken of)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return _CANONICAL.encode(value).encode()
+
+
 def parse_instant(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
@@ -173,23 +185,24 @@ def seal(
     """Turn a draft into the event to store, as the recording side numbers it."""
     if origin_seq < 1:
         raise LedgerError("origin_seq starts at 1")
+    # Positional, in field order: a sale seals every event it records.
     return Event(
-        event_id=draft.event_id or new_event_id(),
-        origin=origin,
-        origin_seq=origin_seq,
-        origin_epoch=origin_epoch,
-        member_id=draft.member_id,
-        kind=draft.kind,
-        points=draft.points,
-        stamps=dict(draft.stamps),
-        amount=draft.amount,
-        currency=draft.currency,
-        program_version=program_version,
-        prev_hash=prev_hash,
-        ref=draft.ref,
-        occurred_at=draft.occurred_at or occurred_at,
-        hlc=draft.hlc or hlc,
-        data=dict(draft.data),
+        draft.event_id or new_event_id(),
+        origin,
+        origin_seq,
+        origin_epoch,
+        draft.member_id,
+        draft.kind,
+        draft.points,
+        dict(draft.stamps),
+        draft.amount,
+        draft.currency,
+        program_version,
+        prev_hash,
+        draft.ref,
+        draft.occurred_at or occurred_at,
+        draft.hlc or hlc,
+        dict(draft.data),
     )
 
 

@@ -22,15 +22,26 @@ from loyalty.sale import SaleLine
 
 
 def promotion_applies(promo: Promotion, line: SaleLine, day: date) -> bool:
+    return on_day(promo, day) and applies_to_line(promo, line)
+
+
+def on_day(promo: Promotion, day: date) -> bool:
     if promo.starts and day < promo.starts:
         return False
     if promo.ends and day > promo.ends:
         return False
-    if promo.weekdays and WEEKDAYS[day.weekday()] not in promo.weekdays:
-        return False
+    return not (promo.weekdays and WEEKDAYS[day.weekday()] not in promo.weekdays)
+
+
+def applies_to_line(promo: Promotion, line: SaleLine) -> bool:
     if promo.categories or promo.products:
         return line.category in promo.categories or line.sku in promo.products
     return True
+
+
+def promotions_on(program: Program, day: date) -> tuple[Promotion, ...]:
+    """The promotions running on `day`: worked out once per sale, not once per line."""
+    return tuple(p for p in program.promotions if on_day(p, day))
 
 
 def combine(program: Program, multipliers: list[Decimal]) -> Decimal:
@@ -43,10 +54,16 @@ def combine(program: Program, multipliers: list[Decimal]) -> Decimal:
 
 
 def line_multiplier(
-    program: Program, tier: Tier, line: SaleLine, day: date
+    program: Program, tier: Tier, line: SaleLine, day: date,
+    running: tuple[Promotion, ...] | None = None,
 ) -> tuple[Decimal, tuple[str, ...]]:
-    """Total multiplier for one line (tier x promotions, capped) and the promotions used."""
-    active = [p for p in program.promotions if promotion_applies(p, line, day)]
+    """Total multiplier for one line (tier x promotions, capped) and the promotions used.
+    `running` is `promotions_on(program, day)` when the caller has it already."""
+    if running is None:
+        running = promotions_on(program, day)
+    active = [p for p in running if applies_to_line(p, line)]
+    if not active:
+        return min(tier.multiplier, program.stacking.max_multiplier), ()
     combinable = [p for p in active if not p.exclusive]
     exclusive = sorted((p for p in active if p.exclusive), key=lambda p: (-p.multiplier, p.id))
     combined = combine(program, [p.multiplier for p in combinable])

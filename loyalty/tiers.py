@@ -20,7 +20,12 @@ from loyalty.program import Program, Tier
 
 def qualifying_spend(state: MemberState, program: Program, at: datetime) -> int:
     start = at - timedelta(days=program.tier_window_days)
-    return sum(amount for when, amount in state.spend.values() if start < when <= at)
+    # A plain loop: this walks every purchase the member ever made, once per sale.
+    total = 0
+    for when, amount in state.spend.values():
+        if start < when <= at:
+            total += amount
+    return total
 
 
 def tier_for_spend(program: Program, spend: int) -> Tier:
@@ -31,8 +36,14 @@ def tier_for_spend(program: Program, spend: int) -> Tier:
     return chosen
 
 
-def tier_at(state: MemberState, program: Program, at: datetime) -> Tier:
-    tier = tier_for_spend(program, qualifying_spend(state, program, at))
+def tier_at(
+    state: MemberState, program: Program, at: datetime, *, spend: int | None = None
+) -> Tier:
+    """The member's tier at `at`. `spend` is `qualifying_spend(state, program, at)` when
+    the caller knows it already (summing the window walks the member's whole history)."""
+    if spend is None:
+        spend = qualifying_spend(state, program, at)
+    tier = tier_for_spend(program, spend)
     if state.paid_tier and at < state.paid_tier[1]:
         paid = program.tier_named(state.paid_tier[0])
         if paid and paid.threshold > tier.threshold:

@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -34,6 +31,7 @@ from loyalty.events import (
     GENESIS,
     Event,
     EventDraft,
+    canonical_bytes,
     canonical_json,
     format_instant,
     seal,
@@ -41,8 +39,8 @@ from loyalty.events import (
 )
 from loyalty.fold import MemberState, apply
 from loyalty.program import Program
-from pos_agent.db import joined, transaction
-from pos_agent.exceptions import NotInitialised, StoreError
+from pos_agent.db import joined
+from pos_agent.exceptions import MemberNotFound, NotInitialised, StoreError
 from pos_agent.identity import Identity
 
 if TYPE_CHECKING:
@@ -54,8 +52,56 @@ _EVENT_COLUMNS = (
 )
 
 
+# events.event_key packs (origin_epoch, origin_seq) into the rowid (migration 4): the
+# table holds this terminal's own events, so this orders and identifies them.
+_SEQ_BITS = 32
+SEQ_MAX = (1 << _SEQ_BITS) - 1
+
+
+def event_key(epoch: int, seq: int) -> int:
+    """The `events.event_key` of an event of this terminal."""
+    return (epoch << _SEQ_BITS) | seq
+
+
+def _after(epoch: int, seq: int) -> tuple[int, int]:
+    # (low, high] bounds of the keys of `epoch`'s events after `seq`.
+    return event_key(epoch, seq), event_key(epoch, SEQ_MAX)
+
+
 def dumps(value: Any) -> str:
     return canonical_json(value)
+
+
+_SIX_DIGITS = 999_999
+
+
+def _receipt_prefix(origin: str, epoch: int) -> str:
+    # `S001-T1-000042`; from epoch 2 on `S001-T1-E2-000042`.
+    return f"{origin}-E{epoch}-" if epoch > 1 else f"{origin}-"
+
+
+def _last_receipt_serial(conn: sqlite3.Connection, origin: str, epoch: int) -> int:
+    """The highest receipt serial of any epoch up to `epoch`, read from the receipts'
+    primary key: exact while serials have six digits (then text order is numeric order);
+    past that the identity row holds it (`Recorder.finish`)."""
+    best = 0
+    for e in range(1, epoch + 1):
+        prefix = _receipt_prefix(origin, e)
+        row = conn.execute(
+            # ':' sorts right after '9': the range holds this prefix + digits only.
+            "SELECT receipt_no FROM receipts WHERE receipt_no >= ? AND receipt_no < ? "
+            "ORDER BY receipt_no DESC LIMIT 1",
+            (prefix + "0", prefix + ":"),
+        ).fetchone()
+        if row and row[0][len(prefix):].isdigit():
+            best = max(best, int(row[0][len(prefix):]))
+    return best
+
+
+_INSERT_EVENT = (
+    f"INSERT INTO events (event_key, {_EVENT_COLUMNS}, content_hash, approved_offline) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
@@ -97,20 +143,14 @@ def build_state(
         return state
     state = MemberState.from_dict(snapshot)
     # Only decode the events the snapshot does not hold yet: after a sync that is none.
-    missing = [
-        event_id
-        for (event_id,) in conn.execute("SELECT event_id FROM events WHERE member_id = ?",
-                                        (member_id,))
-        if event_id not in state.event_ids
+    held = state.event_ids
+    rows = [
+        row for row in conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE member_id = ?", (member_id,))
+        if row[0] not in held
     ]
-    if missing:
-        rows = conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id IN "
-            f"({','.join('?' * len(missing))})",
-            missing,
-        ).fetchall()
-        for event in sorted((event_from_row(r) for r in rows), key=lambda e: e.sort_key):
-            apply(state, event)
+    for event in sorted((event_from_row(r) for r in rows), key=lambda e: e.sort_key):
+        apply(state, event)
     return state
 
 
@@ -158,20 +198,34 @@ def write_balance(
 
 def write_balance_row(
     conn: sqlite3.Connection, member_id: str, balance: int, debt: int,
-    stamps: dict[str, int], now_text: str, version: int,
+    stamps: dict[str, int], now_text: str, version: int, *, exists: bool = False,
 ) -> None:
+    """Write a member's cached balance row; `exists` when the caller knows the row is
+    there (a version above 0 was read under the write lock): a plain UPDATE is cheaper
+    than the upsert."""
+    stamps_text = dumps({k: v for k, v in stamps.items() if v})
+    if exists:
+        conn.execute(
+            "UPDATE member_balances SET balance = ?, debt = ?, stamps = ?, version = ?, "
+            "updated_at = ? WHERE member_id = ?",
+            (balance, debt, stamps_text, version, now_text, member_id),
+        )
+        return
     conn.execute(
         "INSERT INTO member_balances (member_id, balance, debt, stamps, version, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
         "balance = excluded.balance, debt = excluded.debt, stamps = excluded.stamps, "
         "version = excluded.version, updated_at = excluded.updated_at",
-        (member_id, balance, debt, dumps({k: v for k, v in stamps.items() if v}), version,
-         now_text),
+        (member_id, balance, debt, stamps_text, version, now_text),
     )
 
 
 class Recorder:
-    """Writes one operation inside an open transaction (made by `record`)."""
+    """Writes one operation inside an open transaction (made by `record`).
+
+    `identity` is the terminal's identity as this operation found it; the serials and the
+    clock this operation moves are `card_serial`, `receipt_serial` and `clock`, and its
+    origin and epoch are `origin` and `epoch`."""
 
     def __init__(self, store: Store, conn: sqlite3.Connection, at: datetime) -> None:
         if at.tzinfo is None:
@@ -180,6 +234,7 @@ class Recorder:
         self.conn = conn
         self.at = at
         self.at_text = format_instant(at)
+        self.wall_ms = int(at.timestamp() * 1000)
         # Under the write lock: if nothing was written by anyone since this connection's
         # last operation committed, what that operation left (identity, chain head,
         # program, member states) is still exact and need not be read again.
@@ -187,17 +242,23 @@ class Recorder:
         self.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         self.fresh = cache is not None and cache.token == (self.data_version, conn.total_changes)
         if self.fresh:
-            self.identity, self.program = cache.identity, cache.program
+            # The cached identity's serials and clock are those its head read found; the
+            # cache carries the current ones beside it.
+            self._identity, self.program = cache.identity, cache.program
             self.seq, self.prev_hash = cache.seq, cache.prev_hash
+            self.card_serial, self.receipt_serial = cache.card_serial, cache.receipt_serial
+            self.clock = HybridClock(cache.clock_ms, cache.clock_counter)
         else:
             store.writer_cache = None
             store.verified.clear()
+            store.birthdays.clear()
             self._read_head(store, conn)
-        self.clock = HybridClock(*parse_hlc(self.identity.hlc)) if self.identity.hlc \
-            else HybridClock()
-        self.card_serial = self.identity.card_serial
-        self.receipt_serial = self.identity.receipt_serial
+        self.origin, self.epoch = self._identity.origin, self._identity.epoch
+        self._start = (self.card_serial, self.receipt_serial, self.clock.wall_ms,
+                       self.clock.counter)
         self.events: list[Event] = []
+        # Receipt numbers taken and not yet inserted as a receipt row (see finish()).
+        self.unreceipted: set[str] = set()
         self.touched: dict[str, MemberState] = {}
         # member_balances.version read under this transaction's write lock, so finish()
         # can write version + 1 without reading it again.
@@ -212,23 +273,44 @@ class Recorder:
             raise NotInitialised(
                 "this terminal has no identity yet: run `pos init --store S001 --terminal T1`"
             )
-        self.identity = Identity(*row)
+        self._identity = identity = Identity(*row)
         self.program = store.active_program(conn)
         head = conn.execute(
-            "SELECT origin_seq, content_hash FROM events WHERE origin = ? AND origin_epoch = ? "
-            "ORDER BY origin_seq DESC LIMIT 1",
-            (self.identity.origin, self.identity.epoch),
+            "SELECT origin_seq, content_hash FROM events WHERE event_key > ? AND event_key <= ? "
+            "AND origin = ? ORDER BY event_key DESC LIMIT 1",
+            (*_after(identity.epoch, 0), identity.origin),
         ).fetchone()
         self.seq, self.prev_hash = head if head else (0, GENESIS)
+        # The identity row's receipt serial and clock are floors, not written by every
+        # operation (one b-tree page less in each commit): the last receipt number and the
+        # newest event's stamp say where they are now.
+        self.card_serial = identity.card_serial
+        self.receipt_serial = max(identity.receipt_serial,
+                                  _last_receipt_serial(conn, identity.origin, identity.epoch))
+        self.clock = HybridClock(*parse_hlc(identity.hlc)) if identity.hlc else HybridClock()
+        newest = conn.execute("SELECT hlc FROM events ORDER BY event_key DESC LIMIT 1").fetchone()
+        if newest:
+            self.clock.observe(newest[0])
+
+    @property
+    def identity(self) -> Identity:
+        """The identity row as this operation found it (built on demand: a sale only
+        needs its origin and epoch)."""
+        card_serial, receipt_serial, wall_ms, counter = self._start
+        i = self._identity
+        return Identity(i.origin, i.store, i.terminal, i.epoch, i.created_at,
+                        i.epoch_started_at, card_serial, receipt_serial,
+                        format_hlc(wall_ms, counter) if (wall_ms or counter) else "",
+                        i.hub_url, i.hub_token, i.qr_key)
 
     # -- numbers ---------------------------------------------------------------------
     def next_receipt_no(self) -> str:
         """`S001-T1-000042`; from epoch 2 on `S001-T1-E2-000042`, so a restored database
         never prints a number it already printed before the restore."""
         self.receipt_serial += 1
-        ident = self.identity
-        epoch = f"-E{ident.epoch}" if ident.epoch > 1 else ""
-        return f"{ident.origin}{epoch}-{self.receipt_serial:06d}"
+        receipt_no = f"{_receipt_prefix(self.origin, self.epoch)}{self.receipt_serial:06d}"
+        self.unreceipted.add(receipt_no)
+        return receipt_no
 
     def next_card_serial(self) -> int:
         self.card_serial += 1
@@ -247,26 +329,39 @@ class Recorder:
             self.versions[member_id] = version
         return self.touched[member_id]
 
+    def birthday(self, member_id: str) -> date | None:
+        """The member's birthday; MemberNotFound if the member is not on this terminal.
+        Kept per connection while nobody writes (a profile only changes by a write)."""
+        birthdays = self.store.birthdays
+        if member_id in birthdays:
+            return birthdays[member_id]
+        row = self.conn.execute(
+            "SELECT birthday FROM members WHERE member_id = ?", (member_id,)
+        ).fetchone()
+        if row is None:
+            raise MemberNotFound(f"no member {member_id} on this terminal")
+        birthdays[member_id] = day = date.fromisoformat(row[0]) if row[0] else None
+        return day
+
     # -- events ------------------------------------------------------------------------
     def append(self, draft: EventDraft, *, approved_offline: bool = False) -> Event:
         """Seal `draft` as the next event of this origin, insert it, apply it."""
-        state = self.state(draft.member_id)
-        wall_ms = int(self.at.timestamp() * 1000)
+        state = self.touched.get(draft.member_id) or self.state(draft.member_id)
         event = seal(
             draft,
-            origin=self.identity.origin,
+            origin=self.origin,
             origin_seq=self.seq + 1,
-            origin_epoch=self.identity.epoch,
+            origin_epoch=self.epoch,
             prev_hash=self.prev_hash,
             occurred_at=self.at_text,
-            hlc=self.clock.now(wall_ms),
+            hlc=self.clock.now(self.wall_ms),
             program_version=self.program.version,
         )
         content_hash = _content_hash(event)
         self.conn.execute(
-            f"INSERT INTO events ({_EVENT_COLUMNS}, content_hash, approved_offline) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (event.event_id, event.origin, event.origin_seq, event.origin_epoch,
+            _INSERT_EVENT,
+            (event_key(event.origin_epoch, event.origin_seq),
+             event.event_id, event.origin, event.origin_seq, event.origin_epoch,
              event.member_id, event.kind, event.points, dumps(event.stamps), event.amount,
              event.currency, event.program_version, event.prev_hash, event.ref,
              event.occurred_at, event.hlc, dumps(event.data), content_hash,
@@ -298,6 +393,7 @@ class Recorder:
         bytes are rendered after commit (see `pos_agent.printing`), so the sale's
         transaction does not wait for the QR image and ESC/POS encoding."""
         balance_after = self.touched[member_id].balance if member_id in self.touched else None
+        self.unreceipted.discard(receipt_no)
         self.conn.execute(
             "INSERT INTO receipts (receipt_no, kind, member_id, total, currency, lines, "
             "points_earned, points_spent, points_reversed, balance_after, details, reverses, "
@@ -314,149 +410,263 @@ class Recorder:
 
     # -- end -------------------------------------------------------------------------
     def finish(self) -> dict[str, tuple[int, MemberState]]:
-        """Write serials, clock and cached balances; return the new cache entries."""
-        self.conn.execute(
-            "UPDATE identity SET card_serial = ?, receipt_serial = ?, hlc = ? WHERE id = 1",
-            # The clock started from the stored stamp and only moves forward.
-            (self.card_serial, self.receipt_serial,
-             format_hlc(self.clock.wall_ms, self.clock.counter)),
-        )
+        """Write serials and clock when the ledger cannot tell them, and cached balances;
+        return the new cache entries.
+
+        The receipt serial is read back from the last receipt number (`_read_head`), so
+        it needs writing only when a number was taken without a receipt row, or once
+        numbers outgrow six digits (text order then no longer finds the last one). The
+        clock is read back from the newest event."""
+        if (self.card_serial != self._start[0] or self.unreceipted
+                or self.receipt_serial > _SIX_DIGITS):
+            self.conn.execute(
+                "UPDATE identity SET card_serial = ?, receipt_serial = ?, hlc = ? "
+                "WHERE id = 1",
+                # The clock started from the stored stamp and only moves forward.
+                (self.card_serial, self.receipt_serial,
+                 format_hlc(self.clock.wall_ms, self.clock.counter)),
+            )
         entries = {}
         changed = {e.member_id for e in self.events}
         for member_id, state in self.touched.items():
             if member_id in changed:
-                version = write_balance(self.conn, state, self.at_text,
-                                        self.versions[member_id] + 1)
+                version = self.versions[member_id] + 1
+                write_balance_row(self.conn, member_id, state.balance, state.debt,
+                                  state.stamps, self.at_text, version, exists=version > 1)
                 entries[member_id] = (version, state)
         return entries
 
 
-_FIELDS = tuple(Event.__dataclass_fields__)
-
-
 def _content_hash(event: Event) -> str:
-    # Same bytes as Event.content_hash(), without dataclasses.asdict's deep copy, which
-    # was a measurable part of a sale's time (tests check the two agree).
-    body = canonical_json({name: getattr(event, name) for name in _FIELDS})
-    return hashlib.sha256(body.encode()).hexdigest()
+    # Same bytes as Event.content_hash(), without dataclasses.asdict's deep copy: an
+    # Event's __dict__ holds exactly its fields (tests check the two hashes agree).
+    return hashlib.sha256(canonical_bytes(vars(event))).hexdigest()
 
 
-@contextmanager
-def record(store: Store, at: datetime | None = None) -> Iterator[Recorder]:
-    """One operation = one transaction; see the module docstring."""
-    at = at or datetime.now(UTC)
-    rec: Recorder | None = None
-    try:
-        with transaction(store.db) as conn:
-            rec = Recorder(store, conn, at)
-            yield rec
+class record:  # noqa: N801 - used as `with record(store, at) as rec:`, like a function
+    """One operation = one transaction; see the module docstring.
+
+    A class rather than a generator context manager: this wraps every sale, and the
+    generator machinery (three nested ones before) was a measurable part of its time."""
+
+    __slots__ = ("store", "at", "rec")
+
+    def __init__(self, store: Store, at: datetime | None = None) -> None:
+        self.store = store
+        self.at = at or datetime.now(UTC)
+        self.rec: Recorder | None = None
+
+    def __enter__(self) -> Recorder:
+        conn = self.store.db.conn
+        if conn.in_transaction:
+            raise StoreError("a terminal transaction is already open on this connection")
+        # BEGIN IMMEDIATE takes the write lock up front, so two processes serialise
+        # instead of failing half-way with SQLITE_BUSY on their first write.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.rec = Recorder(self.store, conn, self.at)
+        except BaseException:
+            self._abandon(conn)
+            raise
+        return self.rec
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        rec = self.rec
+        assert rec is not None
+        conn = rec.conn
+        if exc_type is not None:
+            self._abandon(conn)
+            return
+        try:
             entries = rec.finish()
-    except BaseException:
+            conn.execute("COMMIT")
+        except BaseException:
+            self._abandon(conn)
+            raise
+        store = self.store
+        store.states.update(entries)
+        store.verified.update(entries)
+        # Our own commit does not move data_version on this connection.
+        store.writer_cache = WriterCache(
+            (rec.data_version, conn.total_changes), rec._identity, rec.program, rec.seq,
+            rec.prev_hash, rec.card_serial, rec.receipt_serial, rec.clock.wall_ms,
+            rec.clock.counter,
+        )
+
+    def _abandon(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         # States in the cache were mutated by events that are now rolled back.
+        store = self.store
         store.writer_cache = None
-        if rec is not None:
-            for member_id in rec.touched:
+        if self.rec is not None:
+            for member_id in self.rec.touched:
                 store.states.pop(member_id, None)
                 store.verified.discard(member_id)
-        raise
-    store.states.update(entries)
-    store.verified.update(entries)
-    store.writer_cache = WriterCache(
-        # Our own commit does not move data_version on this connection.
-        token=(rec.data_version, rec.conn.total_changes),
-        identity=replace(rec.identity, card_serial=rec.card_serial,
-                         receipt_serial=rec.receipt_serial,
-                         hlc=format_hlc(rec.clock.wall_ms, rec.clock.counter)),
-        program=rec.program,
-        seq=rec.seq,
-        prev_hash=rec.prev_hash,
-    )
 
 
-@dataclass(frozen=True)
-class WriterCache:
+class WriterCache(NamedTuple):
     """What this connection's last operation left, exact while its token has not moved:
     `PRAGMA data_version` moves when another connection commits, `total_changes` when
-    this one writes. A sale then reads no identity, program, chain head or member
-    version again."""
+    this one writes. A sale then reads no identity, program, chain head, member version
+    or birthday again. `identity` is the row its last read found; the serials and clock
+    moved since are the fields beside it."""
 
     token: tuple[int, int]
     identity: Identity
     program: Program
     seq: int
     prev_hash: str
+    card_serial: int
+    receipt_serial: int
+    clock_ms: int
+    clock_counter: int
 
 
 # -- for the sync agent -------------------------------------------------------------------
+#
+# The push queue is the tail of each stream (origin, epoch) after its acknowledged
+# high-water mark (`acked_marks.acked_seq`: every event up to it is acknowledged), read
+# along the events' primary key. `acked_hub_seq` stays the truth per event; the mark only
+# says where the unacknowledged tail can start, so a sale's commit does not maintain a
+# separate index of unacknowledged events.
+
+
+def unacked_streams(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
+    """(origin, origin_epoch, acked_seq) of every stream that can hold unacknowledged
+    events, oldest epoch first. Every epoch of this terminal up to the current one counts,
+    marked or not (an unmarked stream starts at 0)."""
+    marks = {(origin, epoch): seq for origin, epoch, seq in conn.execute(
+        "SELECT origin, origin_epoch, acked_seq FROM acked_marks")}
+    head = conn.execute("SELECT origin, epoch FROM identity WHERE id = 1").fetchone()
+    if head is not None:
+        for epoch in range(1, head[1] + 1):
+            marks.setdefault((head[0], epoch), 0)
+    return sorted(((o, e, s) for (o, e), s in marks.items()), key=lambda m: (m[1], m[0]))
+
 
 def pending_events(
     conn: sqlite3.Connection, limit: int, epoch: int | None = None, after_seq: int = 0
 ) -> list[Event]:
-    """Unacknowledged events in (epoch, origin_seq) order, at most `limit` (one epoch),
-    optionally only those after `after_seq` (the agent reads the next batch while the
-    current one is on its way)."""
-    if epoch is None:
-        row = conn.execute(
-            "SELECT MIN(origin_epoch) FROM events WHERE acked_hub_seq IS NULL"
-        ).fetchone()
-        if row[0] is None:
-            return []
-        epoch = row[0]
-    rows = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE acked_hub_seq IS NULL AND origin_epoch = ? "
-        "AND origin_seq > ? ORDER BY origin_seq LIMIT ?",
-        (epoch, after_seq, limit),
-    ).fetchall()
-    return [event_from_row(r) for r in rows]
+    """Unacknowledged events in (epoch, origin_seq) order, at most `limit` (one epoch: the
+    oldest that has any, or `epoch`), optionally only those after `after_seq` (the agent
+    reads the next batch while the current one is on its way)."""
+    for origin, stream_epoch, acked in unacked_streams(conn):
+        if epoch is not None and stream_epoch != epoch:
+            continue
+        rows = conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_key > ? AND event_key <= ? "
+            "AND origin = ? AND acked_hub_seq IS NULL ORDER BY event_key LIMIT ?",
+            (*_after(stream_epoch, max(acked, after_seq)), origin, limit),
+        ).fetchall()
+        if rows:
+            return [event_from_row(r) for r in rows]
+    return []
 
 
 def queued_count(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT COUNT(*) FROM events WHERE acked_hub_seq IS NULL").fetchone()[0]
+    return sum(
+        conn.execute(
+            "SELECT COUNT(*) FROM events WHERE event_key > ? AND event_key <= ? "
+            "AND origin = ? AND acked_hub_seq IS NULL",
+            (*_after(epoch, acked), origin),
+        ).fetchone()[0]
+        for origin, epoch, acked in unacked_streams(conn)
+    )
 
 
 def high_seq(conn: sqlite3.Connection, epoch: int) -> int:
     """The highest origin_seq recorded in `epoch` (0 if none)."""
     row = conn.execute(
-        "SELECT MAX(origin_seq) FROM events WHERE origin_epoch = ?", (epoch,)
+        "SELECT origin_seq FROM events WHERE event_key > ? AND event_key <= ? "
+        "ORDER BY event_key DESC LIMIT 1", _after(epoch, 0)
     ).fetchone()
-    return row[0] or 0
+    return row[0] if row else 0
 
 
 def mark_acknowledged(conn: sqlite3.Connection, results: list[dict]) -> int:
     """Store the hub_seq the hub gave each event (push/authorize answer); returns how many
-    rows changed. Joins an open transaction, else commits on its own."""
+    rows changed. Joins an open transaction, else commits on its own.
+
+    The hub names each event by event_id and origin_seq (not its epoch): the event is
+    looked up by seq in each epoch of this terminal, and must have that event_id. A result
+    without origin_seq is looked up by event_id alone, which reads the whole table."""
     with joined(conn):
         before = conn.total_changes
-        conn.executemany(
-            "UPDATE events SET acked_hub_seq = ? WHERE event_id = ? AND acked_hub_seq IS NULL",
-            [(int(result["hub_seq"]), result["event_id"]) for result in results],
-        )
-        return conn.total_changes - before
+        epochs = [epoch for _, epoch, _ in unacked_streams(conn)]
+        by_seq, by_id = [], []
+        for result in results:
+            seq = result.get("origin_seq")
+            if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq <= SEQ_MAX:
+                by_seq.append((int(result["hub_seq"]), *(event_key(e, seq) for e in epochs),
+                               result["event_id"]))
+            else:
+                by_id.append((int(result["hub_seq"]), result["event_id"]))
+        if by_seq and epochs:
+            conn.executemany(
+                "UPDATE events SET acked_hub_seq = ? WHERE event_key IN "
+                f"({', '.join('?' * len(epochs))}) AND event_id = ? AND acked_hub_seq IS NULL",
+                by_seq,
+            )
+        if by_id:
+            conn.executemany(
+                "UPDATE events SET acked_hub_seq = ? WHERE event_id = ? "
+                "AND acked_hub_seq IS NULL",
+                by_id,
+            )
+        changed = conn.total_changes - before
+        if changed:
+            _advance_marks(conn)
+        return changed
+
+
+def _advance_marks(conn: sqlite3.Connection) -> None:
+    # Each mark moves up to just before its stream's first unacknowledged event: a walk
+    # over the events acknowledged since, along the primary key.
+    for origin, epoch, acked in unacked_streams(conn):
+        first = conn.execute(
+            "SELECT origin_seq FROM events WHERE event_key > ? AND event_key <= ? "
+            "AND origin = ? AND acked_hub_seq IS NULL ORDER BY event_key LIMIT 1",
+            (*_after(epoch, acked), origin),
+        ).fetchone()
+        mark = first[0] - 1 if first is not None else high_seq(conn, epoch)
+        if mark != acked:
+            conn.execute(
+                "INSERT INTO acked_marks (origin, origin_epoch, acked_seq) VALUES (?, ?, ?) "
+                "ON CONFLICT (origin, origin_epoch) DO UPDATE SET acked_seq = excluded.acked_seq",
+                (origin, epoch, mark),
+            )
 
 
 def unacknowledge_from(conn: sqlite3.Connection, epoch: int, origin_seq: int) -> int:
     """Mark events from `origin_seq` on as not acknowledged (the hub lost them)."""
     with joined(conn):
         cur = conn.execute(
-            "UPDATE events SET acked_hub_seq = NULL WHERE origin_epoch = ? AND origin_seq >= ? "
+            "UPDATE events SET acked_hub_seq = NULL WHERE event_key > ? AND event_key <= ? "
             "AND acked_hub_seq IS NOT NULL",
-            (epoch, origin_seq),
+            _after(epoch, max(origin_seq - 1, 0)),
+        )
+        conn.execute(
+            "UPDATE acked_marks SET acked_seq = MIN(acked_seq, ?) WHERE origin_epoch = ?",
+            (origin_seq - 1, epoch),
         )
     return cur.rowcount
 
 
 def verify_ledger(conn: sqlite3.Connection) -> list[str]:
-    """Problems found: seq gaps, broken chains, stored hashes or cached balances that do
-    not match the ledger. An empty list means the ledger is sound."""
+    """Problems found: seq gaps, broken chains, stored hashes, repeated event ids, a push
+    mark past an unacknowledged event, or cached balances that do not match the ledger.
+    An empty list means the ledger is sound."""
     problems: list[str] = []
     streams = conn.execute(
         "SELECT DISTINCT origin, origin_epoch FROM events ORDER BY origin, origin_epoch"
     ).fetchall()
     for origin, epoch in streams:
         rows = conn.execute(
-            f"SELECT {_EVENT_COLUMNS}, content_hash FROM events WHERE origin = ? AND "
-            "origin_epoch = ? ORDER BY origin_seq",
-            (origin, epoch),
+            f"SELECT {_EVENT_COLUMNS}, content_hash FROM events WHERE event_key > ? AND "
+            "event_key <= ? AND origin = ? ORDER BY event_key",
+            (*_after(epoch, 0), origin),
         ).fetchall()
         events = [event_from_row(r) for r in rows]
         seqs = [e.origin_seq for e in events]
@@ -467,6 +677,22 @@ def verify_ledger(conn: sqlite3.Connection) -> list[str]:
         for event, row in zip(events, rows, strict=True):
             if event.content_hash() != row[16]:
                 problems.append(f"event {event.event_id}: stored content hash differs")
+    # No index keeps event ids unique (migration 4): they are UUIDv7 made here, and a
+    # repeat would be refused by the hub; this says so before.
+    for (event_id,) in conn.execute(
+        "SELECT event_id FROM events GROUP BY event_id HAVING COUNT(*) > 1"
+    ).fetchall():
+        problems.append(f"event id {event_id} is used by more than one event")
+    for origin, epoch, acked in conn.execute(
+        "SELECT origin, origin_epoch, acked_seq FROM acked_marks"
+    ).fetchall():
+        if conn.execute(
+            "SELECT 1 FROM events WHERE event_key > ? AND event_key <= ? AND origin = ? "
+            "AND acked_hub_seq IS NULL LIMIT 1",
+            (event_key(epoch, 0), event_key(epoch, acked), origin),
+        ).fetchone():
+            problems.append(f"{origin} epoch {epoch}: acknowledged mark {acked} is past an "
+                            "unacknowledged event")
     for member_id, balance, debt in conn.execute(
         "SELECT member_id, balance, debt FROM member_balances"
     ).fetchall():

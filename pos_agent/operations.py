@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from loyalty.earning import earn_for_sale, visit_bonuses
@@ -36,7 +36,14 @@ from loyalty.reversal import reverse_receipt
 from loyalty.sale import Sale
 from loyalty.tiers import tier_at
 from pos_agent.exceptions import MemberNotFound, ReceiptNotFound, StoreError
-from pos_agent.ledger import mark_acknowledged, pending_events, record
+from pos_agent.ledger import (
+    SEQ_MAX,
+    event_key,
+    mark_acknowledged,
+    pending_events,
+    record,
+    unacked_streams,
+)
 from pos_agent.reports import day_bounds
 from pos_agent.store import Store
 
@@ -140,23 +147,26 @@ def record_sale(
         if member_id is None:
             rec.add_receipt(receipt_no, "sale", total=sale.total, lines=lines)
             return SaleResult(receipt_no, None, sale.total, 0)
-        birthday = _birthday(rec.conn, member_id)
+        birthday = rec.birthday(member_id)
         state = rec.state(member_id)
         earn = earn_for_sale(rec.program, state, sale, at, receipt_no=receipt_no,
                              birthday=birthday)
-        events = tuple(rec.append(d) for d in earn.drafts)
+        events = tuple([rec.append(d) for d in earn.drafts])
+        points = earn.points
         rec.add_receipt(
             receipt_no, "sale", member_id=member_id, total=sale.total, lines=lines,
-            points_earned=earn.points,
+            points_earned=points,
             details={"promotions": list(earn.promotions), "bonuses": earn.bonuses,
                      "tier": earn.tier, "stamps": earn.stamps,
                      "vouchers": [v["code"] for v in earn.vouchers]},
         )
         program = rec.program
+    # The sale's own earn event is the only spend it adds to the window (it is at `at`).
+    tier = tier_at(state, program, at, spend=earn.qualifying_spend + sale.total)
     return SaleResult(
-        receipt_no, member_id, sale.total, earn.points, earn.purchase_points,
+        receipt_no, member_id, sale.total, points, earn.purchase_points,
         earn.promotions, tuple(earn.bonuses), dict(earn.stamps), tuple(earn.vouchers),
-        state.balance, tier_at(state, program, at).name, events,
+        state.balance, tier.name, events,
     )
 
 
@@ -168,7 +178,7 @@ def check_in(store: Store, member_id: str, *, at: datetime | None = None) -> Che
         state = rec.state(member_id)
         receipt_no = f"{rec.identity.origin}-pending"
         drafts = visit_bonuses(rec.program, state, at, receipt_no=receipt_no,
-                               birthday=_birthday(rec.conn, member_id))
+                               birthday=rec.birthday(member_id))
         if not drafts:
             return CheckinResult(member_id, None, (), state.balance)
         receipt_no = rec.next_receipt_no()
@@ -234,8 +244,8 @@ def redeem_reward(
             cancelled = offline_refusal
         if cancelled is None:
             if approved_offline:
-                rec.conn.execute("UPDATE events SET approved_offline = 1 WHERE event_id = ?",
-                                 (event.event_id,))
+                rec.conn.execute("UPDATE events SET approved_offline = 1 WHERE event_key = ?",
+                                 (event_key(event.origin_epoch, event.origin_seq),))
             reward = program.reward(reward_id)
             rec.add_receipt(
                 receipt_no, "redemption", member_id=member_id, points_spent=-event.points,
@@ -362,13 +372,6 @@ def _require_confirmed(found_by: str) -> None:
         )
 
 
-def _birthday(conn: sqlite3.Connection, member_id: str) -> date | None:
-    row = conn.execute("SELECT birthday FROM members WHERE member_id = ?", (member_id,)).fetchone()
-    if row is None:
-        raise MemberNotFound(f"no member {member_id} on this terminal")
-    return date.fromisoformat(row[0]) if row[0] else None
-
-
 def _with_ref(draft: EventDraft, ref: str) -> EventDraft:
     return replace(draft, ref=ref)
 
@@ -385,11 +388,15 @@ def stock_left(conn: sqlite3.Connection, program: Program, reward_id: str) -> in
     if left is None:
         return None
     # The hub's count does not know our redemptions it has not received yet.
-    mine = conn.execute(
-        "SELECT COUNT(*) FROM events WHERE kind = 'redeem' AND acked_hub_seq IS NULL "
-        "AND json_extract(data, '$.reward_id') = ?",
-        (reward_id,),
-    ).fetchone()[0]
+    mine = sum(
+        conn.execute(
+            "SELECT COUNT(*) FROM events WHERE event_key > ? AND event_key <= ? "
+            "AND origin = ? AND acked_hub_seq IS NULL AND kind = 'redeem' "
+            "AND json_extract(data, '$.reward_id') = ?",
+            (event_key(epoch, acked), event_key(epoch, SEQ_MAX), origin, reward_id),
+        ).fetchone()[0]
+        for origin, epoch, acked in unacked_streams(conn)
+    )
     return left - mine
 
 

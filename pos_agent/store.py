@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +60,8 @@ class Store:
     """member_id -> (member_balances.version, folded state); see `ledger.cached_state`."""
     verified: set[str] = field(default_factory=set)
     """Members whose cached state was checked or written since `writer_cache`'s token."""
+    birthdays: dict[str, date | None] = field(default_factory=dict)
+    """Members' birthdays read since `writer_cache`'s token (see `Recorder.birthday`)."""
     writer_cache: WriterCache | None = None
     """What the last operation on this connection left (see `ledger.record`)."""
     _config_program: Program | None = None

@@ -11,7 +11,7 @@ holds; money is integer minor units, instants are ISO-8601 UTC text, JSON is tex
 | identity | this terminal: origin, store, terminal, epoch, serials, HLC, hub url/token/QR key |
 | members | profiles known here (enrolled here or pulled from the hub) |
 | cards | card numbers -> member (issued here, linked here, or from the hub) |
-| events | this terminal's own ledger (sealed `loyalty.events.Event`s), gap-free origin_seq |
+| events | this terminal's own ledger (sealed `loyalty.events.Event`s), keyed by epoch and seq |
 | member_balances | cached fold per member (balance, stamps, tier); rebuildable, versioned |
 | hub_snapshots | the hub's folded state of a member (`MemberState.to_dict`) |
 | sync_state | pull cursor, last push/pull, last error (one row) |
@@ -19,6 +19,7 @@ holds; money is integer minor units, instants are ISO-8601 UTC text, JSON is tex
 | reward_stock | units of a reward left across all stores, as the hub last said |
 | receipts | every receipt this terminal made, numbered per terminal |
 | print_jobs | the print queue: rendered ESC/POS bytes and a text preview per receipt |
+| acked_marks | per origin and epoch, the origin_seq up to which the hub acknowledged all |
 """
 
 from __future__ import annotations
@@ -190,6 +191,79 @@ MIGRATIONS: tuple[Migration, ...] = (
         # program's JSON content in overflow pages.
         """
         CREATE INDEX programs_active ON programs (source, active, received_at);
+        """,
+    ),
+    Migration(
+        3,
+        "acknowledged high-water mark per stream instead of the unacknowledged-events index",
+        # The partial index cost every event one more b-tree page in the sale's commit
+        # (about one WAL frame per sale) only to find the push queue, which is always the
+        # tail of each stream: the hub acknowledges in origin_seq order. The mark says
+        # "every event up to acked_seq is acknowledged"; acked_hub_seq stays the truth per
+        # event, the mark only tells the queue where to start reading the primary key.
+        """
+        CREATE TABLE acked_marks (
+            origin TEXT NOT NULL,
+            origin_epoch INTEGER NOT NULL,
+            acked_seq INTEGER NOT NULL,
+            PRIMARY KEY (origin, origin_epoch)
+        ) WITHOUT ROWID;
+        INSERT INTO acked_marks (origin, origin_epoch, acked_seq)
+            SELECT origin, origin_epoch,
+                   COALESCE(MIN(CASE WHEN acked_hub_seq IS NULL THEN origin_seq END) - 1,
+                            MAX(origin_seq))
+            FROM events GROUP BY origin, origin_epoch;
+        DROP INDEX events_unacked;
+        """,
+    ),
+    Migration(
+        4,
+        "events keyed by one integer (epoch, seq) in a rowid table; event_id not indexed",
+        # Event rows are ~470 bytes. Appended to a WITHOUT ROWID b-tree they split by
+        # rebalancing three siblings (measured: 2.5 pages written per insert); a rowid
+        # table appends to its last page and only adds a page when it is full (1.25).
+        # The key packs origin_epoch and origin_seq (the table holds this terminal's own
+        # events: one origin), so it keeps (epoch, seq) unique and ordered; the CHECK
+        # keeps it honest. event_id lost its UNIQUE index, one more b-tree page per event:
+        # ids are UUIDv7 made here; acknowledgements find events by seq and check the id;
+        # `pos check` reports a repeated event_id. The columns repeat migration 1's on
+        # purpose: SQLite changes neither a table's key nor a UNIQUE constraint in place,
+        # so the table is rebuilt, and a shipped migration is never edited.
+        """
+        CREATE TABLE events_v4 (
+            event_key INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            origin_seq INTEGER NOT NULL,
+            origin_epoch INTEGER NOT NULL,
+            member_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            points INTEGER NOT NULL,
+            stamps TEXT NOT NULL,
+            amount INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            program_version TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            data TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            approved_offline INTEGER NOT NULL DEFAULT 0,
+            acked_hub_seq INTEGER,
+            CHECK (origin_seq BETWEEN 1 AND 4294967295
+                   AND origin_epoch BETWEEN 1 AND 2147483647
+                   AND event_key = origin_epoch * 4294967296 + origin_seq)
+        );
+        INSERT INTO events_v4
+            SELECT origin_epoch * 4294967296 + origin_seq, event_id, origin, origin_seq,
+                   origin_epoch, member_id, kind, points, stamps, amount, currency,
+                   program_version, prev_hash, ref, occurred_at, hlc, data, content_hash,
+                   approved_offline, acked_hub_seq
+            FROM events ORDER BY origin_epoch, origin_seq;
+        DROP TABLE events;
+        ALTER TABLE events_v4 RENAME TO events;
+        CREATE INDEX events_by_member ON events (member_id);
         """,
     ),
 )

@@ -269,7 +269,75 @@ def test_a_write_on_the_same_connection_outside_an_operation_is_seen(store):
     record_sale(store, ann.member_id, make_sale(total=1000))
     # A direct change (as a hub page or a repair would make) moves total_changes, so the
     # next sale reads the state again instead of trusting its cache.
-    store.conn.execute("UPDATE identity SET receipt_serial = receipt_serial + 100")
+    store.conn.execute("UPDATE identity SET receipt_serial = 100")
     result = record_sale(store, ann.member_id, make_sale(total=1000))
-    assert result.receipt_no == "S001-T1-000104"
+    assert result.receipt_no == "S001-T1-000101"
     assert verify_ledger(store.conn) == []
+
+
+def test_the_tier_a_sale_reports_is_the_tier_of_the_folded_ledger_after_it(store):
+    """record_sale works the tier after the sale out from the spend before it plus the
+    sale; it must be what folding the ledger says."""
+    from loyalty.tiers import tier_at
+
+    ann = enrol(store, name="Ann", phone="0611223344")
+    program = store.active_program()
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    seen = []
+    for i, total in enumerate([29_000, 999, 1, 20_000, 5]):
+        when = at + timedelta(days=i)
+        result = record_sale(store, ann.member_id, make_sale(total=total), at=when)
+        seen.append(result.tier)
+        assert result.tier == tier_at(fold(own_events(store.conn, ann.member_id)), program,
+                                      when).name
+    assert seen == ["Green", "Green", "Silver", "Gold", "Gold"]
+
+
+def _next_receipt_elsewhere(config, member_id, at=None):
+    """A sale through a second Store on the database (nothing cached, everything read
+    back, as after a restart); its result."""
+    other = open_store(load_settings(str(config)))
+    try:
+        return record_sale(other, member_id, make_sale(total=500), at=at)
+    finally:
+        other.close()
+
+
+def test_receipt_numbers_and_the_clock_are_read_back_from_the_ledger(store, config):
+    """Operations do not rewrite the identity row's receipt serial and clock (it is a
+    floor): another connection, or a restart, carries on from the last receipt and the
+    newest event."""
+    ann = enrol(store, name="Ann", phone="0611223344")  # 000001, writes the card serial
+    last = [record_sale(store, ann.member_id, make_sale(total=500)) for _ in range(3)][-1]
+    assert last.receipt_no == "S001-T1-000004"
+    assert store.conn.execute("SELECT receipt_serial FROM identity").fetchone()[0] == 1
+    # A sale dated in the past: the clock still moves on from the newest event.
+    early = datetime(2020, 1, 1, tzinfo=UTC)
+    sale = _next_receipt_elsewhere(config, ann.member_id, at=early)
+    assert sale.receipt_no == "S001-T1-000005"
+    assert sale.events[0].hlc > last.events[-1].hlc
+    assert record_sale(store, ann.member_id, make_sale(total=500)).receipt_no == \
+        "S001-T1-000006"
+    new_epoch(store.db)
+    assert record_sale(store, ann.member_id, make_sale(total=500)).receipt_no == \
+        "S001-T1-E2-000007"
+    assert verify_ledger(store.conn) == []
+
+
+def test_a_receipt_number_taken_without_a_receipt_is_never_given_again(store, config):
+    from pos_agent.ledger import record
+
+    ann = enrol(store, name="Ann", phone="0611223344")
+    with record(store) as rec:
+        assert rec.next_receipt_no() == "S001-T1-000002"  # e.g. printed on a slip
+    assert _next_receipt_elsewhere(config, ann.member_id).receipt_no == "S001-T1-000003"
+
+
+def test_receipt_serials_past_six_digits_are_kept_in_the_identity_row(store, config):
+    ann = enrol(store, name="Ann", phone="0611223344")
+    store.conn.execute("UPDATE identity SET receipt_serial = 999998")
+    numbers = [record_sale(store, ann.member_id, make_sale(total=500)).receipt_no
+               for _ in range(3)]
+    assert numbers == ["S001-T1-999999", "S001-T1-1000000", "S001-T1-1000001"]
+    # Text order puts 999999 last; the identity row knows better.
+    assert _next_receipt_elsewhere(config, ann.member_id).receipt_no == "S001-T1-1000002"
