@@ -31,7 +31,7 @@ PER_ORIGIN = 999_999  # card serials are 6 digits per origin and epoch
 
 
 def card_for(i: int) -> str:
-    return make_card_number(f"S{i // PER_ORIGIN:03d}-T9", i % PER_ORIGIN + 1)
+    return make_card_number(i // PER_ORIGIN + 1, i % PER_ORIGIN + 1)  # issuer, serial
 
 
 def phone_for(i: int) -> str:

@@ -28,7 +28,7 @@ from loyalty.earning import earn_for_sale, enrolment_drafts
 from loyalty.errors import RedemptionError, ReversalError, SaleError
 from loyalty.events import Kind, canonical_json
 from loyalty.fold import MemberState
-from loyalty.ids import make_card_number, new_member_id
+from loyalty.ids import ONLINE_ISSUER, SERIALS_PER_EPOCH, make_card_number, new_member_id
 from loyalty.member_qr import sign_card
 from loyalty.program import Program
 from loyalty.redemption import redeem as domain_redeem
@@ -37,6 +37,13 @@ from loyalty.sale import make_line, make_sale
 from loyalty.summary import member_summary
 
 ORIGIN = "online"
+
+
+def online_card_number(serial: int) -> str:
+    """The n-th card of the online channel: issuer 0, the counter's millions in the epoch
+    digit (ten million cards before the numbers come round again)."""
+    epoch, within = divmod(serial - 1, SERIALS_PER_EPOCH)
+    return make_card_number(ONLINE_ISSUER, within + 1, epoch)
 
 
 def _program(conn: Connection) -> Program:
@@ -72,11 +79,11 @@ def enrol(ctx: HubContext, *, name: str, phone: str | None, email: str | None,
                 raise Conflict(f"a member with this {key} already exists: look them up",
                                code="already_member")
         serial = next_counter(conn, ctx.db, "online_card")
-        card = make_card_number(ORIGIN, serial % 999_999 + 1)
+        card = online_card_number(serial)
         while conn.execute(select(cards.c.card_number)
                            .where(cards.c.card_number == card)).first():
             serial = next_counter(conn, ctx.db, "online_card")
-            card = make_card_number(ORIGIN, serial % 999_999 + 1)
+            card = online_card_number(serial)
         member_id = new_member_id()
         profile = {"name": name, "phone": phone, "email": email,
                    "birthday": birthday.isoformat() if birthday else None,

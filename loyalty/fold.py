@@ -86,6 +86,9 @@ class MemberState:
     receipts: dict[str, ReceiptRecord] = field(default_factory=dict)
     consumptions: dict[str, list[list[Any]]] = field(default_factory=dict)
     """Per spending event: [[lot_id or None for debt, points], ...]."""
+    debt_paid: dict[str, int] = field(default_factory=dict)
+    """Per crediting event: the part of it that paid debt instead of making a lot, so that
+    reversing it owes those points again rather than taking another lot's."""
     paid_tier: list[Any] | None = None
     """[tier name, until instant] of a paid membership."""
     enrolled_at: datetime | None = None
@@ -112,6 +115,7 @@ class MemberState:
             "reward_counts": dict(self.reward_counts),
             "receipts": {k: _receipt_to_dict(r) for k, r in self.receipts.items()},
             "consumptions": {k: [list(c) for c in v] for k, v in self.consumptions.items()},
+            "debt_paid": dict(self.debt_paid),
             "paid_tier": [self.paid_tier[0], _iso(self.paid_tier[1])] if self.paid_tier else None,
             "enrolled_at": _iso(self.enrolled_at) if self.enrolled_at else None,
             "last_tier": self.last_tier,
@@ -138,6 +142,7 @@ class MemberState:
             reward_counts=dict(raw["reward_counts"]),
             receipts={k: _receipt_from_dict(v) for k, v in raw["receipts"].items()},
             consumptions={k: [list(c) for c in v] for k, v in raw["consumptions"].items()},
+            debt_paid=dict(raw.get("debt_paid", {})),
             paid_tier=(
                 [raw["paid_tier"][0], parse_instant(raw["paid_tier"][1])]
                 if raw.get("paid_tier")
@@ -156,8 +161,8 @@ class MemberState:
         out = self.to_dict()
         out["stamps"] = {k: v for k, v in self.stamps.items() if v}
         out["lots"] = [lot for lot in out["lots"] if lot[4]]
-        for key in ("event_ids", "last_hlc", "receipts", "consumptions", "earned_total",
-                    "spent_total"):
+        for key in ("event_ids", "last_hlc", "receipts", "consumptions", "debt_paid",
+                    "earned_total", "spent_total"):
             out.pop(key)
         out["reward_counts"] = {k: v for k, v in self.reward_counts.items() if v}
         out["spend"] = {k: v for k, v in out["spend"].items() if v[1]}
@@ -256,6 +261,8 @@ def _credit(state: MemberState, lot_id: str, points: int, at: datetime, data: di
     paid = min(state.debt, points)
     state.debt -= paid
     points -= paid
+    if paid:
+        state.debt_paid[lot_id] = paid
     if points:
         expires = (
             parse_instant(data["expires_at"])
@@ -274,7 +281,26 @@ def _debit(state: MemberState, event: Event) -> None:
     elif event.kind == Kind.REVERSE:
         own = set(event.data.get("reverses", ()))
         first = [lot for lot in state.lots if lot.lot_id in own]
-    for lot in [*first, *state.lots]:
+    for lot in first:
+        take = min(lot.remaining, need)
+        if take:
+            lot.remaining -= take
+            need -= take
+            taken.append([lot.lot_id, take])
+    if event.kind == Kind.REVERSE:
+        # what the reversed credits paid of a debt is owed again: taking it from another
+        # lot instead would spend points that have nothing to do with this receipt
+        for source in event.data.get("reverses", ()):
+            owed = min(state.debt_paid.get(source, 0), need)
+            if owed:
+                state.debt += owed
+                need -= owed
+                taken.append([None, owed])
+                if state.debt_paid[source] == owed:
+                    del state.debt_paid[source]
+                else:
+                    state.debt_paid[source] -= owed
+    for lot in state.lots:
         if not need:
             break
         take = min(lot.remaining, need)

@@ -1,6 +1,8 @@
 """Identifiers made offline: event ids, member ids, card numbers, voucher codes.
 
-    >>> is_valid_card_number(make_card_number("S001-T1", 42))
+    >>> make_card_number(issuer=17, serial=42)
+    '6000001710000428'
+    >>> is_valid_card_number(_)
     True
 
 Event ids are UUIDv7 (time-ordered, made where the event happens). Events made by hub
@@ -54,21 +56,38 @@ def is_valid_card_number(number: str) -> bool:
     )
 
 
-def origin_number(origin: str) -> int:
-    """A stable 7-digit number for an origin such as "S001-T1"."""
-    return int.from_bytes(hashlib.sha256(origin.encode()).digest()[:8], "big") % 10**7
+ISSUER_DIGITS = 6
+ONLINE_ISSUER = 0
+"""The hub's own channel (online enrolments)."""
+HUB_ISSUERS = range(1, 900_000)
+"""Numbers the hub hands out, one per terminal credential (`GET /v1/terminal/whoami`)."""
+UNREGISTERED_ISSUERS = range(900_000, 10**ISSUER_DIGITS)
+"""Hashed numbers for terminals set up without the hub and without `--card-issuer`."""
+SERIALS_PER_EPOCH = 10**6 - 1
 
 
-def make_card_number(origin: str, serial: int, epoch: int = 1) -> str:
-    """A card number unique across terminals without asking the hub.
+def unregistered_issuer(origin: str) -> int:
+    """A stable issuer number for a terminal that was never given one. Two such terminals
+    can, rarely, draw the same number (the hub flags the card conflict): registering
+    terminals with the hub, or `pos init --card-issuer N`, rules that out."""
+    digest = int.from_bytes(hashlib.sha256(origin.encode()).digest()[:8], "big")
+    return UNREGISTERED_ISSUERS.start + digest % len(UNREGISTERED_ISSUERS)
 
-    Layout: prefix (2) + origin number (7) + epoch-salted serial (6) + Luhn digit (1). The
-    origin number comes from the terminal's unique id; serials are gap-free per terminal.
-    Callers must still check the number is unused: a hash can collide, however rarely.
+
+def make_card_number(issuer: int, serial: int, epoch: int = 1) -> str:
+    """A card number no other terminal can make, without asking the hub.
+
+    Layout: prefix (2) + issuer (6) + epoch digit (1) + serial (6) + Luhn digit (1).
+    Issuer numbers are unique per terminal (the hub hands them out), serials are
+    gap-free per terminal and epoch, and a terminal restored from a backup (new epoch,
+    serials start again) changes the epoch digit; it repeats only after ten restores,
+    which the hub would flag as a card conflict.
     """
-    if not 0 < serial < 10**6:
-        raise ValueError("card serial out of range")
-    body = f"{CARD_PREFIX}{origin_number(f'{origin}#{epoch}'):07d}{serial:06d}"
+    if not 0 <= issuer < 10**ISSUER_DIGITS:
+        raise ValueError(f"card issuer {issuer} out of range")
+    if not 0 < serial <= SERIALS_PER_EPOCH:
+        raise ValueError("card serial out of range: start a new epoch (pos init --new-epoch)")
+    body = f"{CARD_PREFIX}{issuer:0{ISSUER_DIGITS}d}{epoch % 10}{serial:06d}"
     return body + luhn_check_digit(body)
 
 

@@ -228,10 +228,10 @@ def run_demo(folder: Path, *, open_app: bool, reset: bool) -> int:
             hub = None
         store = open_store(settings)
         if not is_initialised(store.db):
-            qr_key = fetch_whoami(hub.url, token)["qr_key"] if hub else None
+            whoami = fetch_whoami(hub.url, token) if hub else {}
             init_terminal(store.db, settings.terminal.store, settings.terminal.terminal,
                           hub_url=hub.url if hub else None, hub_token=token or None,
-                          qr_key=qr_key)
+                          qr_key=whoami.get("qr_key"), card_issuer=whoami.get("card_issuer"))
             where = f"hub at {hub.url}" if hub else "no hub"
             _say(f"Demo in {folder}: {where}, terminal {origin} ready")
             walk_through(store, hub, show_receipts=True)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlite_utils import Database
 
+from loyalty.ids import unregistered_issuer
 from pos_agent.db import transaction
 from pos_agent.exceptions import HubUnreachable, NotInitialised, StoreError, SyncError
 
@@ -39,6 +40,14 @@ class Identity:
     hub_url: str | None = None
     hub_token: str | None = None
     qr_key: str | None = None
+    card_issuer: int | None = None
+    """Unique issuer number for this terminal's card numbers (from the hub, or `pos init
+    --card-issuer`); None: a hashed one (`loyalty.ids.unregistered_issuer`)."""
+
+    @property
+    def issuer(self) -> int:
+        return self.card_issuer if self.card_issuer is not None else unregistered_issuer(
+            self.origin)
 
     @classmethod
     def from_row(cls, row: dict) -> Identity:
@@ -67,6 +76,7 @@ def init_terminal(
     hub_url: str | None = None,
     hub_token: str | None = None,
     qr_key: str | None = None,
+    card_issuer: int | None = None,
     now: datetime | None = None,
 ) -> Identity:
     """Create the identity row (epoch 1). Refuses if the database already has one."""
@@ -81,8 +91,10 @@ def init_terminal(
             )
         conn.execute(
             "INSERT INTO identity (id, origin, store, terminal, epoch, created_at, "
-            "epoch_started_at, hub_url, hub_token, qr_key) VALUES (1, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
-            (origin, store, terminal, now_text, now_text, hub_url, hub_token, qr_key),
+            "epoch_started_at, hub_url, hub_token, qr_key, card_issuer) "
+            "VALUES (1, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            (origin, store, terminal, now_text, now_text, hub_url, hub_token, qr_key,
+             card_issuer),
         )
     return load_identity(db)
 

@@ -267,7 +267,8 @@ class Recorder:
     def _read_head(self, store: Store, conn: sqlite3.Connection) -> None:
         row = conn.execute(
             "SELECT origin, store, terminal, epoch, created_at, epoch_started_at, card_serial, "
-            "receipt_serial, hlc, hub_url, hub_token, qr_key FROM identity WHERE id = 1"
+            "receipt_serial, hlc, hub_url, hub_token, qr_key, card_issuer FROM identity "
+            "WHERE id = 1"
         ).fetchone()
         if row is None:
             raise NotInitialised(
@@ -301,7 +302,7 @@ class Recorder:
         return Identity(i.origin, i.store, i.terminal, i.epoch, i.created_at,
                         i.epoch_started_at, card_serial, receipt_serial,
                         format_hlc(wall_ms, counter) if (wall_ms or counter) else "",
-                        i.hub_url, i.hub_token, i.qr_key)
+                        i.hub_url, i.hub_token, i.qr_key, i.card_issuer)
 
     # -- numbers ---------------------------------------------------------------------
     def next_receipt_no(self) -> str:

@@ -240,10 +240,10 @@ def enrol(
 
 
 def _new_card_number(rec: Recorder) -> str:
-    # make_card_number hashes the origin: a collision with a card already here is very
-    # unlikely but possible, so skip used numbers (the serial stays gap-free per card made).
+    # Unique across terminals by the issuer number; a card typed in here earlier (`--card`,
+    # `pos card link`) may still hold the next number, so skip used ones.
     for _ in range(1000):
-        candidate = make_card_number(rec.identity.origin, rec.next_card_serial(),
+        candidate = make_card_number(rec.identity.issuer, rec.next_card_serial(),
                                      rec.identity.epoch)
         if not rec.conn.execute(
             "SELECT 1 FROM cards WHERE card_number = ?", (candidate,)

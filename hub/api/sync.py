@@ -24,6 +24,7 @@ from hub.store.ledger import IngestResult, ingest
 from hub.store.members import lock_rows
 from hub.tables import events, origins
 from loyalty.events import Event
+from loyalty.ids import HUB_ISSUERS
 
 router = APIRouter(tags=["sync"])
 
@@ -31,11 +32,14 @@ router = APIRouter(tags=["sync"])
 @router.get("/v1/terminal/whoami")
 def whoami(cred: Credential = Depends(terminal_or_channel),
            ctx: HubContext = Depends(context)) -> dict[str, Any]:
-    """Who this token belongs to, and the key member QR codes are signed with."""
+    """Who this token belongs to, the key member QR codes are signed with, and the
+    terminal's card issuer number (its credential's id: unique, so card numbers the
+    terminal makes offline never collide with another's)."""
     with ctx.db.read() as conn:
         version = programs.current_version(conn)
+    issuer = cred.id if cred.kind == "terminal" and cred.id in HUB_ISSUERS else None
     return {"origin": cred.name, "store": cred.store, "qr_key": ctx.settings.hub.qr_key,
-            "hub_time": now_text(), "program_version": version}
+            "hub_time": now_text(), "program_version": version, "card_issuer": issuer}
 
 
 async def push_body(request: Request) -> PushRequest:

@@ -6,6 +6,7 @@ import argparse
 
 from pydantic import ValidationError
 
+from loyalty.ids import HUB_ISSUERS
 from pos_agent.commands.output import emit, open_for, warn
 from pos_agent.exceptions import StoreError
 from pos_agent.identity import fetch_whoami, init_terminal, is_initialised, new_epoch
@@ -22,6 +23,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--terminal", help="terminal id in the store, e.g. T1")
     p.add_argument("--hub", help="hub URL; fetches the QR key with --token")
     p.add_argument("--token", help="this terminal's hub token (from `pos-hub terminal add`)")
+    p.add_argument("--card-issuer", type=int, metavar="N",
+                   help="without --hub: this terminal's card issuer number, 1 to 899999, "
+                   "unique per terminal (HQ hands them out); with --hub the hub gives it")
     p.add_argument("--new-epoch", action="store_true",
                    help="the database was restored from a backup: start a new epoch")
     p.set_defaults(handler=run_init)
@@ -52,18 +56,35 @@ def run_init(args: argparse.Namespace) -> int:
         if whoami["origin"] != origin:
             raise StoreError(f"the token belongs to terminal {whoami['origin']}, not {origin}: "
                              "check --store/--terminal or ask HQ for the right token")
+    issuer = args.card_issuer
+    if issuer is not None and issuer not in HUB_ISSUERS:
+        raise StoreError(f"--card-issuer {issuer}: use a number from 1 to "
+                         f"{HUB_ISSUERS.stop - 1}, one per terminal")
+    if whoami is not None:
+        hub_issuer = whoami.get("card_issuer")
+        if issuer is not None and hub_issuer is not None and issuer != hub_issuer:
+            raise StoreError(f"the hub gives this terminal card issuer {hub_issuer}: leave "
+                             "out --card-issuer")
+        issuer = hub_issuer if hub_issuer is not None else issuer
     store = open_for(args, initialised=False)
     if is_initialised(store.db):
         ident = store.identity
         raise StoreError(f"{settings.database_path} is already terminal {ident.origin} "
                          f"(epoch {ident.epoch}); after restoring a backup use --new-epoch")
     ident = init_terminal(store.db, args.store, args.terminal, hub_url=args.hub,
-                          hub_token=args.token, qr_key=whoami["qr_key"] if whoami else None)
+                          hub_token=args.token, qr_key=whoami["qr_key"] if whoami else None,
+                          card_issuer=issuer)
+    if issuer is None:
+        warn(f"no card issuer number: cards made here use the hashed number {ident.issuer}, "
+             "which another terminal set up without the hub could also draw (the hub would "
+             "flag the clash). Give each till its own: `pos init --hub URL --token T`, or "
+             "--card-issuer N from HQ")
     if settings.terminal.origin != origin:
         warn(f"the config says terminal {settings.terminal.origin}; this database is {origin}"
              " (the database's identity is used)")
     emit(args, {"origin": ident.origin, "epoch": ident.epoch,
-                "database": str(settings.database_path), "hub": args.hub},
+                "database": str(settings.database_path), "hub": args.hub,
+                "card_issuer": ident.issuer},
          [f"terminal {ident.origin} (epoch {ident.epoch}) created in {settings.database_path}"]
          + ([f"hub {args.hub}: QR key stored"] if args.hub else []))
     return 0

@@ -20,7 +20,7 @@ from pos_agent.exceptions import PosError, StoreError
 from pos_agent.hubdata import sync_state
 from pos_agent.ledger import queued_count
 from pos_agent.reports import day_report
-from pos_agent.sync.agent import SyncReport
+from pos_agent.sync.agent import SyncReport, duration
 from pos_agent.sync.setup import build_agent
 
 EXIT_UNSYNCED = 1
@@ -174,6 +174,5 @@ def _when(stamp: str | None) -> str:
     if not stamp:
         return "never"
     at = datetime.fromisoformat(stamp)
-    minutes = max(0, int((datetime.now(UTC) - at).total_seconds() // 60))
     return (f"{at.astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')} "
-            f"({minutes // 60}h{minutes % 60:02d}m ago)")
+            f"({duration(datetime.now(UTC) - at)} ago)")

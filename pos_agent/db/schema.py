@@ -266,4 +266,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX events_by_member ON events (member_id);
         """,
     ),
+    Migration(
+        5,
+        "identity.card_issuer: the number the hub gave this terminal for its card numbers",
+        # NULL: set up without the hub and without --card-issuer; card numbers then use a
+        # hashed issuer number (loyalty.ids.unregistered_issuer).
+        """
+        ALTER TABLE identity ADD COLUMN card_issuer INTEGER;
+        """,
+    ),
 )

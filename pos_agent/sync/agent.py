@@ -307,20 +307,18 @@ def log_cycle(report: SyncReport, next_in: float | None) -> None:
                     report.error, report.pushed, report.queued, next_in)
 
 
-def describe_status(status: SyncStatus, now: datetime | None = None) -> str:
-    """One line for a status bar: 'online', 'OFFLINE 3h12m, 42 queued', 'STOPPED: ...'."""
-    now = now or datetime.now(UTC)
-    if status.stopped:
-        return f"SYNC STOPPED: {status.last_error}"
-    if status.online is None:
-        return f"not synced yet, {status.queued} queued"
-    if status.online:
-        return f"online, {status.queued} queued"
-    since = status.offline_since or now
-    minutes = int((now - since).total_seconds() // 60)
-    return f"OFFLINE {minutes // 60}h{minutes % 60:02d}m, {status.queued} queued"
+def duration(delta: timedelta) -> str:
+    """How long, for a person: '12 min', '3h05m', '2d04h'."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
 
 
 __all__ = [
-    "HubUnreachable", "SyncAgent", "SyncReport", "SyncStatus", "describe_status", "log_cycle",
+    "HubUnreachable", "SyncAgent", "SyncReport", "SyncStatus", "duration", "log_cycle",
 ]

@@ -57,6 +57,15 @@ async def type_text(pilot, text: str) -> None:
     await pilot.press(*list(text))
 
 
+async def open_redeem(pilot, app, member: str) -> list[str]:
+    """Find the member (card, phone or QR), press F2; the labels of the redeem list."""
+    await type_text(pilot, member)
+    await pilot.press("enter", "f2")
+    await pilot.pause()
+    options = app.screen.query_one("#rewards")
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
 async def keys_with_gap(pilot, clock: KeyClock, keys: list[str], gap: float) -> None:
     """`keys` `gap` seconds apart, after a pause."""
     clock.t += 1.0
@@ -108,11 +117,7 @@ async def test_redeem_enrol_void_and_checkin(store):
     sale = record_sale(store, ann.member_id, make_sale(total=2000))  # 200 + 5 + 50 welcome
     app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await type_text(pilot, ann.card_number)
-        await pilot.press("enter", "f2")
-        await pilot.pause()
-        options = app.screen.query_one("#rewards")
-        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        labels = await open_redeem(pilot, app, ann.card_number)
         assert labels[0].startswith("Free latte") and all("Gold" not in x for x in labels)
         await pilot.press("enter")  # the first reward: Free latte, 150
         await pilot.pause()
@@ -380,12 +385,7 @@ async def test_redeem_voucher_and_pay_with_points(store):
     before = balance(store, ann.member_id)
     app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await type_text(pilot, ann.card_number)
-        await pilot.press("enter", "f2")
-        await pilot.pause()
-        options = app.screen.query_one("#rewards")
-        labels = [str(options.get_option_at_index(i).prompt)
-                  for i in range(options.option_count)]
+        labels = await open_redeem(pilot, app, ann.card_number)
         assert labels[0].startswith(f"Voucher {code}: Free filter coffee (until ")
         pay = next(i for i, label in enumerate(labels) if label.startswith("Pay with Stars"))
         assert labels[pay] == f"Pay with Stars  -  100 to {before:,} Stars"
@@ -421,12 +421,8 @@ async def test_member_found_by_phone_confirms_by_scan(store):
     before = balance(store, ann.member_id)
     app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await type_text(pilot, "+33612345678")
-        await pilot.press("enter", "f2")
-        await pilot.pause()
-        latte = next(i for i in range(app.screen.query_one("#rewards").option_count)
-                     if "Free latte" in str(app.screen.query_one("#rewards")
-                                            .get_option_at_index(i).prompt))
+        labels = await open_redeem(pilot, app, "+33612345678")
+        latte = next(i for i, label in enumerate(labels) if "Free latte" in label)
         await pilot.press(*["down"] * latte, "enter")
         await pilot.pause()
         assert "the member confirms by scanning their QR code or card" in str(

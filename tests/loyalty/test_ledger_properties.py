@@ -124,6 +124,26 @@ def test_sale_then_void_returns_the_exact_prior_state(ops, lines):
     assert ledger.state("m1").comparable() == before.comparable()
 
 
+def test_voiding_a_sale_whose_points_paid_a_debt_owes_them_again():
+    """Found by the property above: a member owes 50 (the sale a pay-with-points
+    redemption spent was voided); a sale's 5-point visit bonus pays 5 of it; its void must
+    owe those 5 again, not take them from an unrelated lot."""
+    ops = [("sale", [("LATTE", "coffee", 2, 225)]), ("redeem", "pay"), ("void", 0),
+           ("void", 1)]
+    ledger = run(ops)
+    before = ledger.state("m1")
+    assert before.debt == 50
+    at = START + timedelta(days=400)
+    result = earn_for_sale(PROGRAM, before, make_sale([SaleLine("LATTE", "coffee", 1, 1)]),
+                           at, receipt_no="SALE")
+    ledger.record(result.drafts, at)
+    assert ledger.state("m1").debt == 45
+    ledger.record(reverse_receipt(ledger.state("m1"), "SALE"), at + timedelta(seconds=1))
+    after = ledger.state("m1")
+    assert (after.debt, after.balance) == (50, before.balance)
+    assert after.comparable() == before.comparable()
+
+
 @settings(max_examples=40, deadline=None)
 @given(sale_lines, st.lists(st.integers(1, 100), min_size=1, max_size=5))
 def test_partial_refunds_adding_up_to_the_sale_take_back_exactly_what_it_earned(lines, cuts):

@@ -113,3 +113,27 @@ def test_rewards_lists_the_catalog_with_costs_and_stock(tmp_path, monkeypatch, c
                for line in lines)
     assert any(line.strip().startswith("gold-mug") and "(tiers Gold; 2026-01-01 to 2027-12-31;"
                " 500 left)" in line for line in lines)
+
+
+def test_init_card_issuer_offline(tmp_path, monkeypatch, capsys):
+    setup(tmp_path, monkeypatch)
+    code, _, err = run(capsys, "init", "--store", "S001", "--terminal", "T1",
+                       "--card-issuer", "900000")
+    assert code == 2
+    assert err == "pos: --card-issuer 900000: use a number from 1 to 899999, one per terminal\n"
+    assert not (tmp_path / "pos-terminal.db").exists()
+    code, out, err = run(capsys, "init", "--store", "S001", "--terminal", "T1",
+                         "--card-issuer", "17", "--json")
+    assert code == 0 and out["card_issuer"] == 17 and err == ""
+    _, ann, _ = run(capsys, "enrol", "--name", "Ann", "--phone", "+33612345678", "--json")
+    assert ann["card_number"].startswith("60000017")
+
+
+def test_init_without_an_issuer_warns_and_uses_the_hashed_range(tmp_path, monkeypatch, capsys):
+    from loyalty.ids import UNREGISTERED_ISSUERS, unregistered_issuer
+
+    setup(tmp_path, monkeypatch)
+    code, out, err = run(capsys, "init", "--store", "S001", "--terminal", "T1", "--json")
+    assert code == 0 and out["card_issuer"] == unregistered_issuer("S001-T1")
+    assert out["card_issuer"] in UNREGISTERED_ISSUERS
+    assert "pos: warning: no card issuer number" in err and "--card-issuer N" in err

@@ -50,12 +50,38 @@ def test_two_terminals_enrolling_offline_never_share_a_card_or_member_id(tmp_pat
     assert all(is_valid_card_number(c) for c in cards)
 
 
+def test_terminals_with_issuer_numbers_never_share_a_card(tmp_path):
+    """Issuer numbers come from the hub (one per terminal credential) or HQ: cards are
+    unique by construction, whatever the terminals' names. S138-T2 and S1217-T1 drew the
+    same card number under the old hashed layout."""
+    made = []
+    for issuer, (store_id, term) in enumerate((("S138", "T2"), ("S1217", "T1")), start=41):
+        folder = tmp_path / f"{store_id}-{term}"
+        folder.mkdir()
+        store = open_store(load_settings(str(write_config(folder, store=store_id,
+                                                          terminal=term))))
+        init_terminal(store.db, store_id, term, card_issuer=issuer)
+        made += [enrol(store, name=f"M {i}", phone=f"06{i:08d}").card_number
+                 for i in range(20)]
+        store.close()
+    assert len(set(made)) == 40
+    assert {c[2:8] for c in made[:20]} == {"000041"} and {c[2:8] for c in made[20:]} == {
+        "000042"}
+
+
+def test_unregistered_terminals_draw_issuers_from_their_own_range():
+    from loyalty.ids import UNREGISTERED_ISSUERS, unregistered_issuer
+
+    assert unregistered_issuer("S138-T2") in UNREGISTERED_ISSUERS
+    assert unregistered_issuer("S138-T2") == unregistered_issuer("S138-T2")
+
+
 def test_card_serials_are_gap_free_and_numbers_are_checked_unused(store):
     first = enrol(store, name="A", phone="0611111111")
     # A pre-printed card that happens to be the next number this terminal would make.
     from loyalty.ids import make_card_number
 
-    nxt = make_card_number("S001-T1", 2, 1)
+    nxt = make_card_number(store.identity.issuer, 2, 1)
     enrol(store, name="B", phone="0622222222", card_number=nxt)
     third = enrol(store, name="C", phone="0633333333")
     assert third.card_number not in (first.card_number, nxt)

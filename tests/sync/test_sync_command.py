@@ -20,6 +20,7 @@ from pos_agent.members import enrol, find_member
 from pos_agent.operations import record_sale, redeem_reward
 
 from .conftest import (
+    BIN,
     SALE,
     HubServer,
     Terminal,
@@ -164,3 +165,33 @@ def test_daemon_delivers_sales_then_exits_when_its_token_is_revoked(tmp_path, hu
     # the sale after the revocation stays queued for the new token, not lost
     assert queued_count(t.store.conn) == 1
     assert len(hub_events(hub, t.origin)) == len(local_events(t)) - 1
+
+
+def test_pos_init_with_the_hub_takes_a_card_issuer_no_other_till_has(tmp_path, hub):
+    """Each till registered with the hub gets its own card issuer number (whoami), so
+    cards enrolled offline on different tills can never share a number."""
+    from tests.example_config import write_example_config
+
+    issuers, cards = [], []
+    for store_id, term in (("S138", "T2"), ("S1217", "T1")):  # clashed under the old hash
+        folder = tmp_path / f"{store_id}-{term}"
+        folder.mkdir()
+        config = write_example_config(folder / "pos.toml")
+        token = hub.add_terminal(f"{store_id}-{term}")
+        done = subprocess.run(
+            [str(BIN / "pos"), "init", "--store", store_id,
+             "--terminal", term, "--hub", hub.url, "--token", token, "--config", str(config),
+             "--json"], capture_output=True, text=True, timeout=60, cwd=folder)
+        assert done.returncode == 0, done.stderr
+        assert "card issuer" not in done.stderr  # no warning: the hub gave one
+        issuer = json.loads(done.stdout)["card_issuer"]
+        issuers.append(issuer)
+        enrolled = subprocess.run(
+            [str(BIN / "pos"), "enrol", "--name", "Ann",
+             "--phone", "+33612345678", "--no-print", "--config", str(config), "--json"],
+            capture_output=True, text=True, timeout=60, cwd=folder)
+        assert enrolled.returncode == 0, enrolled.stderr
+        cards.append(json.loads(enrolled.stdout)["card_number"])
+    assert len(set(issuers)) == 2 and all(1 <= i < 900_000 for i in issuers)
+    assert [c[2:8] for c in cards] == [f"{i:06d}" for i in issuers]
+    assert cards[0] != cards[1]

@@ -9,7 +9,7 @@ On a narrow terminal it wraps onto a second line rather than losing the printer'
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from textual.content import Content
@@ -17,18 +17,7 @@ from textual.widgets import Static
 
 from pos_agent.ledger import queued_count
 from pos_agent.store import Store
-from pos_agent.sync.agent import SyncAgent
-
-
-def duration(delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
+from pos_agent.sync.agent import SyncAgent, duration
 
 
 def sync_text(agent: SyncAgent | None, queued: int, now: datetime, zone: ZoneInfo) -> str:
