@@ -3,6 +3,7 @@ the sync agent in the background. Screens hold the flows; this file stays thin."
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from textual.widgets import Input
 from pos_agent.app.checkout_screen import CheckoutScreen
 from pos_agent.app.prompt_screen import PromptScreen
 from pos_agent.app.receipts import ReceiptPrinter
+from pos_agent.app.redeem_screen import RedeemScreen
 from pos_agent.app.widgets.status_bar import StatusBar, status_text, store_zone
 from pos_agent.scanner import ScannerReader, WedgeDetector, open_scanner
 from pos_agent.settings import PosSettings
@@ -59,6 +61,10 @@ class PosApp(App):
         self.push_screen(checkout)
         self.receipts.print_left_over(checkout)
         self.set_interval(self.STATUS_EVERY_S, self.refresh_status)
+        # Everything built so far (Textual, the program, the first screen) lives as long as
+        # the app: out of the collector's sight, a full collection no longer walks it and
+        # stalls a keypress for tens of milliseconds.
+        self.call_after_refresh(gc.freeze)
         if self.agent is not None:
             self.agent.start_background()
         if self.settings.terminal.scanner_port and self.scanner is None:
@@ -109,8 +115,8 @@ class PosApp(App):
         """A code from the serial scanner: the same lookup as a wedge scan."""
         if isinstance(self.screen, CheckoutScreen):
             self.screen.scanned(code, None)
-        elif isinstance(self.screen, PromptScreen):  # e.g. the card to register
-            self.screen.scanned(code)
+        elif isinstance(self.screen, PromptScreen | RedeemScreen):
+            self.screen.scanned(code)  # the card to register; a member's confirming scan
         else:
             self.notify("Scanned a code while a window is open: close it (Esc) and scan "
                         "again.", severity="warning")
@@ -139,6 +145,7 @@ class PosApp(App):
 
     def on_unmount(self) -> None:
         self.receipts.close()  # the receipts asked for are sent before the app ends
+        gc.unfreeze()  # what was frozen at start can be collected again once the app ends
         sys.setswitchinterval(self._switch_interval)
         if self.agent is not None:
             self.agent.shutdown()

@@ -461,3 +461,27 @@ async def test_sale_without_a_member_offers_enrolment(store):
     assert rows(store, "SELECT receipt_no, member_id, total FROM receipts") == [
         ("S001-T1-000001", None, 500)]
     assert rows(store, "SELECT COUNT(*) FROM events") == [(0,)]
+
+
+async def test_a_serial_scan_confirms_a_phone_found_members_redemption(store):
+    """The member found by phone scans their card QR on the serial scanner while the
+    redeem dialog waits for it: that scan confirms, and the redemption is recorded."""
+    import serial
+
+    ann, _ = voucher_member(store)
+    before = balance(store, ann.member_id)
+    port = serial.serial_for_url("loop://", timeout=0.2)
+    app = cashier_app(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.attach_scanner(port)
+        labels = await open_redeem(pilot, app, "+33612345678")
+        latte = next(i for i, label in enumerate(labels) if "Free latte" in label)
+        await pilot.press(*["down"] * latte, "enter")
+        await pilot.pause()
+        port.write(ann.qr_payload.encode() + b"\r\n")
+        for _ in range(60):
+            await pilot.pause(0.05)
+            if "Free latte: 150 spent" in str(app.screen.query_one("#message").render()):
+                break
+        assert "Free latte: 150 spent" in str(app.screen.query_one("#message").render())
+    assert balance(store, ann.member_id) == before - 150
