@@ -251,7 +251,8 @@ def run_demo(folder: Path, *, open_app: bool, reset: bool) -> int:
             agent = build_agent(settings, store)
             run_app(settings, agent=agent)
         else:
-            _say("Try it:  cd demo && ../.venv/bin/pos member <card number> --config config.toml")
+            pos = Path(sys.executable).parent / "pos"
+            _say(f"Try it:  {pos} member <card number> --config {folder / 'config.toml'}")
         return 0
     finally:
         if hub is not None:

@@ -86,6 +86,11 @@ def run_reprint(args: argparse.Namespace) -> int:
 def run_queue(args: argparse.Namespace) -> int:
     store = open_for(args)
     if args.preview is not None:
+        exists = store.conn.execute("SELECT 1 FROM print_jobs WHERE id = ?",
+                                    (args.preview,)).fetchone()
+        if exists is None:
+            raise StoreError(f"there is no print job {args.preview}: `pos print queue --all` "
+                             "lists them")
         text = job_preview(store, args.preview)
         if text is None:
             raise StoreError(f"job {args.preview} has no preview yet (not rendered): "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from pos_agent.commands.output import add_no_print, emit, money, open_for, print_receipt
 from pos_agent.exceptions import StoreError
@@ -101,9 +102,11 @@ def run_member(args: argparse.Namespace) -> int:
     lines += [f"expiring: {p} {pn} on {d.isoformat()}" for p, d in summary.expiring]
     lines += [f"voucher:  {code} {name} (until {until})" for code, name, until
               in summary.vouchers]
-    for r in rows:
+    zone = ZoneInfo(store.settings.terminal.timezone or program.timezone)
+    for r, rec in zip(rows, history, strict=True):
         flag = " VOIDED" if r["voided"] else ""
-        lines.append(f"  {r['at'][:16]}  {r['receipt_no']}  {money(program, r['amount'])}  "
+        local = rec.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"  {local}  {r['receipt_no']}  {money(program, r['amount'])}  "
                      f"{r['points']:+d} {pn}{flag}")
     emit(args, data, lines)
     return 0

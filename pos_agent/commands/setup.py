@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         description="Create the terminal database and its identity (epoch 1). After "
         "restoring the database from a backup, run `pos init --new-epoch` before selling.",
     )
-    p.add_argument("--store", help="store id, e.g. S001")
-    p.add_argument("--terminal", help="terminal id in the store, e.g. T1")
+    p.add_argument("--store", help="store id, e.g. S001 (required, except with --new-epoch)")
+    p.add_argument("--terminal",
+                   help="terminal id in the store, e.g. T1 (required, except with --new-epoch)")
     p.add_argument("--hub", help="hub URL; fetches the QR key with --token")
     p.add_argument("--token", help="this terminal's hub token (from `pos-hub terminal add`)")
     p.add_argument("--card-issuer", type=int, metavar="N",

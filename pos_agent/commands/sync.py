@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
+import signal
 import sys
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -72,11 +73,21 @@ def _daemon(store, agent) -> int:
     print(f"pos: syncing {store.identity.origin} with {agent.client.base_url} every "
           f"{agent.interval_s:g}s; Ctrl-C stops", file=sys.stderr)
     stopped_by = None
+
+    def terminate(signum: int, frame: object) -> None:
+        # a service manager's stop: leave the scheduler's loop; a cycle under way finishes
+        # its batch first (its worker thread is joined at exit), and nothing is lost if
+        # the manager kills us anyway (acknowledgements are per batch)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         with contextlib.suppress(KeyboardInterrupt, SystemExit):
             stopped_by = agent.run_forever()
     finally:
         agent.client.close()
+    if not stopped_by:
+        print("pos: sync daemon stopped", file=sys.stderr)
     if stopped_by:
         print(f"pos: sync stopped: {stopped_by}", file=sys.stderr)
         return EXIT_UNSYNCED

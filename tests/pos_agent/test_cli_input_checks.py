@@ -137,3 +137,31 @@ def test_init_without_an_issuer_warns_and_uses_the_hashed_range(tmp_path, monkey
     assert code == 0 and out["card_issuer"] == unregistered_issuer("S001-T1")
     assert out["card_issuer"] in UNREGISTERED_ISSUERS
     assert "pos: warning: no card issuer number" in err and "--card-issuer N" in err
+
+
+def test_member_history_is_in_the_stores_local_time(tmp_path, monkeypatch, capsys):
+    import sqlite3
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    setup(tmp_path, monkeypatch)
+    run(capsys, "init", "--store", "S001", "--terminal", "T1")
+    _, ann, _ = run(capsys, "enrol", "--name", "Ann", "--phone", "+33612345678", "--json")
+    _, sale, _ = run(capsys, "sale", "--member", ann["card_number"], "--amount", "4.00",
+                     "--json")
+    created = sqlite3.connect(tmp_path / "pos-terminal.db").execute(
+        "SELECT created_at FROM receipts WHERE receipt_no = ?", (sale["receipt_no"],)
+    ).fetchone()[0]
+    local = datetime.fromisoformat(created).astimezone(ZoneInfo("Europe/Paris"))
+    code, text, _ = run(capsys, "member", ann["card_number"])
+    assert code == 0
+    line = next(x for x in text.splitlines() if sale["receipt_no"] in x)
+    assert line.split()[:2] == [local.strftime("%Y-%m-%d"), local.strftime("%H:%M")]
+
+
+def test_previewing_a_job_that_does_not_exist_says_so(tmp_path, monkeypatch, capsys):
+    setup(tmp_path, monkeypatch)
+    run(capsys, "init", "--store", "S001", "--terminal", "T1")
+    code, _, err = run(capsys, "print", "queue", "--preview", "7")
+    assert code == 2
+    assert err == "pos: there is no print job 7: `pos print queue --all` lists them\n"

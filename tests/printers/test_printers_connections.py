@@ -231,7 +231,18 @@ def test_dummy_printer(receipt_bytes: bytes):
     printer = open_printer(settings)
     assert isinstance(printer, Dummy)
     assert printer.profile.profile_data["name"] == "TM-T20II"
-    send(receipt_bytes, settings)
+    # send() writes the bytes exactly as rendered, on the printer it opened
+    import printers.connections as connections
+
+    held = Dummy()
+    opened = []
+    original = connections.open_printer
+    connections.open_printer = lambda s: opened.append(s) or held
+    try:
+        send(receipt_bytes, settings)
+    finally:
+        connections.open_printer = original
+    assert opened == [settings] and held.output == receipt_bytes
 
 
 def test_usb_printer_that_is_not_there_fails_with_a_reason():

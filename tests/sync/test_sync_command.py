@@ -167,6 +167,31 @@ def test_daemon_delivers_sales_then_exits_when_its_token_is_revoked(tmp_path, hu
     assert len(hub_events(hub, t.origin)) == len(local_events(t)) - 1
 
 
+def test_daemon_stops_cleanly_on_sigterm(tmp_path, hub):
+    """A service manager's stop (SIGTERM) ends the daemon with exit 0 and a last line."""
+    import signal
+
+    t, _ = make_terminal(tmp_path, hub, "S001", "T1")
+    config = Path(t.settings.config_path)
+    config.write_text(config.read_text().replace("interval_s = 60", "interval_s = 1"))
+    enrol(t.store, name="D", phone="+33610000000")
+    log_path = tmp_path / "daemon.log"
+    with open(log_path, "w") as log:
+        proc = spawn_pos(config, "sync", "--daemon", stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: "0 queued" in log_path.read_text(), 60, proc, "a first cycle")
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log_path.read_text()
+    assert code == 0, text
+    assert text.rstrip().endswith("pos: sync daemon stopped"), text
+    assert queued_count(t.store.conn) == 0
+
+
 def test_pos_init_with_the_hub_takes_a_card_issuer_no_other_till_has(tmp_path, hub):
     """Each till registered with the hub gets its own card issuer number (whoami), so
     cards enrolled offline on different tills can never share a number."""
