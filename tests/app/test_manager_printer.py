@@ -5,8 +5,6 @@ it is on, "retry printing" delivers them and the test page prints."""
 from __future__ import annotations
 
 import itertools
-import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,41 +18,14 @@ from pos_agent.operations import record_sale
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
 from tests.example_config import write_example_config
+from tests.printers.network_printer import (
+    NetworkPrinter,
+    network_printer_config,
+    switched_off_port,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.asyncio
-
-
-class NetworkPrinter:
-    """A raw-printing (port 9100 style) printer on 127.0.0.1: one job per connection."""
-
-    def __init__(self, port: int) -> None:
-        self.server = socket.create_server(("127.0.0.1", port))
-        self.jobs: list[bytes] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return  # closed
-            data = bytearray()
-            with conn:
-                while chunk := conn.recv(65536):
-                    data.extend(chunk)
-            self.jobs.append(bytes(data))
-
-    def close(self) -> None:
-        self.server.close()
-        self.thread.join(timeout=5)
-
-
-def switched_off_printer_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def text_of(app, selector: str) -> str:
@@ -62,13 +33,10 @@ def text_of(app, selector: str) -> str:
 
 
 async def test_printer_status_retry_and_test_page(tmp_path: Path):
-    port = switched_off_printer_port()
+    port = switched_off_port()
     config = tmp_path / "pos.toml"
     write_example_config(config)
-    config.write_text(config.read_text()
-                      .replace('kind = "file"', 'kind = "network"\nhost = "127.0.0.1"')
-                      .replace("port = 9100", f"port = {port}")
-                      .replace("timeout_s = 5.0", "timeout_s = 1.0"))
+    config.write_text(network_printer_config(config.read_text(), port))
     store = open_store(load_settings(str(config)))
     init_terminal(store.db, "S001", "T1")
     ann = enrol(store, name="Ann Lee", phone="+33612345678")

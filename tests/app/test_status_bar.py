@@ -4,7 +4,6 @@ how long, how many events wait) and the printer refusing a receipt."""
 from __future__ import annotations
 
 import itertools
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,16 +18,10 @@ from pos_agent.settings import load_settings
 from pos_agent.store import open_store
 from pos_agent.sync.setup import build_agent
 from tests.example_config import write_example_config
+from tests.printers.network_printer import network_printer_config, switched_off_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.asyncio
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on: connections are refused at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status(app) -> str:
@@ -46,13 +39,10 @@ async def until(pilot, condition, timeout: float = 10.0) -> None:
 
 
 async def test_status_bar_offline_and_printer_error(tmp_path: Path):
-    hub_port, printer_port = closed_port(), closed_port()
+    hub_port, printer_port = switched_off_port(), switched_off_port()
     config = tmp_path / "pos.toml"
     write_example_config(config)
-    config.write_text(config.read_text()
-                      .replace('kind = "file"', 'kind = "network"\nhost = "127.0.0.1"')
-                      .replace("port = 9100", f"port = {printer_port}")
-                      .replace("timeout_s = 5.0", "timeout_s = 1.0"))
+    config.write_text(network_printer_config(config.read_text(), printer_port))
     settings = load_settings(str(config))
     store = open_store(settings)
     init_terminal(store.db, "S001", "T1", hub_url=f"http://127.0.0.1:{hub_port}",

@@ -5,7 +5,6 @@ with filters, a member's per-origin balance, jobs with real due work, the schedu
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from hub.settings import settings_for
 from hub.store.flags import add_flag
 from hub.store.ledger import ingest
 from loyalty.events import Event
+from tests.cli_help import undocumented, walk
 
 from .conftest import BIN, Term, free_port, raw_program, run_cli, write_config
 
@@ -90,29 +90,9 @@ def test_cli_help_for_hq(tmp_path: Path):
         assert "usage: pos-hub" in run_cli(config, *command).stdout
 
 
-def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    yield path, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                yield from _walk(child, (*path, name))
-
-
 def test_every_command_and_option_of_pos_hub_says_what_it_is():
-    bare_options = []
-    bare_commands = []
-    for path, parser in _walk(build_parser()):
-        if path and not parser.description:
-            bare_commands.append(" ".join(path))
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                bare_commands += [f"{' '.join(path)} {c.dest}" for c in action._choices_actions
-                                  if not c.help]
-            elif not action.help:
-                bare_options.append(f"pos-hub {' '.join(path)} "
-                                    f"{'/'.join(action.option_strings) or action.dest}")
-    assert bare_options == [] and bare_commands == []
-    paths = {" ".join(p) for p, _ in _walk(build_parser())}
+    assert undocumented(build_parser(), "pos-hub") == ([], [])
+    paths = {" ".join(p) for p, _ in walk(build_parser())}
     assert {"terminal add", "report", "flags resolve", "jobs run", "rebuild"} <= paths
 
 

@@ -74,27 +74,11 @@ def test_voiding_a_card_slip_says_what_it_is(tmp_path, monkeypatch, capsys):
     assert f"receipt {ann['receipt_no']} is an enrolment receipt: it cannot be voided" in err
 
 
-def every_parser(parser, path=()):
-    """(command path, parser) for `pos` and each of its subcommands, nested ones too."""
-    import argparse
-
-    yield path, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from every_parser(sub, (*path, name))
-
-
-def test_every_option_of_every_command_says_what_it_is():
+def test_every_command_and_option_of_pos_says_what_it_is():
     from pos_agent.cli import build_parser
+    from tests.cli_help import undocumented
 
-    bare = [f"pos {' '.join(path)} {action.option_strings or action.dest}"
-            for path, parser in every_parser(build_parser())
-            for action in parser._actions
-            if not action.help and action.dest not in ("help", "command", "card_command",
-                                                       "print_command", "report_command")
-            and not action.__class__.__name__.startswith("_SubParsers")]
-    assert bare == []
+    assert undocumented(build_parser(), "pos") == ([], [])
 
 
 def test_rewards_lists_the_catalog_with_costs_and_stock(tmp_path, monkeypatch, capsys):

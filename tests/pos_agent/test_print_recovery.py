@@ -3,42 +3,13 @@ reason, and once the printer is back `pos print retry` delivers the whole receip
 
 from __future__ import annotations
 
-import socket
-import threading
-
 from tests.pos_agent.conftest import write_config
 from tests.pos_agent.test_cli import rows, run
-
-
-class RecordingPrinter:
-    """A network printer on 127.0.0.1 that keeps every byte it receives."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.received = bytearray()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                while chunk := conn.recv(65536):
-                    self.received += chunk
-
-    def close(self) -> None:
-        self.sock.close()
+from tests.printers.network_printer import NetworkPrinter, switched_off_port
 
 
 def test_refused_printer_then_retry_delivers_the_receipt(tmp_path, monkeypatch, capsys):
-    # A port nobody listens on: reserve one, then close it.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead_port = s.getsockname()[1]
+    dead_port = switched_off_port()
     config = write_config(tmp_path, printer='kind = "network"\nhost = "127.0.0.1"')
     config.write_text(config.read_text().replace("port = 9100", f"port = {dead_port}"))
     monkeypatch.setenv("POS_CONFIG", str(config))
@@ -52,23 +23,18 @@ def test_refused_printer_then_retry_delivers_the_receipt(tmp_path, monkeypatch, 
     status, error = rows("SELECT status, last_error FROM print_jobs")[0]
     assert status == "failed" and str(dead_port) in error
 
-    printer = RecordingPrinter()
+    printer = NetworkPrinter()
     try:
         config.write_text(config.read_text().replace(f"port = {dead_port}",
                                                      f"port = {printer.port}"))
         code, out, _ = run(capsys, "print", "retry", "--json")
         assert code == 0
         assert rows("SELECT status FROM print_jobs") == [("printed",)]
-        payload = rows("SELECT payload FROM print_jobs")[0][0]
-        deadline = threading.Event()
-        for _ in range(50):
-            if len(printer.received) >= len(payload):
-                break
-            deadline.wait(0.05)
-        assert bytes(printer.received) == payload
-        assert receipt_no.encode() in payload
     finally:
         printer.close()
+    payload = rows("SELECT payload FROM print_jobs")[0][0]
+    assert printer.jobs == [payload]
+    assert receipt_no.encode() in payload
 
 
 def test_day_report_prints(tmp_path, monkeypatch, capsys):

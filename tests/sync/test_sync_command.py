@@ -3,10 +3,12 @@ real subprocesses of the installed `pos` against a real `pos-hub serve`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -129,33 +131,41 @@ def test_sync_now_with_the_hub_down_fails_with_the_reason_and_status_tells(tmp_p
     assert hub_events(hub, t.origin) == local_events(t)
 
 
-def test_daemon_delivers_sales_then_exits_when_its_token_is_revoked(tmp_path, hub):
-    t, _ = make_terminal(tmp_path, hub, "S001", "T1")
+@contextlib.contextmanager
+def daemon(t: Terminal, log_path: Path) -> Iterator[subprocess.Popen]:
+    """`pos sync --daemon` every second, its log in `log_path`, running once its first
+    cycle is logged; killed on the way out if still running."""
     config = Path(t.settings.config_path)
     config.write_text(config.read_text().replace("interval_s = 60", "interval_s = 1"))
-    members = [enrol(t.store, name=f"D{i}", phone=f"+3361000000{i}").member_id
-               for i in range(3)]
-    log_path = tmp_path / "daemon.log"
     with open(log_path, "w") as log:
         proc = spawn_pos(config, "sync", "--daemon", stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_until(lambda: "0 queued" in log_path.read_text(), 60, proc, "a first cycle")
-            cycles = log_path.read_text().count("sync: pushed")
-            # sales made while the service runs reach the hub without anyone asking
-            for i in range(6):
-                record_sale(t.store, members[i % 3], SALE)
-                time.sleep(0.3)
-            wait_until(lambda: hub_events(hub, t.origin) == local_events(t), 60, proc,
-                       "the daemon delivered every sale")
-            assert log_path.read_text().count("sync: pushed") > cycles
-            assert proc.poll() is None
-            hub_cli(hub.config, "terminal", "revoke", t.origin)
-            record_sale(t.store, members[0], SALE)
-            code = proc.wait(timeout=60)
+            yield proc
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_daemon_delivers_sales_then_exits_when_its_token_is_revoked(tmp_path, hub):
+    t, _ = make_terminal(tmp_path, hub, "S001", "T1")
+    members = [enrol(t.store, name=f"D{i}", phone=f"+3361000000{i}").member_id
+               for i in range(3)]
+    log_path = tmp_path / "daemon.log"
+    with daemon(t, log_path) as proc:
+        cycles = log_path.read_text().count("sync: pushed")
+        # sales made while the service runs reach the hub without anyone asking
+        for i in range(6):
+            record_sale(t.store, members[i % 3], SALE)
+            time.sleep(0.3)
+        wait_until(lambda: hub_events(hub, t.origin) == local_events(t), 60, proc,
+                   "the daemon delivered every sale")
+        assert log_path.read_text().count("sync: pushed") > cycles
+        assert proc.poll() is None
+        hub_cli(hub.config, "terminal", "revoke", t.origin)
+        record_sale(t.store, members[0], SALE)
+        code = proc.wait(timeout=60)
     text = log_path.read_text()
     assert code == 1, text
     assert re.search(r"sync: pushed [1-9]\d* \(0 the hub already had\), pulled \d+, 0 queued",
@@ -172,20 +182,11 @@ def test_daemon_stops_cleanly_on_sigterm(tmp_path, hub):
     import signal
 
     t, _ = make_terminal(tmp_path, hub, "S001", "T1")
-    config = Path(t.settings.config_path)
-    config.write_text(config.read_text().replace("interval_s = 60", "interval_s = 1"))
     enrol(t.store, name="D", phone="+33610000000")
     log_path = tmp_path / "daemon.log"
-    with open(log_path, "w") as log:
-        proc = spawn_pos(config, "sync", "--daemon", stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until(lambda: "0 queued" in log_path.read_text(), 60, proc, "a first cycle")
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with daemon(t, log_path) as proc:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
     text = log_path.read_text()
     assert code == 0, text
     assert text.rstrip().endswith("pos: sync daemon stopped"), text
