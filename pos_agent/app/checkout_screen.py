@@ -352,7 +352,8 @@ class CheckoutScreen(Screen):
             self.say(str(exc), error=True)
             return
         self.show_member()
-        self.say_and_print(f"Voided {receipt_no}: {result.points_reversed} points taken back.",
+        pn = self.store.active_program().points_name
+        self.say_and_print(f"Voided {receipt_no}: {result.points_reversed} {pn} taken back.",
                            result.receipt_no)
 
     def action_refund(self) -> None:
@@ -375,8 +376,9 @@ class CheckoutScreen(Screen):
             self.say(str(exc), error=True)
             return
         self.show_member()
+        pn = self.store.active_program().points_name
         self.say_and_print(f"Refunded {parts[1]} of {parts[0]}: {result.points_reversed} "
-                           f"points taken back.", result.receipt_no)
+                           f"{pn} taken back.", result.receipt_no)
 
     def action_checkin(self) -> None:
         if self.member is None:

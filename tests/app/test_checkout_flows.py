@@ -132,7 +132,8 @@ async def test_redeem_enrol_void_and_checkin(store):
         await type_text(pilot, sale.receipt_no)
         await pilot.press("enter")
         await pilot.pause()
-        assert f"Voided {sale.receipt_no}" in str(app.screen.query_one("#message").render())
+        assert f"Voided {sale.receipt_no}: 205 Stars taken back." in str(
+            app.screen.query_one("#message").render())
         # enrol a new member
         await pilot.press("f3")
         await type_text(pilot, "Bob")
@@ -189,7 +190,7 @@ async def test_refund_by_receipt_number(store):
         await type_text(pilot, f"{sale.receipt_no} 4.00")
         await pilot.press("enter")
         await pilot.pause()
-        assert f"Refunded 4.00 of {sale.receipt_no}: 40 points" in str(
+        assert f"Refunded 4.00 of {sale.receipt_no}: 40 Stars taken back." in str(
             app.screen.query_one("#message").render())
     assert rows(store, "SELECT points, amount FROM events WHERE kind = 'reverse'") == [
         (-40, -400)]
