@@ -142,7 +142,11 @@ def hub_rate(folder: Path, url: str, bodies: list[bytes], n: int) -> tuple[float
             pull_took = time.perf_counter() - t0
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     return n / took, pulled, pull_took
 
 

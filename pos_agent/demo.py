@@ -73,6 +73,7 @@ class Hub:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
 
 
 def start_hub(folder: Path, config: Path, origin: str) -> tuple[Hub, str]:
@@ -97,16 +98,21 @@ def _spawn_hub(folder: Path, config: Path) -> tuple[subprocess.Popen, str]:
         cwd=folder, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the hub stopped at start-up; see {folder / 'hub.log'}")
-        with suppress(httpx.HTTPError):
-            if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
-                return process, url
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"the hub did not start in 30 s; see {folder / 'hub.log'}")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the hub stopped at start-up; see {folder / 'hub.log'}")
+            with suppress(httpx.HTTPError):
+                if httpx.get(url + "/openapi.json", timeout=1).status_code == 200:
+                    return process, url
+            time.sleep(0.2)
+        raise RuntimeError(f"the hub did not start in 30 s; see {folder / 'hub.log'}")
+    except BaseException:
+        # Ctrl-C or a failure while waiting: the demo's hub must not be left running
+        process.kill()
+        process.wait()
+        raise
 
 
 def _receipt(store: Store, receipt_no: str) -> None:

@@ -227,4 +227,10 @@ def test_cli_serve_answers_runs_its_jobs_and_stops(fresh_url: str, tmp_path: Pat
         assert row["balance"] == 0
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(20) == 0
+        try:
+            code = proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+    assert code == 0

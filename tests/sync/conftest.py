@@ -69,16 +69,22 @@ class HubServer:
              "--port", str(self.port)],
             cwd=self.folder, stdout=log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, (self.folder / "hub.log").read_text()
-            try:
-                if httpx.get(self.url + "/openapi.json", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("hub did not start: " + (self.folder / "hub.log").read_text())
+        try:
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                assert self.process.poll() is None, (self.folder / "hub.log").read_text()
+                try:
+                    if httpx.get(self.url + "/openapi.json", timeout=1).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            raise AssertionError("hub did not start: " + (self.folder / "hub.log").read_text())
+        except BaseException:
+            # whatever failed while waiting, the server must not outlive the test
+            self.process.kill()
+            self.process.wait()
+            raise
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
