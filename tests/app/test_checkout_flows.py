@@ -15,6 +15,7 @@ from pos_agent.members import enrol
 from pos_agent.operations import record_sale
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
+from tests.app.pilot_wait import until
 from tests.example_config import write_example_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,10 +206,8 @@ async def test_serial_scanner_feeds_the_member_input(store):
     async with app.run_test(size=(120, 40)) as pilot:
         app.attach_scanner(port)
         port.write(ann.qr_payload.encode() + b"\r\n")
-        for _ in range(50):
-            await pilot.pause(0.05)
-            if "Ann Lee" in str(app.screen.query_one("#member").render()):
-                break
+        await until(pilot, lambda: "Ann Lee" in str(app.screen.query_one("#member").render()),
+                    timeout=2.5)
         assert "Ann Lee" in str(app.screen.query_one("#member").render())
         assert app.screen.member.found_by == "qr"
         await type_text(pilot, "5")
@@ -283,10 +282,7 @@ async def test_serial_scanner_from_config_on_a_pty(tmp_path):
             assert app.scanner is not None and app.scanner.port.name == os.ttyname(slave)
             await keys_with_gap(pilot, clock, ["enter", *"7.5"], 0.2)
             os.write(master, ann.card_number.encode() + b"\r\n")
-            for _ in range(60):
-                await pilot.pause(0.05)
-                if app.screen.member is not None:
-                    break
+            await until(pilot, lambda: app.screen.member is not None, timeout=3.0)
             assert "Ann Lee" in str(app.screen.query_one("#member").render())
             assert app.screen.member.found_by == "card"
             assert app.screen.query_one("#sale-input").value == "7.5"
@@ -480,9 +476,7 @@ async def test_a_serial_scan_confirms_a_phone_found_members_redemption(store):
         await pilot.press(*["down"] * latte, "enter")
         await pilot.pause()
         port.write(ann.qr_payload.encode() + b"\r\n")
-        for _ in range(60):
-            await pilot.pause(0.05)
-            if "Free latte: 150 spent" in str(app.screen.query_one("#message").render()):
-                break
+        await until(pilot, lambda: "Free latte: 150 spent" in str(
+            app.screen.query_one("#message").render()), timeout=3.0)
         assert "Free latte: 150 spent" in str(app.screen.query_one("#message").render())
     assert balance(store, ann.member_id) == before - 150

@@ -17,6 +17,7 @@ from pos_agent.members import enrol
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
 from pos_agent.sync.setup import build_agent
+from tests.app.pilot_wait import until
 from tests.example_config import write_example_config
 from tests.printers.network_printer import network_printer_config, switched_off_port
 
@@ -26,16 +27,6 @@ pytestmark = pytest.mark.asyncio
 
 def status(app) -> str:
     return str(app.screen.query_one("#status").render())
-
-
-async def until(pilot, condition, timeout: float = 10.0) -> None:
-    """Let the app run until `condition()` holds (bounded): a loaded machine may need more
-    than one refresh for a thread's answer to reach the screen."""
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    assert condition()
 
 
 async def test_status_bar_offline_and_printer_error(tmp_path: Path):
