@@ -143,10 +143,7 @@ def canonical_json(value: Any) -> str:
     ensure_ascii=False)` writes for str, int, bool, None, lists and dicts with str keys
     (tests/loyalty checks that with generated values) and is several times faster, which
     a sale's transaction feels: it encodes each event, its data and the receipt."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:
-        return _CANONICAL.encode(value)
+    return canonical_bytes(value).decode()
 
 
 def canonical_bytes(value: Any) -> bytes:
