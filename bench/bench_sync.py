@@ -70,6 +70,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--page", type=int, default=None,
+                        help="pull page size (default: the terminal's [sync] pull_page_size)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     config = work / "hub.toml"
@@ -127,7 +129,8 @@ def main() -> None:
 
         n_agent = queued_count(a_store.conn)
         agent = SyncAgent(StoreSync(a_settings), HubClient(url, a_token, timeout=60),
-                          batch_size=args.batch)
+                          batch_size=args.batch,
+                          page_size=args.page or a_settings.sync.pull_page_size)
         marks: dict[str, float] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

@@ -105,6 +105,12 @@ class Event:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Event:
+        if len(raw) == len(_EVENT_FIELDS):
+            # Stored and sent events carry exactly the fields: no filtering needed.
+            try:
+                return cls(**raw)
+            except TypeError:
+                pass  # same count, other names: say which one is missing below
         try:
             return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
         except KeyError as exc:

@@ -17,9 +17,10 @@ spend); later credits pay the debt before they form a lot. Always:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import MISSING, dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loyalty.events import Event, Kind, parse_instant
@@ -140,7 +141,7 @@ class MemberState:
             vouchers={k: Voucher(**v) for k, v in raw["vouchers"].items()},
             once_keys=set(raw["once_keys"]),
             reward_counts=dict(raw["reward_counts"]),
-            receipts={k: _receipt_from_dict(v) for k, v in raw["receipts"].items()},
+            receipts={k: _receipt_from_dict(k, v) for k, v in raw["receipts"].items()},
             consumptions={k: [list(c) for c in v] for k, v in raw["consumptions"].items()},
             debt_paid=dict(raw.get("debt_paid", {})),
             paid_tier=(
@@ -170,22 +171,51 @@ class MemberState:
         return out
 
     def copy(self) -> MemberState:
-        return MemberState.from_dict(self.to_dict())
+        """An independent copy (to_dict/from_dict would share the receipts' lists)."""
+        return copy.deepcopy(self)
+
+
+# A member's state is written out whole each time it is saved, with the same instants
+# again and again (every lot, receipt and spend entry): formatting them was a tenth of a
+# hub snapshot's cost. Only UTC instants (what parse_instant makes) are remembered, since
+# equal instants in other zones hash alike but are written differently.
+_ISO_TEXT: dict[datetime, str] = {}
+_ISO_TEXT_MAX = 200_000
 
 
 def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds")
+    if moment.tzinfo is not UTC:
+        return moment.isoformat(timespec="microseconds")
+    text = _ISO_TEXT.get(moment)
+    if text is None:
+        if len(_ISO_TEXT) >= _ISO_TEXT_MAX:
+            _ISO_TEXT.clear()
+        text = _ISO_TEXT[moment] = moment.isoformat(timespec="microseconds")
+    return text
+
+
+# Receipt records are most of a snapshot (one per receipt the member ever had), and most of
+# their fields keep their default: only the others are written, and `ref` is the key.
+_RECEIPT_DEFAULTS = {
+    name: f.default_factory() if f.default_factory is not MISSING else f.default
+    for name, f in ReceiptRecord.__dataclass_fields__.items()
+    if name not in ("ref", "occurred_at")
+}
 
 
 def _receipt_to_dict(record: ReceiptRecord) -> dict[str, Any]:
-    out = vars(record).copy()
-    out["occurred_at"] = _iso(record.occurred_at)
+    out: dict[str, Any] = {"occurred_at": _iso(record.occurred_at)}
+    for name, default in _RECEIPT_DEFAULTS.items():
+        value = getattr(record, name)
+        if value != default:
+            out[name] = value
     return out
 
 
-def _receipt_from_dict(raw: dict[str, Any]) -> ReceiptRecord:
+def _receipt_from_dict(ref: str, raw: dict[str, Any]) -> ReceiptRecord:
     raw = dict(raw)
     raw["occurred_at"] = parse_instant(raw["occurred_at"])
+    raw.setdefault("ref", ref)  # snapshots written before 2026-11-24 carry it
     return ReceiptRecord(**raw)
 
 

@@ -257,6 +257,7 @@ def ingest(
     balances: dict[str, tuple[int, int]] = {}
     last_hlcs: dict[str, str] = {}
     remember: list[tuple[str, MemberState, int, str]] = []
+    advanced: list[tuple[Any, list[Event], int]] = []
     for member_id, evs in by_member.items():
         row = rows.get(member_id)
         before = row.balance if row is not None else 0
@@ -285,6 +286,7 @@ def ingest(
             else:
                 hot.append({"member_id": member_id, **values})
             balances[member_id] = (before, after)
+            advanced.append((row, evs, top))
             continue
         state = snaps.get(member_id) or MemberState(member_id=member_id)
         in_order = not state.event_ids or evs[0].hlc > state.last_hlc
@@ -329,6 +331,8 @@ def ingest(
     member_store.save_hot(conn, db, hot)
     for item in remember:
         member_store.remember(*item)
+    for row, evs, top in advanced:
+        member_store.advance_cached(row, evs, top, received)
     flags += _add_cards(conn, card_rows)
     _save_stock(conn, stock, stock_before, flags, origin)
     add_flags(conn, flags)
