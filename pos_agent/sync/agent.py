@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from loyalty.events import Event
 from pos_agent.exceptions import CredentialRejected, HubRefused, HubUnreachable, SyncError
 from pos_agent.sync.client import HubClient, encode_push
 
@@ -41,8 +40,11 @@ class LocalSync(Protocol):
     origin: str
     epoch: int
 
-    def pending_events(self, limit: int) -> list[Event]: ...
-    def pending_after(self, epoch: int, origin_seq: int, limit: int) -> list[Event]: ...
+    def pending_batch(self, limit: int, epoch: int | None = None,
+                      after_seq: int = 0) -> list[dict]:
+        """Unacknowledged events as push dicts (`Event.to_dict()`), in (epoch, seq) order:
+        one epoch's, optionally only those after `after_seq`."""
+        ...
     def queued_count(self) -> int: ...
     def high_seq(self) -> int: ...
     def mark_acknowledged(self, results: list[dict]) -> int: ...
@@ -140,7 +142,7 @@ class SyncAgent:
         total = self.local.queued_count()
         done = 0
         rewinds = 0
-        batch = self._encoded(self.local.pending_events(self.batch_size))
+        batch = self._encoded(self.local.pending_batch(self.batch_size))
         # One helper thread does the terminal's side while the hub works on a batch: it
         # reads and encodes the next batch, and stores the acknowledgements of the last
         # one. Acknowledging late is safe: until it is written the event is sent again
@@ -150,8 +152,8 @@ class SyncAgent:
             acked = None
             while batch is not None:
                 events, body = batch
-                last = events[-1]
-                upcoming = worker.submit(self._read_encoded, last.origin_epoch, last.origin_seq)
+                upcoming = worker.submit(self._read_encoded, events[-1]["origin_epoch"],
+                                         events[-1]["origin_seq"])
                 try:
                     answer = self.client.push_encoded(body)
                 except HubRefused as exc:
@@ -164,12 +166,12 @@ class SyncAgent:
                     if (
                         exc.body.get("error") == "gap"
                         and isinstance(expected, int)
-                        and expected < events[0].origin_seq
+                        and expected < events[0]["origin_seq"]
                         and rewinds < 3
                     ):
                         rewinds += 1
                         total += self.local.unacknowledge_from(expected)
-                        batch = self._encoded(self.local.pending_events(self.batch_size))
+                        batch = self._encoded(self.local.pending_batch(self.batch_size))
                         continue
                     raise
                 except BaseException:
@@ -194,20 +196,19 @@ class SyncAgent:
                 batch = upcoming.result()
                 if batch is None:
                     acked.result()
-                    batch = self._encoded(self.local.pending_events(self.batch_size))
+                    batch = self._encoded(self.local.pending_batch(self.batch_size))
             if acked is not None:
                 acked.result()
 
-    def _encoded(self, events: list[Event]) -> tuple[list[Event], bytes] | None:
+    def _encoded(self, events: list[dict]) -> tuple[list[dict], bytes] | None:
         if not events:
             return None
         # After a reinstall, events of an older epoch may still be queued: each batch
         # names the epoch of its own events.
-        return events, encode_push(self.local.origin, events[0].origin_epoch,
-                                   [e.to_dict() for e in events])
+        return events, encode_push(self.local.origin, events[0]["origin_epoch"], events)
 
-    def _read_encoded(self, epoch: int, after_seq: int) -> tuple[list[Event], bytes] | None:
-        return self._encoded(self.local.pending_after(epoch, after_seq, self.batch_size))
+    def _read_encoded(self, epoch: int, after_seq: int) -> tuple[list[dict], bytes] | None:
+        return self._encoded(self.local.pending_batch(self.batch_size, epoch, after_seq))
 
     def pull_all(self, report: SyncReport, progress: Progress | None = None) -> None:
         cursor = self.local.pull_cursor()

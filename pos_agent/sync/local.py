@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from loyalty.events import Event
 from pos_agent import hubdata, ledger
 from pos_agent.db import transaction
 from pos_agent.settings import PosSettings
@@ -36,11 +35,9 @@ class StoreSync:
             self._stores.append(store)
         return store
 
-    def pending_events(self, limit: int) -> list[Event]:
-        return ledger.pending_events(self.store.conn, limit)
-
-    def pending_after(self, epoch: int, origin_seq: int, limit: int) -> list[Event]:
-        return ledger.pending_events(self.store.conn, limit, epoch, after_seq=origin_seq)
+    def pending_batch(self, limit: int, epoch: int | None = None,
+                      after_seq: int = 0) -> list[dict]:
+        return ledger.pending_wire(self.store.conn, limit, epoch, after_seq)
 
     def queued_count(self) -> int:
         return ledger.queued_count(self.store.conn)
