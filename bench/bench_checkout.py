@@ -10,10 +10,9 @@ writes, per b-tree (each b-tree a sale touches costs it at least one 4 KiB frame
 The raw limit is one single-row INSERT + COMMIT per transaction, in its own database in
 the same folder, with the terminal's pragmas (WAL, synchronous=FULL, same page cache and
 checkpoint settings): what the disk's fsync allows a one-row transaction to do. Each sale
-is one transaction too (events, receipt, print job row, cached balance, serials), so the
-ratio shows what the ledger's own work costs on top of the unavoidable fsync. Printing is
-not measured: the job row is inserted in the sale's transaction, its bytes are rendered
-and sent after commit (see docs/terminal.md).
+is one transaction too (events, receipt, cached balance), so the ratio shows what the
+ledger's own work costs on top of the unavoidable fsync. Printing is not measured: the
+receipt is given its print job, rendered and sent after the commit (see docs/terminal.md).
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@
 
 Everything inside one `record` block is one SQLite transaction: the events (numbered with
 the next gap-free `origin_seq` of this origin and epoch, chained by `prev_hash`, stamped
-by the persisted hybrid logical clock), the receipt and its print job, the identity's
-serials and clock, and the cached balances of the members touched. An exception anywhere
-rolls all of it back, and the in-process state cache forgets the members it touched.
+by the persisted hybrid logical clock), the receipt, the identity's serials and clock
+when they must be written, and the cached balances of the members touched. An exception
+anywhere rolls all of it back, and the in-process state cache forgets the members it
+touched. The receipt's print job is made after the commit (`pos_agent.printing`).
 
 Also here, for the sync agent: `pending_events`, `mark_acknowledged`,
 `unacknowledge_from`, `high_seq`, `queued_count`, and `verify_ledger` (chain and caches).
@@ -72,11 +73,13 @@ def dumps(value: Any) -> str:
     return canonical_json(value)
 
 
-_SIX_DIGITS = 999_999
+SIX_DIGITS = 999_999
+"""Receipt serials up to here are written with six digits, so text order is serial order."""
 
 
-def _receipt_prefix(origin: str, epoch: int) -> str:
-    # `S001-T1-000042`; from epoch 2 on `S001-T1-E2-000042`.
+def receipt_prefix(origin: str, epoch: int) -> str:
+    """What a receipt number of `epoch` starts with: `S001-T1-` (epoch 1; the number is
+    `S001-T1-000042`), from epoch 2 on `S001-T1-E2-`."""
     return f"{origin}-E{epoch}-" if epoch > 1 else f"{origin}-"
 
 
@@ -86,7 +89,7 @@ def _last_receipt_serial(conn: sqlite3.Connection, origin: str, epoch: int) -> i
     past that the identity row holds it (`Recorder.finish`)."""
     best = 0
     for e in range(1, epoch + 1):
-        prefix = _receipt_prefix(origin, e)
+        prefix = receipt_prefix(origin, e)
         row = conn.execute(
             # ':' sorts right after '9': the range holds this prefix + digits only.
             "SELECT receipt_no FROM receipts WHERE receipt_no >= ? AND receipt_no < ? "
@@ -309,7 +312,7 @@ class Recorder:
         """`S001-T1-000042`; from epoch 2 on `S001-T1-E2-000042`, so a restored database
         never prints a number it already printed before the restore."""
         self.receipt_serial += 1
-        receipt_no = f"{_receipt_prefix(self.origin, self.epoch)}{self.receipt_serial:06d}"
+        receipt_no = f"{receipt_prefix(self.origin, self.epoch)}{self.receipt_serial:06d}"
         self.unreceipted.add(receipt_no)
         return receipt_no
 
@@ -390,20 +393,26 @@ class Recorder:
         approved_offline: bool = False,
         print_job: bool = True,
     ) -> None:
-        """Insert the receipt row and, unless told not to, queue its print job. The job's
-        bytes are rendered after commit (see `pos_agent.printing`), so the sale's
-        transaction does not wait for the QR image and ESC/POS encoding."""
+        """Insert the receipt row; `print_job=False`: a receipt never to print.
+
+        The receipt is "to print" from its commit on, with no print job row yet: the
+        printing code gives it one after the commit (`pos_agent.printing.queue_receipts`,
+        which finds it past its epoch's print mark), so the sale's transaction writes
+        neither the job nor the queue's index. Past six-digit serials the mark cannot find
+        it by text order, so the job row is written here, as it was before migration 6."""
         balance_after = self.touched[member_id].balance if member_id in self.touched else None
         self.unreceipted.discard(receipt_no)
         self.conn.execute(
             "INSERT INTO receipts (receipt_no, kind, member_id, total, currency, lines, "
             "points_earned, points_spent, points_reversed, balance_after, details, reverses, "
-            "approved_offline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "approved_offline, created_at, no_print) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (receipt_no, kind, member_id, total, self.program.currency, dumps(lines or []),
              points_earned, points_spent, points_reversed, balance_after,
-             dumps(details or {}), reverses, int(approved_offline), self.at_text),
+             dumps(details or {}), reverses, int(approved_offline), self.at_text,
+             0 if print_job else 1),
         )
-        if print_job:
+        if print_job and self.receipt_serial > SIX_DIGITS:
             self.conn.execute(
                 "INSERT INTO print_jobs (receipt_no, kind, created_at) VALUES (?, ?, ?)",
                 (receipt_no, kind, self.at_text),
@@ -419,7 +428,7 @@ class Recorder:
         numbers outgrow six digits (text order then no longer finds the last one). The
         clock is read back from the newest event."""
         if (self.card_serial != self._start[0] or self.unreceipted
-                or self.receipt_serial > _SIX_DIGITS):
+                or self.receipt_serial > SIX_DIGITS):
             self.conn.execute(
                 "UPDATE identity SET card_serial = ?, receipt_serial = ?, hlc = ? "
                 "WHERE id = 1",

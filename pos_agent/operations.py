@@ -9,7 +9,8 @@
 
 The arithmetic is `loyalty`'s (earn_for_sale, redeem, reverse_receipt...); this module
 only reads the member's state, records the drafts (`pos_agent.ledger.record`) with the
-receipt and its print job, and returns what the till shows. A domain refusal
+receipt, and returns what the till shows (the receipt is printed after the commit:
+`pos_agent.printing`). A domain refusal
 (`LoyaltyError`) or a store refusal (`PosError`) raised inside the transaction rolls
 everything back: nothing is written.
 
