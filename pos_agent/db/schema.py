@@ -309,4 +309,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX print_jobs_by_receipt ON print_jobs (receipt_no);
         """,
     ),
+    Migration(
+        7,
+        "no index of receipts by time: the day report reads the table in one pass",
+        # The index cost every sale's commit 1.2 of its ~7 WAL frames, for a report a
+        # manager runs at closing. The report now reads each table once (it read the events
+        # twice before, with no index either): 33 ms at 64,000 receipts, 43 ms before.
+        """
+        DROP INDEX receipts_by_day;
+        """,
+    ),
 )
