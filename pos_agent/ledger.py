@@ -70,7 +70,13 @@ def _after(epoch: int, seq: int) -> tuple[int, int]:
 
 
 def dumps(value: Any) -> str:
-    return canonical_json(value)
+    """`loyalty.events.canonical_json`, calling orjson directly: a sale encodes five
+    values (the event's stamps and data, the receipt's lines and details, the balance's
+    stamps) and the two wrappers were a third of each encoding's time."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # what orjson refuses (ints past 64 bits): the slow, same encoder
+        return canonical_json(value)
 
 
 SIX_DIGITS = 999_999

@@ -154,13 +154,19 @@ def record_sale(
                              birthday=birthday)
         events = tuple([rec.append(d) for d in earn.drafts])
         points = earn.points
-        rec.add_receipt(
-            receipt_no, "sale", member_id=member_id, total=sale.total, lines=lines,
-            points_earned=points,
-            details={"promotions": list(earn.promotions), "bonuses": earn.bonuses,
-                     "tier": earn.tier, "stamps": earn.stamps,
-                     "vouchers": [v["code"] for v in earn.vouchers]},
-        )
+        details: dict = {"tier": earn.tier}
+        # Only what this sale had: the readers take a missing list as empty, and a
+        # smaller row fills the receipts' b-tree pages (split on every full one) slower.
+        if earn.stamps:
+            details["stamps"] = earn.stamps
+        if earn.promotions:
+            details["promotions"] = list(earn.promotions)
+        if earn.bonuses:
+            details["bonuses"] = earn.bonuses
+        if earn.vouchers:
+            details["vouchers"] = [v["code"] for v in earn.vouchers]
+        rec.add_receipt(receipt_no, "sale", member_id=member_id, total=sale.total,
+                        lines=lines, points_earned=points, details=details)
         program = rec.program
     # The sale's own earn event is the only spend it adds to the window (it is at `at`).
     tier = tier_at(state, program, at, spend=earn.qualifying_spend + sale.total)
