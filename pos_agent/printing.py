@@ -208,9 +208,9 @@ def _insert_job(store: Store, receipt_no: str | None, kind: str, payload: bytes 
     return cur.lastrowid
 
 
-def _waiting(conn: sqlite3.Connection) -> list[tuple[int, list[tuple[str, str, int]]]]:
-    """Per epoch, the receipts past its print mark: (epoch, [(receipt_no, kind, no_print)])
-    in serial order. Read along the receipts' primary key from the mark: text order is
+def _waiting(conn: sqlite3.Connection) -> list[tuple[int, list[tuple[str, str, int, str]]]]:
+    """Per epoch, the receipts past its print mark, in serial order: (epoch, [(receipt_no,
+    kind, no_print, created_at)]). Read along the receipts' primary key from the mark: text order is
     serial order for six-digit serials; longer ones had their job written with them."""
     head = conn.execute("SELECT origin, epoch FROM identity WHERE id = 1").fetchone()
     if head is None:
@@ -225,7 +225,7 @@ def _waiting(conn: sqlite3.Connection) -> list[tuple[int, list[tuple[str, str, i
         prefix = receipt_prefix(origin, epoch)
         rows = conn.execute(
             # ':' sorts right after '9': the range holds this prefix + digits only.
-            "SELECT receipt_no, kind, no_print FROM receipts WHERE receipt_no > ? "
+            "SELECT receipt_no, kind, no_print, created_at FROM receipts WHERE receipt_no > ? "
             "AND receipt_no < ? AND length(receipt_no) = ? ORDER BY receipt_no",
             (f"{prefix}{mark:06d}", prefix + ":", len(prefix) + 6),
         ).fetchall()
@@ -244,7 +244,7 @@ def queue_receipts(store: Store) -> int:
     now = _now()
     with transaction(store.db) as conn:
         for epoch, rows in _waiting(conn):
-            for receipt_no, kind, no_print in rows:
+            for receipt_no, kind, no_print, _ in rows:
                 if no_print or conn.execute(
                     "SELECT 1 FROM print_jobs WHERE receipt_no = ? LIMIT 1", (receipt_no,)
                 ).fetchone():
@@ -270,7 +270,7 @@ def waiting_count(conn: sqlite3.Connection) -> int:
         # `status <> 'printed'` lets SQLite use the not-printed partial index.
         "SELECT COUNT(*) FROM print_jobs WHERE status <> 'printed' AND status = 'queued'"
     ).fetchone()[0]
-    return queued + sum(not no_print for _, rows in _waiting(conn) for _, _, no_print in rows)
+    return queued + sum(not row[2] for _, rows in _waiting(conn) for row in rows)
 
 
 def print_receipt(store: Store, receipt_no: str, sender: Sender = send) -> list[PrintOutcome]:
@@ -338,15 +338,20 @@ def jobs_for_receipt(store: Store, receipt_no: str) -> list[int]:
 
 
 def print_queue(store: Store, *, all_jobs: bool = False, limit: int = 50) -> list[dict]:
-    """Jobs not printed yet (or the latest `limit` jobs with `all_jobs`), newest last.
-    Receipts still waiting for their job are given it first, so they are listed too."""
-    queue_receipts(store)
+    """Jobs not printed yet (or the latest `limit` jobs with `all_jobs`), newest last,
+    then the receipts still waiting for their job (`id` None, status `queued`). Read
+    only: the manager screen lists the queue without waiting for the write lock."""
     where = "" if all_jobs else "WHERE status <> 'printed'"
-    rows = store.db.query(
+    rows = list(store.db.query(
         f"SELECT id, receipt_no, kind, status, attempts, last_error, created_at, printed_at "
         f"FROM print_jobs {where} ORDER BY id DESC LIMIT ?", [limit],
-    )
-    return list(reversed(list(rows)))
+    ))
+    rows.reverse()
+    rows += [{"id": None, "receipt_no": receipt_no, "kind": kind, "status": "queued",
+              "attempts": 0, "last_error": None, "created_at": created_at, "printed_at": None}
+             for _, receipts in _waiting(store.conn)
+             for receipt_no, kind, no_print, created_at in receipts if not no_print]
+    return rows[-limit:]
 
 
 def job_preview(store: Store, job_id: int) -> str | None:
