@@ -42,6 +42,7 @@ from pos_agent.ledger import (
     event_key,
     mark_acknowledged,
     pending_events,
+    receipt_key_of,
     record,
     unacked_streams,
 )
@@ -310,9 +311,10 @@ def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
              reason: str) -> ReversalResult:
     kind: Literal["void", "refund"] = "void" if amount is None else "refund"
     with record(store, at) as rec:
+        key = receipt_key_of(rec.origin, receipt_no)
         row = rec.conn.execute(
             "SELECT kind, member_id, total, refunded, voided_by FROM receipts "
-            "WHERE receipt_no = ?", (receipt_no,)
+            "WHERE receipt_key = ?", (key,)
         ).fetchone()
         if row is None:
             raise ReceiptNotFound(
@@ -352,12 +354,12 @@ def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
                         details={"reason": reason} if reason else None)
         if kind == "void":
             rec.conn.execute(
-                "UPDATE receipts SET voided_by = ? WHERE receipt_no = ?", (new_no, receipt_no)
+                "UPDATE receipts SET voided_by = ? WHERE receipt_key = ?", (new_no, key)
             )
         else:
             rec.conn.execute(
-                "UPDATE receipts SET refunded = refunded + ? WHERE receipt_no = ?",
-                (amount, receipt_no),
+                "UPDATE receipts SET refunded = refunded + ? WHERE receipt_key = ?",
+                (amount, key),
             )
     return ReversalResult(new_no, receipt_no, kind, money, reversed_points, member_id, balance,
                           events)

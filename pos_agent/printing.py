@@ -36,7 +36,7 @@ from loyalty.program import Program
 from loyalty.summary import MemberSummary
 from pos_agent.db import transaction
 from pos_agent.exceptions import ReceiptNotFound
-from pos_agent.ledger import SIX_DIGITS, receipt_prefix
+from pos_agent.ledger import SEQ_MAX, receipt_key, receipt_key_of
 from pos_agent.members import member_view, qr_payload_for
 from pos_agent.store import Store
 from printers import (
@@ -97,9 +97,14 @@ def _voucher_reward_name(program: Program, details: dict) -> str:
     return reward.name if reward else "voucher"
 
 
+def _receipt_key(store: Store, receipt_no: str) -> int | None:
+    return receipt_key_of(store.identity.origin, receipt_no)
+
+
 def build_receipt(store: Store, receipt_no: str) -> Receipt:
     """The printable receipt of a `receipts` row."""
-    rows = list(store.db.query("SELECT * FROM receipts WHERE receipt_no = ?", [receipt_no]))
+    rows = list(store.db.query("SELECT * FROM receipts WHERE receipt_key = ?",
+                               [_receipt_key(store, receipt_no)]))
     if not rows:
         raise ReceiptNotFound(f"no receipt {receipt_no} on this terminal")
     row = rows[0]
@@ -184,7 +189,7 @@ def queue_test_print(store: Store) -> int:
 def reprint(store: Store, receipt_no: str) -> int:
     """Queue a reprint: the bytes first printed for this receipt, else a fresh rendering."""
     kind = store.conn.execute(
-        "SELECT kind FROM receipts WHERE receipt_no = ?", (receipt_no,)
+        "SELECT kind FROM receipts WHERE receipt_key = ?", (_receipt_key(store, receipt_no),)
     ).fetchone()
     if kind is None:
         raise ReceiptNotFound(f"no receipt {receipt_no} on this terminal: check the number")
@@ -208,26 +213,19 @@ def _insert_job(store: Store, receipt_no: str | None, kind: str, payload: bytes 
     return cur.lastrowid
 
 
-def _waiting(conn: sqlite3.Connection) -> list[tuple[int, list[tuple[str, str, int, str]]]]:
-    """Per epoch, the receipts past its print mark, in serial order: (epoch, [(receipt_no,
-    kind, no_print, created_at)]). Read along the receipts' primary key from the mark: text order is
-    serial order for six-digit serials; longer ones had their job written with them."""
-    head = conn.execute("SELECT origin, epoch FROM identity WHERE id = 1").fetchone()
+def _waiting(conn: sqlite3.Connection) -> list[tuple[int, list[tuple]]]:
+    """Per epoch, the receipts past its print mark, in serial order: (epoch, [(receipt_key,
+    receipt_no, kind, no_print, created_at)]), read along the receipts' key from the mark."""
+    head = conn.execute("SELECT epoch FROM identity WHERE id = 1").fetchone()
     if head is None:
         return []
-    origin, current = head
     marks = dict(conn.execute("SELECT epoch, queued_serial FROM print_marks").fetchall())
     waiting = []
-    for epoch in range(1, current + 1):
-        mark = marks.get(epoch, 0)
-        if mark >= SIX_DIGITS:
-            continue
-        prefix = receipt_prefix(origin, epoch)
+    for epoch in range(1, head[0] + 1):
         rows = conn.execute(
-            # ':' sorts right after '9': the range holds this prefix + digits only.
-            "SELECT receipt_no, kind, no_print, created_at FROM receipts WHERE receipt_no > ? "
-            "AND receipt_no < ? AND length(receipt_no) = ? ORDER BY receipt_no",
-            (f"{prefix}{mark:06d}", prefix + ":", len(prefix) + 6),
+            "SELECT receipt_key, receipt_no, kind, no_print, created_at FROM receipts "
+            "WHERE receipt_key > ? AND receipt_key <= ? ORDER BY receipt_key",
+            (receipt_key(epoch, marks.get(epoch, 0)), receipt_key(epoch, SEQ_MAX)),
         ).fetchall()
         if rows:
             waiting.append((epoch, rows))
@@ -244,7 +242,7 @@ def queue_receipts(store: Store) -> int:
     now = _now()
     with transaction(store.db) as conn:
         for epoch, rows in _waiting(conn):
-            for receipt_no, kind, no_print, _ in rows:
+            for _, receipt_no, kind, no_print, _ in rows:
                 if no_print or conn.execute(
                     "SELECT 1 FROM print_jobs WHERE receipt_no = ? LIMIT 1", (receipt_no,)
                 ).fetchone():
@@ -254,11 +252,10 @@ def queue_receipts(store: Store) -> int:
                     (receipt_no, kind, now),
                 )
                 made += 1
-            last = rows[-1][0]
             conn.execute(
                 "INSERT INTO print_marks (epoch, queued_serial) VALUES (?, ?) "
                 "ON CONFLICT (epoch) DO UPDATE SET queued_serial = excluded.queued_serial",
-                (epoch, int(last[-6:])),
+                (epoch, rows[-1][0] & SEQ_MAX),
             )
     return made
 
@@ -270,7 +267,7 @@ def waiting_count(conn: sqlite3.Connection) -> int:
         # `status <> 'printed'` lets SQLite use the not-printed partial index.
         "SELECT COUNT(*) FROM print_jobs WHERE status <> 'printed' AND status = 'queued'"
     ).fetchone()[0]
-    return queued + sum(not row[2] for _, rows in _waiting(conn) for row in rows)
+    return queued + sum(not row[3] for _, rows in _waiting(conn) for row in rows)
 
 
 def print_receipt(store: Store, receipt_no: str, sender: Sender = send) -> list[PrintOutcome]:
@@ -350,7 +347,7 @@ def print_queue(store: Store, *, all_jobs: bool = False, limit: int = 50) -> lis
     rows += [{"id": None, "receipt_no": receipt_no, "kind": kind, "status": "queued",
               "attempts": 0, "last_error": None, "created_at": created_at, "printed_at": None}
              for _, receipts in _waiting(store.conn)
-             for receipt_no, kind, no_print, created_at in receipts if not no_print]
+             for _, receipt_no, kind, no_print, created_at in receipts if not no_print]
     return rows[-limit:]
 
 

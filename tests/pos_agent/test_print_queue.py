@@ -2,7 +2,8 @@
 row; the receipt is "to print" past its epoch's print mark until the printing code gives
 it its job. Every way of printing, listing or counting the queue finds it: after a crash
 between commit and print, in an older epoch, past six-digit serials, from two processes,
-and in a database upgraded from schema version 5."""
+and in a database upgraded from schema version 5. Receipts keyed by (epoch, serial)
+(migration 8): upgraded keys, and numbers found only as printed."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from pos_agent import ledger
 from pos_agent.app.widgets.status_bar import printer_text
 from pos_agent.db.migrations import current_version, migrate
 from pos_agent.db.schema import MIGRATIONS
+from pos_agent.exceptions import ReceiptNotFound
 from pos_agent.identity import init_terminal, new_epoch
+from pos_agent.ledger import receipt_key_of
 from pos_agent.members import enrol
-from pos_agent.operations import Authorization, record_sale, redeem_reward
+from pos_agent.operations import Authorization, record_sale, redeem_reward, void_receipt
 from pos_agent.printing import (
     print_pending,
     print_queue,
@@ -146,21 +149,26 @@ def test_receipts_left_in_an_older_epoch_are_printed_in_order(store):
         [first.receipt_no], [second.receipt_no]]
 
 
-def test_past_six_digit_serials_the_operation_writes_the_job(store):
+def test_past_six_digit_serials_receipts_are_numbered_and_printed_in_order(store, config):
     store.conn.execute("UPDATE identity SET receipt_serial = 999998")
     six = record_sale(store, None, make_sale(total=100))
-    assert six.receipt_no == "S001-T1-999999" and jobs(store) == []
     seven = record_sale(store, None, make_sale(total=200))
-    # Text order no longer follows the serial, so the mark cannot find this one: its job
-    # was written in its own transaction.
-    assert seven.receipt_no == "S001-T1-1000000"
-    assert jobs(store) == [(seven.receipt_no, "queued")]
-    assert waiting_count(store.conn) == 2
+    # Text order would put 1000000 before 999999; the receipts' key is (epoch, serial).
+    assert (six.receipt_no, seven.receipt_no) == ("S001-T1-999999", "S001-T1-1000000")
+    assert jobs(store) == [] and waiting_count(store.conn) == 2
     printer = Printer()
     assert [o.receipt_no for o in print_pending(store, sender=printer)] == [
-        seven.receipt_no, six.receipt_no]
-    assert marks(store) == [(1, 999999)]
-    eight = record_sale(store, None, make_sale(total=300))
+        six.receipt_no, seven.receipt_no]
+    assert marks(store) == [(1, 1_000_000)]
+    # The identity row is not rewritten for long serials: the last one is read back from
+    # the key by another process too.
+    assert store.conn.execute("SELECT receipt_serial FROM identity").fetchone() == (999998,)
+    other = open_store(load_settings(str(config)))
+    try:
+        eight = record_sale(other, None, make_sale(total=300))
+    finally:
+        other.close()
+    assert eight.receipt_no == "S001-T1-1000001"
     assert [o.receipt_no for o in print_receipt(store, eight.receipt_no, sender=printer)] \
         == [eight.receipt_no]
     assert printer.receipts(six.receipt_no, seven.receipt_no, eight.receipt_no)[-1] == [
@@ -230,3 +238,86 @@ def test_a_version_5_database_keeps_its_printed_receipts_printed(tmp_path):
         assert store.conn.execute("SELECT COUNT(*) FROM print_jobs").fetchone()[0] == 5
     finally:
         store.close()
+
+
+def test_a_version_7_database_gets_integer_receipt_keys_and_keeps_its_print_jobs(tmp_path):
+    settings = load_settings(str(write_config(tmp_path)))
+    new = open_store(settings, path=tmp_path / "new.db")
+    init_terminal(new.db, "S001", "T1")
+    ann = enrol(new, name="Ann", phone="0611223344")
+    first = record_sale(new, ann.member_id, make_sale(total=1000))
+    new_epoch(new.db)
+    second = record_sale(new, ann.member_id, make_sale(total=2000))
+    new.close()
+    path = tmp_path / "old.db"
+    old = Database(sqlite3.connect(path, isolation_level=None))
+    migrate(old, MIGRATIONS[:7])
+    conn = old.conn
+    conn.execute("ATTACH DATABASE ? AS new", (str(tmp_path / "new.db"),))
+    for table in ("identity", "members", "cards", "member_balances", "receipts",
+                  "print_marks"):
+        columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({table})"))
+        conn.execute(f"INSERT INTO main.{table} SELECT {columns} FROM new.{table}")
+    columns = f"event_key, {ledger._EVENT_COLUMNS}, content_hash"
+    conn.execute(f"INSERT INTO main.events ({columns}) SELECT {columns} FROM new.events")
+    conn.execute("DETACH DATABASE new")
+    conn.execute("INSERT INTO print_jobs (receipt_no, kind, payload, status, created_at) "
+                 "SELECT receipt_no, kind, CAST('bytes of ' || receipt_no AS BLOB), "
+                 "'printed', created_at FROM receipts ORDER BY created_at, receipt_no")
+    conn.execute("INSERT INTO print_marks VALUES (1, 2), (2, 3) ON CONFLICT DO UPDATE SET "
+                 "queued_serial = excluded.queued_serial")
+    old.close()
+
+    store = open_store(settings, path=path)
+    try:
+        conn = store.conn
+        assert conn.execute(
+            "SELECT receipt_key, receipt_no FROM receipts ORDER BY receipt_key").fetchall() == [
+            ((1 << 32) + 1, ann.receipt_no), ((1 << 32) + 2, first.receipt_no),
+            ((2 << 32) + 3, second.receipt_no)]
+        assert conn.execute("PRAGMA foreign_key_list(print_jobs)").fetchall() == []
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("SELECT id, receipt_no, status FROM print_jobs ORDER BY id"
+                            ).fetchall() == [(1, ann.receipt_no, "printed"),
+                                             (2, first.receipt_no, "printed"),
+                                             (3, second.receipt_no, "printed")]
+        # Lookups by number go through the key: a reprint sends the stored bytes, a void
+        # finds its receipt, and numbering goes on.
+        printer = Printer()
+        print_pending(store, [reprint(store, first.receipt_no)], sender=printer)
+        assert printer.jobs == [f"bytes of {first.receipt_no}".encode()]
+        void = void_receipt(store, second.receipt_no)
+        assert void.receipt_no == "S001-T1-E2-000004"
+        assert conn.execute("SELECT voided_by FROM receipts WHERE receipt_no = ?",
+                            (second.receipt_no,)).fetchone() == (void.receipt_no,)
+        assert [o.receipt_no for o in print_pending(store, sender=printer)] == [
+            void.receipt_no]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("S001-T1-000042", (1 << 32) + 42),
+    ("S001-T1-1000000", (1 << 32) + 1_000_000),
+    ("S001-T1-E2-000003", (2 << 32) + 3),
+    ("S001-T1-42", None),            # not as printed
+    ("S001-T1-E1-000003", None),     # epoch 1 numbers carry no epoch
+    ("S001-T1-E02-000003", None),
+    ("S001-T2-000042", None),        # another till's
+    ("S001-T1-000000", None),
+    ("S001-T1-00004a", None),
+    ("S001-T1-", None),
+])
+def test_a_receipt_number_is_found_only_as_printed(text, key):
+    assert receipt_key_of("S001-T1", text) == key
+
+
+def test_a_receipt_number_written_otherwise_is_not_found(store):
+    sale = record_sale(store, None, make_sale(total=500))
+    assert sale.receipt_no == "S001-T1-000001"
+    for text in ("S001-T1-1", "s001-t1-000001", "S001-T1-000002"):
+        with pytest.raises(ReceiptNotFound):
+            void_receipt(store, text)
+        with pytest.raises(ReceiptNotFound):
+            reprint(store, text)
+    assert void_receipt(store, sale.receipt_no).original == sale.receipt_no
