@@ -24,7 +24,8 @@ from loyalty.tiers import tier_at
 def add_months(moment: datetime, months: int) -> datetime:
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
+    # Every month has 28 days: only a later day needs the month's length (a sale's lot).
+    day = moment.day if moment.day <= 28 else min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
 
 

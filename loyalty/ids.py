@@ -12,21 +12,43 @@ jobs get UUIDv5 ids from (member, kind, period), so running a job twice makes no
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 import uuid
-
-import uuid6
 
 # Namespace for deterministic hub-made event ids; fixed forever.
 HUB_NAMESPACE = uuid.UUID("6f1c2d7e-3b1a-4c5e-9a0b-7d2e8f4a1c3b")
 CARD_PREFIX = "60"  # issuer prefix of the programme's own cards
 
+_last_ms = 0
+_RAND_B = (1 << 62) - 1
+
+
+def uuid7() -> str:
+    """A UUIDv7 (RFC 9562) as text: 48-bit Unix milliseconds, then 74 random bits.
+
+    The same values `uuid6.uuid7()` made before (also its rule that ids made in one
+    process never go back in time: a millisecond already used moves on by one), built
+    straight as text: the library's UUID object and its formatting were half the cost of
+    sealing an event, which every sale does."""
+    global _last_ms
+    ms = time.time_ns() // 1_000_000
+    if ms <= _last_ms:
+        ms = _last_ms + 1
+    _last_ms = ms
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits, 74 used
+    value = ((ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 68) << 64
+             | 0b10 << 62 | rand & _RAND_B)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
 
 def new_event_id() -> str:
-    return str(uuid6.uuid7())
+    return uuid7()
 
 
 def new_member_id() -> str:
-    return str(uuid6.uuid7())
+    return uuid7()
 
 
 def deterministic_event_id(member_id: str, kind: str, period: str) -> str:

@@ -30,7 +30,7 @@ from pos_agent.identity import fetch_whoami, init_terminal, is_initialised
 from pos_agent.ledger import own_events
 from pos_agent.members import enrol, find_member, member_view
 from pos_agent.operations import record_sale, redeem_reward, void_receipt
-from pos_agent.printing import job_preview, jobs_for_receipt, print_pending
+from pos_agent.printing import job_preview, jobs_for_receipt, print_pending, print_receipt
 from pos_agent.settings import load_settings
 from pos_agent.store import Store, open_store
 from pos_agent.sync.setup import build_agent, build_authorizer
@@ -116,7 +116,7 @@ def _spawn_hub(folder: Path, config: Path) -> tuple[subprocess.Popen, str]:
 
 
 def _receipt(store: Store, receipt_no: str) -> None:
-    print_pending(store, jobs_for_receipt(store, receipt_no))
+    print_receipt(store, receipt_no)
     for job_id in jobs_for_receipt(store, receipt_no):
         preview = job_preview(store, job_id)
         if preview:

@@ -9,9 +9,10 @@
 
 Everything inside one `record` block is one SQLite transaction: the events (numbered with
 the next gap-free `origin_seq` of this origin and epoch, chained by `prev_hash`, stamped
-by the persisted hybrid logical clock), the receipt and its print job, the identity's
-serials and clock, and the cached balances of the members touched. An exception anywhere
-rolls all of it back, and the in-process state cache forgets the members it touched.
+by the persisted hybrid logical clock), the receipt, the identity's serials and clock
+when they must be written, and the cached balances of the members touched. An exception
+anywhere rolls all of it back, and the in-process state cache forgets the members it
+touched. The receipt's print job is made after the commit (`pos_agent.printing`).
 
 Also here, for the sync agent: `pending_events`, `mark_acknowledged`,
 `unacknowledge_from`, `high_seq`, `queued_count`, and `verify_ledger` (chain and caches).
@@ -69,32 +70,58 @@ def _after(epoch: int, seq: int) -> tuple[int, int]:
 
 
 def dumps(value: Any) -> str:
-    return canonical_json(value)
+    """`loyalty.events.canonical_json`, calling orjson directly: a sale encodes five
+    values (the event's stamps and data, the receipt's lines and details, the balance's
+    stamps) and the two wrappers were a third of each encoding's time."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # what orjson refuses (ints past 64 bits): the slow, same encoder
+        return canonical_json(value)
 
 
-_SIX_DIGITS = 999_999
-
-
-def _receipt_prefix(origin: str, epoch: int) -> str:
-    # `S001-T1-000042`; from epoch 2 on `S001-T1-E2-000042`.
+def receipt_prefix(origin: str, epoch: int) -> str:
+    """What a receipt number of `epoch` starts with: `S001-T1-` (epoch 1; the number is
+    `S001-T1-000042`), from epoch 2 on `S001-T1-E2-`."""
     return f"{origin}-E{epoch}-" if epoch > 1 else f"{origin}-"
 
 
-def _last_receipt_serial(conn: sqlite3.Connection, origin: str, epoch: int) -> int:
-    """The highest receipt serial of any epoch up to `epoch`, read from the receipts'
-    primary key: exact while serials have six digits (then text order is numeric order);
-    past that the identity row holds it (`Recorder.finish`)."""
+# receipts.receipt_key packs (epoch, serial) like event_key (migration 8): the table
+# holds this terminal's receipts, so it orders and identifies them.
+receipt_key = event_key
+
+
+def receipt_key_of(origin: str, receipt_no: str) -> int | None:
+    """The `receipts.receipt_key` a receipt number of this terminal has, or None if the
+    text is not one (another terminal's, mistyped). Only the exact number: `S001-T1-42`
+    is not `S001-T1-000042`."""
+    if not receipt_no.startswith(origin + "-"):
+        return None
+    rest = receipt_no[len(origin) + 1:]
+    epoch = 1
+    if rest.startswith("E"):
+        epoch_text, _, rest = rest[1:].partition("-")
+        if not (epoch_text.isdigit() and epoch_text.isascii()):
+            return None
+        epoch = int(epoch_text)
+    if not (rest.isdigit() and rest.isascii()) or epoch < 1:
+        return None
+    serial = int(rest)
+    if not 0 < serial <= SEQ_MAX or receipt_no != f"{receipt_prefix(origin, epoch)}{serial:06d}":
+        return None
+    return receipt_key(epoch, serial)
+
+
+def _last_receipt_serial(conn: sqlite3.Connection, epoch: int) -> int:
+    """The highest receipt serial of any epoch up to `epoch` (serials go on across
+    epochs), read from the receipts' integer key: one index seek an epoch."""
     best = 0
     for e in range(1, epoch + 1):
-        prefix = _receipt_prefix(origin, e)
         row = conn.execute(
-            # ':' sorts right after '9': the range holds this prefix + digits only.
-            "SELECT receipt_no FROM receipts WHERE receipt_no >= ? AND receipt_no < ? "
-            "ORDER BY receipt_no DESC LIMIT 1",
-            (prefix + "0", prefix + ":"),
+            "SELECT MAX(receipt_key) FROM receipts WHERE receipt_key > ? AND receipt_key <= ?",
+            _after(e, 0),
         ).fetchone()
-        if row and row[0][len(prefix):].isdigit():
-            best = max(best, int(row[0][len(prefix):]))
+        if row[0] is not None:
+            best = max(best, row[0] & SEQ_MAX)
     return best
 
 
@@ -257,8 +284,9 @@ class Recorder:
         self._start = (self.card_serial, self.receipt_serial, self.clock.wall_ms,
                        self.clock.counter)
         self.events: list[Event] = []
-        # Receipt numbers taken and not yet inserted as a receipt row (see finish()).
-        self.unreceipted: set[str] = set()
+        # Receipt numbers taken and not yet inserted as a receipt row (see finish()), and
+        # their keys.
+        self.unreceipted: dict[str, int] = {}
         self.touched: dict[str, MemberState] = {}
         # member_balances.version read under this transaction's write lock, so finish()
         # can write version + 1 without reading it again.
@@ -287,7 +315,7 @@ class Recorder:
         # newest event's stamp say where they are now.
         self.card_serial = identity.card_serial
         self.receipt_serial = max(identity.receipt_serial,
-                                  _last_receipt_serial(conn, identity.origin, identity.epoch))
+                                  _last_receipt_serial(conn, identity.epoch))
         self.clock = HybridClock(*parse_hlc(identity.hlc)) if identity.hlc else HybridClock()
         newest = conn.execute("SELECT hlc FROM events ORDER BY event_key DESC LIMIT 1").fetchone()
         if newest:
@@ -309,8 +337,11 @@ class Recorder:
         """`S001-T1-000042`; from epoch 2 on `S001-T1-E2-000042`, so a restored database
         never prints a number it already printed before the restore."""
         self.receipt_serial += 1
-        receipt_no = f"{_receipt_prefix(self.origin, self.epoch)}{self.receipt_serial:06d}"
-        self.unreceipted.add(receipt_no)
+        if self.receipt_serial > SEQ_MAX:  # the key holds 32 bits of serial
+            raise StoreError("this terminal has used all 4,294,967,295 receipt numbers: "
+                             "tell HQ")
+        receipt_no = f"{receipt_prefix(self.origin, self.epoch)}{self.receipt_serial:06d}"
+        self.unreceipted[receipt_no] = receipt_key(self.epoch, self.receipt_serial)
         return receipt_no
 
     def next_card_serial(self) -> int:
@@ -390,36 +421,36 @@ class Recorder:
         approved_offline: bool = False,
         print_job: bool = True,
     ) -> None:
-        """Insert the receipt row and, unless told not to, queue its print job. The job's
-        bytes are rendered after commit (see `pos_agent.printing`), so the sale's
-        transaction does not wait for the QR image and ESC/POS encoding."""
+        """Insert the receipt row; `print_job=False`: a receipt never to print.
+
+        The receipt is "to print" from its commit on, with no print job row yet: the
+        printing code gives it one after the commit (`pos_agent.printing.queue_receipts`,
+        which finds it past its epoch's print mark), so the sale's transaction writes
+        neither the job nor the queue's index."""
         balance_after = self.touched[member_id].balance if member_id in self.touched else None
-        self.unreceipted.discard(receipt_no)
+        key = self.unreceipted.pop(receipt_no, None)
+        if key is None and (key := receipt_key_of(self.origin, receipt_no)) is None:
+            raise StoreError(f"{receipt_no} is not a receipt number of this terminal")
         self.conn.execute(
-            "INSERT INTO receipts (receipt_no, kind, member_id, total, currency, lines, "
-            "points_earned, points_spent, points_reversed, balance_after, details, reverses, "
-            "approved_offline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (receipt_no, kind, member_id, total, self.program.currency, dumps(lines or []),
-             points_earned, points_spent, points_reversed, balance_after,
-             dumps(details or {}), reverses, int(approved_offline), self.at_text),
+            "INSERT INTO receipts (receipt_key, receipt_no, kind, member_id, total, currency, "
+            "lines, points_earned, points_spent, points_reversed, balance_after, details, "
+            "reverses, approved_offline, created_at, no_print) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, receipt_no, kind, member_id, total, self.program.currency,
+             dumps(lines or []), points_earned, points_spent, points_reversed, balance_after,
+             dumps(details or {}), reverses, int(approved_offline), self.at_text,
+             0 if print_job else 1),
         )
-        if print_job:
-            self.conn.execute(
-                "INSERT INTO print_jobs (receipt_no, kind, created_at) VALUES (?, ?, ?)",
-                (receipt_no, kind, self.at_text),
-            )
 
     # -- end -------------------------------------------------------------------------
     def finish(self) -> dict[str, tuple[int, MemberState]]:
         """Write serials and clock when the ledger cannot tell them, and cached balances;
         return the new cache entries.
 
-        The receipt serial is read back from the last receipt number (`_read_head`), so
-        it needs writing only when a number was taken without a receipt row, or once
-        numbers outgrow six digits (text order then no longer finds the last one). The
-        clock is read back from the newest event."""
-        if (self.card_serial != self._start[0] or self.unreceipted
-                or self.receipt_serial > _SIX_DIGITS):
+        The receipt serial is read back from the last receipt's key (`_read_head`), so it
+        needs writing only when a number was taken without a receipt row. The clock is
+        read back from the newest event."""
+        if self.card_serial != self._start[0] or self.unreceipted:
             self.conn.execute(
                 "UPDATE identity SET card_serial = ?, receipt_serial = ?, hlc = ? "
                 "WHERE id = 1",

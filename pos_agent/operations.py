@@ -9,7 +9,8 @@
 
 The arithmetic is `loyalty`'s (earn_for_sale, redeem, reverse_receipt...); this module
 only reads the member's state, records the drafts (`pos_agent.ledger.record`) with the
-receipt and its print job, and returns what the till shows. A domain refusal
+receipt, and returns what the till shows (the receipt is printed after the commit:
+`pos_agent.printing`). A domain refusal
 (`LoyaltyError`) or a store refusal (`PosError`) raised inside the transaction rolls
 everything back: nothing is written.
 
@@ -41,6 +42,7 @@ from pos_agent.ledger import (
     event_key,
     mark_acknowledged,
     pending_events,
+    receipt_key_of,
     record,
     unacked_streams,
 )
@@ -153,13 +155,19 @@ def record_sale(
                              birthday=birthday)
         events = tuple([rec.append(d) for d in earn.drafts])
         points = earn.points
-        rec.add_receipt(
-            receipt_no, "sale", member_id=member_id, total=sale.total, lines=lines,
-            points_earned=points,
-            details={"promotions": list(earn.promotions), "bonuses": earn.bonuses,
-                     "tier": earn.tier, "stamps": earn.stamps,
-                     "vouchers": [v["code"] for v in earn.vouchers]},
-        )
+        details: dict = {"tier": earn.tier}
+        # Only what this sale had: the readers take a missing list as empty, and a
+        # smaller row fills the receipts' b-tree pages (split on every full one) slower.
+        if earn.stamps:
+            details["stamps"] = earn.stamps
+        if earn.promotions:
+            details["promotions"] = list(earn.promotions)
+        if earn.bonuses:
+            details["bonuses"] = earn.bonuses
+        if earn.vouchers:
+            details["vouchers"] = [v["code"] for v in earn.vouchers]
+        rec.add_receipt(receipt_no, "sale", member_id=member_id, total=sale.total,
+                        lines=lines, points_earned=points, details=details)
         program = rec.program
     # The sale's own earn event is the only spend it adds to the window (it is at `at`).
     tier = tier_at(state, program, at, spend=earn.qualifying_spend + sale.total)
@@ -303,9 +311,10 @@ def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
              reason: str) -> ReversalResult:
     kind: Literal["void", "refund"] = "void" if amount is None else "refund"
     with record(store, at) as rec:
+        key = receipt_key_of(rec.origin, receipt_no)
         row = rec.conn.execute(
             "SELECT kind, member_id, total, refunded, voided_by FROM receipts "
-            "WHERE receipt_no = ?", (receipt_no,)
+            "WHERE receipt_key = ?", (key,)
         ).fetchone()
         if row is None:
             raise ReceiptNotFound(
@@ -345,12 +354,12 @@ def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
                         details={"reason": reason} if reason else None)
         if kind == "void":
             rec.conn.execute(
-                "UPDATE receipts SET voided_by = ? WHERE receipt_no = ?", (new_no, receipt_no)
+                "UPDATE receipts SET voided_by = ? WHERE receipt_key = ?", (new_no, key)
             )
         else:
             rec.conn.execute(
-                "UPDATE receipts SET refunded = refunded + ? WHERE receipt_no = ?",
-                (amount, receipt_no),
+                "UPDATE receipts SET refunded = refunded + ? WHERE receipt_key = ?",
+                (amount, key),
             )
     return ReversalResult(new_no, receipt_no, kind, money, reversed_points, member_id, balance,
                           events)

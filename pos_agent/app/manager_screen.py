@@ -71,8 +71,9 @@ class ManagerScreen(Screen):
             f"{r['points']['issued']}, redeemed {r['points']['redeemed']}")
         jobs = print_queue(store)
         lines = [f"[b]Printer[/b] {store.settings.printer.kind}: {len(jobs)} job(s) not printed"]
-        lines += [f"  job {j['id']} {j['receipt_no'] or j['kind']}: {j['status']} "
-                  f"{j['last_error'] or ''}" for j in jobs[:5]]
+        lines += [f"  {'job ' + str(j['id']) if j['id'] else 'receipt'} "
+                  f"{j['receipt_no'] or j['kind']}: {j['status']} {j['last_error'] or ''}"
+                  for j in jobs[:5]]
         self.query_one("#queue", Static).update("\n".join(lines))
         self.app.refresh_status()
 

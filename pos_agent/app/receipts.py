@@ -5,9 +5,10 @@
     ...                                                  # screen gets ReceiptPrinted later
 
 Rendering a receipt (QR image, ESC/POS encoding) costs 1-7 ms and a printer can take
-seconds to answer (or time out): the cashier's screen must not wait for either. The job row
-was written in the operation's transaction, so nothing is lost if the app stops before the
-thread gets to it (`pos print retry` or the next start sends it). One thread, so receipts
+seconds to answer (or time out): the cashier's screen must not wait for either. The
+receipt is "to print" from its commit on (it lies past the print mark until it is given its
+job: `pos_agent.printing`), so nothing is lost if the app stops before the thread gets to
+it (`pos print retry` or the next start sends it). One thread, so receipts
 come out in the order they were made; it has its own SQLite connection (connections stay
 in the thread that opened them). The outcome is posted back to the screen as a message
 (`post_message` is thread-safe and never blocks the thread on the app).
@@ -22,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from pos_agent.printing import PrintOutcome, jobs_for_receipt, print_pending, retry_failed
+from pos_agent.printing import PrintOutcome, print_pending, print_receipt, retry_failed
 from pos_agent.settings import PosSettings
 from pos_agent.store import Store, open_store
 
@@ -83,9 +84,9 @@ class ReceiptPrinter:
         return self._pool.submit(run)
 
     def print_receipt(self, receipt_no: str, reply_to: MessagePump | None = None) -> Future:
-        """Send the receipt's queued job(s)."""
-        return self._submit(receipt_no, lambda store: print_pending(
-            store, jobs_for_receipt(store, receipt_no)), reply_to)
+        """Send the receipt (its job is made first: the operation did not write one)."""
+        return self._submit(receipt_no, lambda store: print_receipt(store, receipt_no),
+                            reply_to)
 
     def print_jobs(self, job_ids: list[int], reply_to: MessagePump | None = None) -> Future:
         """Send these jobs (a reprint, a test page)."""
@@ -93,9 +94,10 @@ class ReceiptPrinter:
                             lambda store: print_pending(store, job_ids), reply_to)
 
     def print_left_over(self, reply_to: MessagePump | None = None) -> Future:
-        """Send the jobs still queued from before the app started (it was closed, or the
-        till lost power, between a sale's commit and its receipt). Failed jobs stay for the
-        manager's retry: the printer that failed them may still be out of paper."""
+        """Send the receipts and jobs still waiting from before the app started (it was
+        closed, or the till lost power, between a sale's commit and its receipt). Failed
+        jobs stay for the manager's retry: the printer that failed them may still be out of
+        paper."""
         return self._submit(LEFT_OVER, print_pending, reply_to)
 
     def retry_failed(self, reply_to: MessagePump | None = None) -> Future:

@@ -99,7 +99,7 @@ def run_queue(args: argparse.Namespace) -> int:
         return 0
     jobs = print_queue(store, all_jobs=args.all)
     emit(args, {"jobs": jobs},
-         [f"{j['id']:>5} {j['receipt_no'] or '-':<20} {j['kind']:<10} {j['status']:<7} "
+         [f"{j['id'] or '-':>5} {j['receipt_no'] or '-':<20} {j['kind']:<10} {j['status']:<7} "
           f"tries {j['attempts']} {j['last_error'] or ''}".rstrip() for j in jobs]
          or ["the print queue is empty"])
     return 0

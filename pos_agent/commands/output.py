@@ -15,7 +15,7 @@ from typing import Any
 from loyalty.money import format_amount, parse_amount
 from loyalty.program import Program
 from pos_agent.identity import load_identity
-from pos_agent.printing import jobs_for_receipt, print_pending
+from pos_agent.printing import print_receipt as send_receipt
 from pos_agent.settings import load_settings
 from pos_agent.store import Store, open_store
 
@@ -51,11 +51,12 @@ def amount_arg(program: Program, text: str) -> int:
 
 
 def print_receipt(store: Store, args: argparse.Namespace, receipt_no: str | None) -> bool:
-    """Send the receipt's queued job now; a printer problem is a warning, never a failure
-    of the command (the operation is already committed). Returns True if printed."""
+    """Send the receipt now; a printer problem is a warning, never a failure of the
+    command (the operation is already committed). Returns True if printed. With
+    `--no-print` the receipt stays to print (`pos print retry`, or the app's next start)."""
     if receipt_no is None or getattr(args, "no_print", False):
         return False
-    outcomes = print_pending(store, jobs_for_receipt(store, receipt_no))
+    outcomes = send_receipt(store, receipt_no)
     for outcome in outcomes:
         if not outcome.ok:
             warn(f"receipt {receipt_no} was not printed ({outcome.error}); it is kept in the "

@@ -13,6 +13,7 @@ from pos_agent.app.app import PosApp
 from pos_agent.identity import init_terminal
 from pos_agent.members import enrol
 from pos_agent.operations import record_sale
+from pos_agent.printing import queue_receipts
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
 from tests.app.pilot_wait import until
@@ -158,13 +159,17 @@ async def test_redeem_enrol_void_and_checkin(store):
 
 async def test_receipts_left_queued_are_printed_at_start(store, tmp_path):
     """Receipts committed but never printed (the app was closed, the power cut between
-    commit and print) go out when the app opens, to the printer in the config, in order;
-    a job that already failed waits for the manager's retry."""
+    commit and print) go out when the app opens, to the printer in the config, in order,
+    whether they were given their print job or not yet; a job that already failed waits
+    for the manager's retry."""
     ann = enrol(store, name="Ann Lee", phone="+33612345678")
-    sale = record_sale(store, ann.member_id, make_sale(total=1000))
     failed = record_sale(store, ann.member_id, make_sale(total=500))
+    assert queue_receipts(store) == 2  # the slip and this sale: jobs, not printed
     store.db.execute("UPDATE print_jobs SET status = 'failed', last_error = 'paper out' "
                      "WHERE receipt_no = ?", [failed.receipt_no])
+    sale = record_sale(store, ann.member_id, make_sale(total=1000))  # no job row at all
+    assert rows(store, "SELECT COUNT(*) FROM print_jobs WHERE receipt_no = ?",
+                sale.receipt_no) == [(0,)]
     out = tmp_path / "printer.escpos"
     store.settings.printer.kind = "file"
     store.settings.printer.path = str(out)
@@ -175,8 +180,8 @@ async def test_receipts_left_queued_are_printed_at_start(store, tmp_path):
         notes = [n.message for n in app._notifications]
         assert notes == ["2 receipt(s) left from before printed."]
     assert rows(store, "SELECT receipt_no, status FROM print_jobs ORDER BY id") == [
-        (ann.receipt_no, "printed"), (sale.receipt_no, "printed"),
-        (failed.receipt_no, "failed")]
+        (ann.receipt_no, "printed"), (failed.receipt_no, "failed"),
+        (sale.receipt_no, "printed")]
     data = out.read_bytes()
     assert data.count(b"\x1dV") == 2  # two paper cuts: the slip and the sale's receipt
     assert data.index(ann.card_number.encode()) < data.index(sale.receipt_no.encode())

@@ -268,12 +268,24 @@ def test_print_test_reprint_and_queue(ann, capsys):
     assert Path("receipts.escpos").stat().st_size > len(first)
 
 
-def test_sale_no_print_leaves_the_job_queued(ann, capsys):
+def test_sale_no_print_leaves_the_receipt_to_print(ann, capsys):
+    printed_before = Path("receipts.escpos").read_bytes()
     code, out, _ = run(capsys, "sale", "--amount", "3", "--no-print", "--json")
-    assert rows("SELECT status FROM print_jobs WHERE receipt_no = ?", out["receipt_no"]) == \
-        [("queued",)]
+    receipt_no = out["receipt_no"]
+    # No job row yet (the sale's transaction writes none) and nothing sent...
+    assert rows("SELECT COUNT(*) FROM print_jobs WHERE receipt_no = ?", receipt_no) == [(0,)]
+    assert Path("receipts.escpos").read_bytes() == printed_before
+    # ...but the queue lists it, and a retry prints it, once.
+    code, out, _ = run(capsys, "print", "queue", "--json")
+    assert [(j["receipt_no"], j["status"]) for j in out["jobs"]] == [(receipt_no, "queued")]
     code, out, _ = run(capsys, "print", "retry", "--json")
     assert code == 0 and out["printed"] == 1
+    assert rows("SELECT status FROM print_jobs WHERE receipt_no = ?", receipt_no) == \
+        [("printed",)]
+    sent = Path("receipts.escpos").read_bytes()[len(printed_before):]
+    assert receipt_no.encode() in sent and b"3.00" in sent
+    code, out, _ = run(capsys, "print", "retry", "--json")
+    assert out["printed"] == 0
 
 
 def test_check_verifies_the_ledger(ann, capsys):

@@ -18,6 +18,7 @@ from pos_agent import ledger
 from pos_agent.ledger import event_from_row, verify_ledger
 from pos_agent.members import enrol
 from pos_agent.operations import record_sale
+from pos_agent.printing import print_pending
 from tests.pos_agent.conftest import ROOT, counts
 
 LOOP = """
@@ -25,6 +26,7 @@ import sys
 from loyalty.sale import SaleLine, make_sale
 from pos_agent.members import find_member
 from pos_agent.operations import record_sale
+from pos_agent.printing import print_pending
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
 
@@ -102,9 +104,18 @@ def test_sigkill_during_a_loop_of_sales_leaves_whole_sales(store, config):
     # Receipt numbers are gap-free too: the last one is the count.
     last = conn.execute("SELECT MAX(receipt_no) FROM receipts").fetchone()[0]
     conn.close()
-    assert missing == 0 and orphans == 0 and jobs == receipts == int(last[-6:])
+    # The loop never printed: its receipts are committed with no print job row.
+    assert missing == 0 and orphans == 0 and jobs == 0 and receipts == int(last[-6:])
     store.states.clear()
     assert verify_ledger(store.conn) == []
+    # The next start's left-over printing finds every one of them, the last one made just
+    # before the kill included, and sends each once, in order.
+    sent: list[bytes] = []
+    outcomes = print_pending(store, sender=lambda data, settings: sent.append(data))
+    made = [f"S001-T1-{n:06d}" for n in range(1, receipts + 1)]
+    assert [o.receipt_no for o in outcomes] == made and all(o.ok for o in outcomes)
+    assert [made[i].encode() in data for i, data in enumerate(sent)] == [True] * receipts
+    assert print_pending(store, sender=lambda data, settings: sent.append(data)) == []
     # The terminal carries on after the crash, continuing the same chain and numbers.
     after = record_sale(store, enrolled.member_id, make_sale(total=100))
     assert after.receipt_no == f"S001-T1-{receipts + 1:06d}"

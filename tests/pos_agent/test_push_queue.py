@@ -131,10 +131,10 @@ def test_a_version_2_database_upgrades_to_marks_and_integer_keyed_events(tmp_pat
     migrate(old, MIGRATIONS[:2])
     conn = old.conn
     conn.execute("ATTACH DATABASE ? AS new", (str(tmp_path / "new.db"),))
-    for table in ("members", "cards", "member_balances", "receipts", "print_jobs"):
-        conn.execute(f"INSERT INTO main.{table} SELECT * FROM new.{table}")
-    identity = [r[1] for r in conn.execute("PRAGMA main.table_info(identity)")]
-    conn.execute(f"INSERT INTO main.identity SELECT {', '.join(identity)} FROM new.identity")
+    # Later migrations added columns: copy the ones a version 2 table has.
+    for table in ("members", "cards", "member_balances", "receipts", "print_jobs", "identity"):
+        columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({table})"))
+        conn.execute(f"INSERT INTO main.{table} SELECT {columns} FROM new.{table}")
     columns = ledger._EVENT_COLUMNS
     conn.execute(f"INSERT INTO main.events ({columns}, content_hash) "
                  f"SELECT {columns}, content_hash FROM new.events")

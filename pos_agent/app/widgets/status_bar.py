@@ -16,6 +16,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from pos_agent.ledger import queued_count
+from pos_agent.printing import waiting_count
 from pos_agent.store import Store
 from pos_agent.sync.agent import SyncAgent, duration
 
@@ -43,8 +44,7 @@ def printer_text(store: Store) -> str:
     if last is not None and last[0] == "failed":
         error = last[1] or "unknown error"
         return "PRINTER ERROR: " + (error if len(error) <= 70 else error[:69] + "…")
-    waiting = store.conn.execute(
-        "SELECT COUNT(*) FROM print_jobs WHERE status = 'queued'").fetchone()[0]
+    waiting = waiting_count(store.conn)
     return f"printer: {waiting} to print" if waiting else "printer ok"
 
 
