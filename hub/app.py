@@ -35,7 +35,7 @@ Errors are always `{"error": code, "detail": sentence}`.
 
 
 def create_app(settings: HubSettings, ctx: HubContext | None = None) -> FastAPI:
-    ctx = ctx or HubContext.from_settings(settings)
+    ctx = ctx or HubContext.from_settings(settings, serving=True)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -86,7 +86,7 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
     from hub.db import schema_revision
     from hub.jobs import start_scheduler
 
-    ctx = _ctx(settings)
+    ctx = HubContext.from_settings(settings, serving=True)
     if schema_revision(ctx.db) is None:
         print(f"the database {safe_url(settings.database_url)} is empty: run `pos-hub init`",
               file=sys.stderr)

@@ -24,9 +24,11 @@ class HubContext:
     _clock_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_settings(cls, settings: HubSettings) -> HubContext:
-        return cls(Database.open(settings.database_url, pool_size=settings.hub.pool_size),
-                   settings)
+    def from_settings(cls, settings: HubSettings, *, serving: bool = False) -> HubContext:
+        """`serving`: a long-running server (`pos-hub serve`), whose SQLite WAL is copied
+        back by a background thread (`hub.db.Checkpointer`)."""
+        return cls(Database.open(settings.database_url, pool_size=settings.hub.pool_size,
+                                 background_checkpoint=serving), settings)
 
     def stamp(self, at: datetime) -> str:
         with self._clock_lock:

@@ -52,16 +52,26 @@ def round_points(exact: Decimal, rounding: Rounding) -> int:
 
 
 def purchase_points(
-    program: Program, tier: Tier, lines: tuple[SaleLine, ...], day: date
+    program: Program, tier: Tier, lines: tuple[SaleLine, ...], day: date,
+    memo: dict[tuple, tuple[Decimal, tuple[str, ...]]] | None = None,
 ) -> tuple[int, tuple[str, ...]]:
-    """Points for the lines of a sale and the names of the promotions that applied."""
-    running = promotions_on(program, day)
+    """Points for the lines of a sale and the names of the promotions that applied.
+    `memo`: line multipliers remembered by (tier, day, sku, category), which is all they
+    depend on; one dict per program (the hub rechecks every pushed earn with it)."""
+    running = promotions_on(program, day) if memo is None else None
     # Lines with the same multiplier are summed as integers first and multiplied once:
     # exact either way (no step may round), fewer Decimal operations.
     spend_by_multiplier: dict[Decimal, int] = {}
     used: list[str] = []
     for line in lines:
-        multiplier, promos = line_multiplier(program, tier, line, day, running)
+        if memo is None:
+            multiplier, promos = line_multiplier(program, tier, line, day, running)
+        else:
+            key = (tier.name, day, line.sku, line.category)
+            hit = memo.get(key)
+            if hit is None:
+                hit = memo[key] = line_multiplier(program, tier, line, day)
+            multiplier, promos = hit
         spend_by_multiplier[multiplier] = spend_by_multiplier.get(multiplier, 0) + line.total
         if promos:
             used += [p for p in promos if p not in used]
@@ -273,10 +283,13 @@ def enrolment_drafts(
     return drafts
 
 
-def recompute_earn(program: Program, event: Event) -> int:
+def recompute_earn(program: Program, event: Event,
+                   memo: dict[tuple, tuple[Decimal, tuple[str, ...]]] | None = None) -> int:
     """What an `earn` event's points should be under `program`, from its own recorded
-    lines and tier: the hub compares this with the event and flags a mismatch."""
+    lines and tier: the hub compares this with the event and flags a mismatch. `memo`:
+    see `purchase_points`."""
     tier = program.tier_named(event.data.get("tier", "")) or program.tiers[0]
     lines = tuple(SaleLine(*line) for line in event.data.get("lines", ()))
-    points, _ = purchase_points(program, tier, lines, local_day(program, event.occurred))
+    points, _ = purchase_points(program, tier, lines, local_day(program, event.occurred),
+                                memo)
     return points

@@ -210,13 +210,15 @@ _RECEIPT_DEFAULTS = {
 }
 
 
+# Every default is falsy and no field holds a falsy value other than its default (ids are
+# never empty), so "not the default" is "truthy": one pass over the record's own dict.
+assert not any(_RECEIPT_DEFAULTS.values())
+_RECEIPT_KEPT = frozenset(_RECEIPT_DEFAULTS)
+
+
 def _receipt_to_dict(record: ReceiptRecord) -> dict[str, Any]:
-    out: dict[str, Any] = {"occurred_at": _iso(record.occurred_at)}
-    for name, default in _RECEIPT_DEFAULTS.items():
-        value = getattr(record, name)
-        if value != default:
-            out[name] = value
-    return out
+    return {"occurred_at": _iso(record.occurred_at),
+            **{k: v for k, v in vars(record).items() if v and k in _RECEIPT_KEPT}}
 
 
 def _receipt_from_dict(ref: str, raw: dict[str, Any]) -> ReceiptRecord:

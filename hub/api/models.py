@@ -22,7 +22,8 @@ ORIGIN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 REF = r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,79}$"
 CARD = r"^\d{16}$"
 PHONE = r"^\+?\d{6,15}$"
-EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{1,64}$"
+# No control characters (PostgreSQL text cannot hold NUL): [^...] alone would let them in.
+EMAIL = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,185}\.[^@\s\x00-\x1f\x7f]{1,64}$"
 Points = Annotated[StrictInt, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
 Amount = Annotated[StrictInt, Field(ge=-MAX_SALE_MINOR, le=MAX_SALE_MINOR)]
 # Which kinds may move points/amounts in which direction (a negative sale is an attack).

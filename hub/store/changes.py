@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from hub.db import Database, bulk_insert, next_counter
+from hub.db import Database, insert_rows, next_counter
 from hub.store import members as member_store
 from hub.tables import cards, changes, members, programs, reward_stock
 
@@ -35,9 +35,10 @@ def touch(conn: Connection, db: Database, kind: str, keys: Iterable[str]) -> int
     if not keys:
         return 0
     top = next_counter(conn, db, COUNTER, len(keys))
-    rows = [{"kind": kind, "key": key, "change_seq": top - len(keys) + 1 + i}
-            for i, key in enumerate(keys)]
-    bulk_insert(conn, db, changes, rows, conflict=["kind", "key"], update=["change_seq"])
+    first = top - len(keys) + 1
+    insert_rows(conn, changes, ("kind", "key", "change_seq"),
+                [(kind, key, first + i) for i, key in enumerate(keys)],
+                conflict=("kind", "key"), update=("change_seq",))
     return top
 
 

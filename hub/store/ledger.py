@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select, text
 
 from hub.context import HubContext
-from hub.db import now_text
+from hub.db import bulk_insert, insert_rows, now_text
 from hub.exceptions import ApiError, Conflict, Invalid
 from hub.store import changes, notifications, programs
 from hub.store import members as member_store
@@ -41,7 +41,7 @@ from hub.tables import (
     reward_stock,
     streams,
 )
-from loyalty.earning import local_day, recompute_earn
+from loyalty.earning import recompute_earn
 from loyalty.errors import LoyaltyError, RedemptionError
 from loyalty.events import (
     GENESIS,
@@ -112,17 +112,20 @@ def _reward_columns(event: Event) -> tuple[str | None, str | None, str | None, i
     return None, None, None, None
 
 
-def _event_row(event: Event, content: str, received_at: str) -> dict[str, Any]:
+EVENT_COLUMNS = ("hub_seq", "event_id", "origin", "origin_epoch", "origin_seq", "member_id",
+                 "kind", "points", "amount", "program_version", "ref", "occurred_at", "hlc",
+                 "received_at", "reward_id", "reward_action", "reward_units", "tier",
+                 "content")
+
+
+def event_values(event: Event, hub_seq: int, content: str, received_at: str) -> tuple:
+    """The event's row of the `events` table, in `EVENT_COLUMNS` order."""
     reward_id, action, tier, units = _reward_columns(event)
-    return {
-        "event_id": event.event_id, "origin": event.origin, "origin_epoch": event.origin_epoch,
-        "origin_seq": event.origin_seq, "member_id": event.member_id, "kind": event.kind,
-        "points": event.points, "amount": event.amount,
-        "program_version": event.program_version, "ref": event.ref,
-        "occurred_at": event.occurred_at, "hlc": event.hlc, "received_at": received_at,
-        "reward_id": str(reward_id)[:64] if reward_id else None, "reward_action": action,
-        "reward_units": units, "tier": str(tier)[:64] if tier else None, "content": content,
-    }
+    return (hub_seq, event.event_id, event.origin, event.origin_epoch, event.origin_seq,
+            event.member_id, event.kind, event.points, event.amount, event.program_version,
+            event.ref, event.occurred_at, event.hlc, received_at,
+            str(reward_id)[:64] if reward_id else None, action, units,
+            str(tier)[:64] if tier else None, content)
 
 
 def ingest(
@@ -238,8 +241,7 @@ def ingest(
 
     # -- insert the events -------------------------------------------------------------
     received = now_text()
-    event_rows = [_event_row(e, c, received) for e, c in zip(new, new_canon, strict=True)]
-    hub_seqs = _insert_events(conn, db, event_rows)
+    hub_seqs = _insert_events(conn, db, new, new_canon, received)
     seq_of = dict(zip([e.event_id for e in new], hub_seqs, strict=True))
     for event in new:
         result.results.append({"event_id": event.event_id, "origin_seq": event.origin_seq,
@@ -325,8 +327,8 @@ def ingest(
         else:
             updates.append({"b_member_id": member_id, **values})
         result.states[member_id] = state
-    if inserts:
-        conn.execute(members.insert(), inserts)
+    for keys in dict.fromkeys(tuple(r) for r in inserts):  # folded members differ
+        bulk_insert(conn, members, [r for r in inserts if tuple(r) == keys])
     member_store.save_snapshots(conn, updates)
     member_store.save_hot(conn, db, hot)
     for item in remember:
@@ -355,21 +357,21 @@ def ingest(
     return result
 
 
-def _insert_events(conn: Connection, db: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert the rows; their hub_seqs in row order. SQLite: the write transaction holds
-    the database's write lock, so the next rowids are max + 1 ... as SQLite would pick
-    them, and a plain executemany replaces the row-at-a-time INSERT ... RETURNING that
-    SQLAlchemy falls back to there for an ordered RETURNING. PostgreSQL: n values of the
-    column's own sequence first (in order, as the INSERT would have drawn them), then the
-    same plain executemany: an ordered INSERT ... RETURNING costs twice the insert."""
+def _insert_events(conn: Connection, db: Any, new: list[Event], canon: list[str],
+                   received: str) -> list[int]:
+    """Insert the events; their hub_seqs in order. SQLite: the write transaction holds the
+    database's write lock, so the next rowids are max + 1 ... as SQLite would pick them.
+    PostgreSQL: n values of the column's own sequence first (in order, as the INSERT would
+    have drawn them): an ordered INSERT ... RETURNING costs twice the insert. Then one
+    driver-level insert of every row (`hub.db.insert_rows`)."""
     if db.is_sqlite:
         top = conn.execute(select(func.max(events.c.hub_seq))).scalar() or 0
-        seqs = list(range(top + 1, top + 1 + len(rows)))
+        seqs = list(range(top + 1, top + 1 + len(new)))
     else:
-        seqs = sorted(conn.execute(_NEXT_HUB_SEQS, {"n": len(rows)}).scalars())
-    for row, seq in zip(rows, seqs, strict=True):
-        row["hub_seq"] = seq
-    conn.execute(events.insert(), rows)
+        seqs = sorted(conn.execute(_NEXT_HUB_SEQS, {"n": len(new)}).scalars())
+    insert_rows(conn, events, EVENT_COLUMNS,
+                [event_values(e, seq, c, received)
+                 for e, seq, c in zip(new, seqs, canon, strict=True)])
     return seqs
 
 
@@ -477,25 +479,17 @@ def _authorize_check(conn: Connection, state: MemberState, event: Event,
         raise refuse(Conflict, str(exc), code=exc.code, balance=state.balance) from exc
 
 
-_earn_cache: dict[tuple, int] = {}
+_line_memos: dict[str, dict] = {}
 
 
 def _recompute(program: Program, event: Event) -> int:
-    """recompute_earn, remembered by (version, tier, lines, local day): tills sell the same
-    baskets all day, and exact fraction arithmetic is the costliest step of an ingest."""
-    try:
-        key = (event.program_version, event.data.get("tier"),
-               tuple(tuple(line) for line in event.data.get("lines", ())),
-               local_day(program, event.occurred))
-        hash(key)
-    except TypeError:
-        return recompute_earn(program, event)
-    points = _earn_cache.get(key)
-    if points is None:
-        if len(_earn_cache) > 100_000:
-            _earn_cache.clear()
-        points = _earn_cache[key] = recompute_earn(program, event)
-    return points
+    """recompute_earn with the line multipliers remembered per program version (they
+    depend on the tier, the day and the line's product only): working them out was the
+    costliest step of an earn's check."""
+    memo = _line_memos.get(program.version)
+    if memo is None or len(memo) > 100_000:
+        memo = _line_memos[program.version] = {}
+    return recompute_earn(program, event, memo)
 
 
 def _check_earn(conn: Connection, event: Event) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection, select, update
 
 from hub.context import HubContext
-from hub.db import bulk_insert, now_text
+from hub.db import insert_rows, now_text
 from hub.store import programs
 from hub.tables import notifications
 
@@ -31,20 +31,22 @@ def _payload(value: dict[str, Any]) -> str:
         return json.dumps(value, sort_keys=True)
 
 
+COLUMNS = ("dedup_key", "member_id", "kind", "payload", "status", "attempts",
+           "next_attempt_at", "created_at")
+
+
 def enqueue_many(conn: Connection, ctx: HubContext, rows: list[dict[str, Any]]) -> int:
     """rows: {member_id, kind, payload, dedup}; duplicates (by dedup key) are skipped.
     Returns the rows inserted."""
     if not rows:
         return 0
     now = now_text()
-    return bulk_insert(conn, ctx.db, notifications, [
-        {"dedup_key": f"{r['member_id']}|{r['kind']}|{r['dedup']}"[:200],
-         "member_id": r["member_id"], "kind": r["kind"],
-         "payload": _payload({"member_id": r["member_id"], "kind": r["kind"],
-                              **r["payload"]}),
-         "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+    return insert_rows(conn, notifications, COLUMNS, [
+        (f"{r['member_id']}|{r['kind']}|{r['dedup']}"[:200], r["member_id"], r["kind"],
+         _payload({"member_id": r["member_id"], "kind": r["kind"], **r["payload"]}),
+         "pending", 0, now, now)
         for r in rows
-    ], conflict=["dedup_key"])
+    ], conflict=("dedup_key",))
 
 
 def rewards_unlocked(conn: Connection, ctx: HubContext, balances: dict[str, tuple[int, int]],

@@ -131,7 +131,8 @@ def start_hub(url: str, backend: str, **hub_settings: Any) -> Hub:
         admin = add_credential(conn, "admin", f"tests-{uuid.uuid4().hex[:6]}")
     with ctx.db.write() as conn:
         online = add_credential(conn, "channel", "online")
-    server, thread, url = serve_app(create_app(settings, HubContext.from_settings(settings)))
+    server, thread, url = serve_app(create_app(settings, HubContext.from_settings(
+        settings, serving=True)))
     return Hub(url, ctx, admin, online, backend, server, thread)
 
 

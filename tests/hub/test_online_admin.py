@@ -36,6 +36,11 @@ def test_online_enrol_lookup_order_refund_redeem(hub: Hub):
         nothing = c.get("/v1/online/members")
         assert nothing.status_code == 422 and nothing.json() == {
             "error": "no_identifier", "detail": "give member_id, card, email or phone"}
+        # a control character is refused by the API, not by PostgreSQL (that was a 503)
+        nul = c.get("/v1/online/members", params={"email": "ann\x00@example.org"})
+        assert nul.status_code == 422 and "email" in nul.text, nul.text
+        enrol_nul = c.post("/v1/online/members", json={"name": "Nul", "email": "n\x00@x.org"})
+        assert enrol_nul.status_code == 422 and "email" in enrol_nul.text, enrol_nul.text
         order = {"member_id": member, "order_id": "W1001", "total": 4200,
                  "lines": [["BEANS", "retail", 1, 4200]]}
         r = c.post("/v1/online/orders", json=order)
