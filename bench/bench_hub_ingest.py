@@ -29,7 +29,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,9 +57,10 @@ PROGRAM = load_program_text(CONFIG)
 ORIGIN = "S001-T1"
 
 
-def generate(n: int, members: int) -> list[Event]:
+def generate(n: int, members: int, origin: str = ORIGIN, seed: int = 7) -> list[Event]:
     """n events of one terminal: each member enrolled, then sales at random members."""
-    rng = random.Random(7)
+    rng = random.Random(seed)
+    phone_prefix = f"+3{seed}6"
     clock = HybridClock()
     start = datetime.now(UTC) - timedelta(days=30)
     out: list[Event] = []
@@ -67,7 +70,7 @@ def generate(n: int, members: int) -> list[Event]:
 
     def add(draft: EventDraft, at: datetime) -> None:
         nonlocal chain
-        event = seal(draft, origin=ORIGIN, origin_seq=len(out) + 1, origin_epoch=1,
+        event = seal(draft, origin=origin, origin_seq=len(out) + 1, origin_epoch=1,
                      prev_hash=chain, occurred_at=format_instant(at),
                      hlc=clock.now(int(at.timestamp() * 1000)), program_version=PROGRAM.version)
         chain = event.content_hash()
@@ -81,12 +84,12 @@ def generate(n: int, members: int) -> list[Event]:
             member = new_member_id()
             ids.append(member)
             add(EventDraft(kind="enrol", member_id=member, ref=f"E{i}", data={
-                "channel": "store:S001-T1", "card_number": None,
-                "profile": {"name": f"Member {i}", "phone": f"+336{i:08d}"}}), at)
+                "channel": f"store:{origin}", "card_number": None,
+                "profile": {"name": f"Member {i}", "phone": f"{phone_prefix}{i:08d}"}}), at)
             continue
         member = rng.choice(ids)
         earned = earn_for_sale(PROGRAM, states[member], make_sale(total=rng.randint(200, 5000)),
-                               at, receipt_no=f"{ORIGIN}-{i:07d}")
+                               at, receipt_no=f"{origin}-{i:07d}")
         add(earned.drafts[0], at)  # the purchase itself (bonuses would add a second event)
     return out[:n]
 
@@ -97,7 +100,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(folder: Path, url: str) -> tuple[subprocess.Popen, str, str]:
+def serve(folder: Path, url: str, origins: list[str]) -> tuple[subprocess.Popen, str, list[str]]:
     env = {**os.environ, "POS_HUB__DATABASE_URL": url, "POS_HUB__JOBS_INTERVAL_S": "0"}
     bin_ = str(Path(sys.executable).parent / "pos-hub")
     cfg = ["--config", str(folder / "hub.toml")]
@@ -107,7 +110,7 @@ def serve(folder: Path, url: str) -> tuple[subprocess.Popen, str, str]:
                               text=True, cwd=folder).stdout
 
     cli("init")
-    token = cli("terminal", "add", ORIGIN).strip().splitlines()[-1]
+    tokens = [cli("terminal", "add", origin).strip().splitlines()[-1] for origin in origins]
     port = free_port()
     proc = subprocess.Popen([bin_, "serve", *cfg, "--port", str(port), "--log-level",
                              "warning"], env=env, cwd=folder)
@@ -118,7 +121,7 @@ def serve(folder: Path, url: str) -> tuple[subprocess.Popen, str, str]:
             break
         except httpx.HTTPError:
             time.sleep(0.1)
-    return proc, base, token
+    return proc, base, tokens
 
 
 def cpu_seconds(pid: int) -> float:
@@ -130,31 +133,46 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def hub_rate(folder: Path, url: str, bodies: list[bytes],
+def hub_rate(folder: Path, url: str, streams: dict[str, list[bytes]],
              n: int) -> tuple[float, float, int, float]:
-    """events/s of the pushes and the hub process's CPU seconds for them (on a busy
-    machine the CPU time says more than the wall time); then (not in the rate) how long
-    one terminal takes to pull every changed member: the snapshots the pushes left behind
-    are caught up there."""
-    proc, base, token = serve(folder, url)
+    """events/s of the pushes (each terminal's batches one after another, the terminals
+    at once) and the hub process's CPU seconds for them (on a busy machine the CPU time
+    says more than the wall time); then (not in the rate) how long one terminal takes to
+    pull every changed member: the snapshots the pushes left behind are caught up there."""
+    proc, base, tokens = serve(folder, url, list(streams))
+    clients = [httpx.Client(base_url=base, timeout=120, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        for token in tokens]
+    start = threading.Barrier(len(clients) + 1)
+
+    def push(client: httpx.Client, bodies: list[bytes]) -> None:
+        start.wait()
+        for body in bodies:
+            r = client.post("/v1/sync/push", content=body)
+            assert r.status_code == 200, r.text[:300]
+
     try:
-        with httpx.Client(base_url=base, timeout=120, headers={
-                "Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as c:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            done = [pool.submit(push, c, bodies)
+                    for c, bodies in zip(clients, streams.values(), strict=True)]
             cpu = cpu_seconds(proc.pid)
+            start.wait()
             t0 = time.perf_counter()
-            for body in bodies:
-                r = c.post("/v1/sync/push", content=body)
-                assert r.status_code == 200, r.text[:300]
+            for future in done:
+                future.result()
             took = time.perf_counter() - t0
             cpu = cpu_seconds(proc.pid) - cpu
-            t0 = time.perf_counter()
-            cursor, pulled, more = 0, 0, True
-            while more:
-                page = c.get("/v1/sync/pull", params={"cursor": cursor, "limit": 500}).json()
-                pulled += sum(ch["type"] == "member" for ch in page["changes"])
-                cursor, more = page["cursor"], page["more"]
-            pull_took = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        cursor, pulled, more = 0, 0, True
+        while more:
+            page = clients[0].get("/v1/sync/pull",
+                                  params={"cursor": cursor, "limit": 500}).json()
+            pulled += sum(ch["type"] == "member" for ch in page["changes"])
+            cursor, more = page["cursor"], page["more"]
+        pull_took = time.perf_counter() - t0
     finally:
+        for c in clients:
+            c.close()
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(30)
@@ -173,40 +191,53 @@ def raw_table() -> Table:
     return raw
 
 
-def raw_rate(url: str, rows: list[tuple], batch: int) -> tuple[float, str]:
+def raw_rate(url: str, streams: list[list[tuple]], batch: int) -> tuple[float, str]:
     """Rows/s of the fastest plain batched insert of the same rows into a copy of `events`
     (same columns, constraints and indexes), a batch per transaction, straight through
-    the driver: sqlite3 executemany; on PostgreSQL the better of psycopg's executemany
-    and one INSERT ... SELECT FROM unnest(arrays) per batch (the statement the hub sends,
-    `hub.db.insert_rows`). COPY is not a batched insert and is left out."""
-    engine = create_engine(url, poolclass=NullPool)
+    the driver, with as many writers at once as there are terminals (each its own
+    connection and its own rows): sqlite3 executemany; on PostgreSQL the better of
+    psycopg's executemany and one INSERT ... SELECT FROM unnest(arrays) per batch (the
+    statement the hub sends, `hub.db.insert_rows`). COPY is not a batched insert and is
+    left out."""
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(url, poolclass=NullPool,
+                           connect_args={"timeout": 60} if sqlite else {})
     raw = raw_table()
     names = ", ".join(EVENT_COLUMNS)
     plain = (f"INSERT INTO raw_events ({names}) VALUES "
-             f"({', '.join(['?' if url.startswith('sqlite') else '%s'] * len(EVENT_COLUMNS))})")
+             f"({', '.join(['?' if sqlite else '%s'] * len(EVENT_COLUMNS))})")
 
-    def timed(method: str) -> float:
-        raw.drop(engine, checkfirst=True)
-        raw.create(engine)
+    def writer(method: str, rows: list[tuple], start: threading.Barrier) -> None:
         with engine.connect() as conn:
-            if url.startswith("sqlite"):
+            if sqlite:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
                 conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
             conn.commit()
             cur = conn.connection.dbapi_connection.cursor()
-            t0 = time.perf_counter()
-            for start in range(0, len(rows), batch):
+            start.wait()
+            for at in range(0, len(rows), batch):
                 with conn.begin():
                     if method == "executemany":
-                        cur.executemany(plain, rows[start:start + batch])
+                        cur.executemany(plain, rows[at:at + batch])
                     else:
-                        insert_rows(conn, raw, EVENT_COLUMNS, rows[start:start + batch])
+                        insert_rows(conn, raw, EVENT_COLUMNS, rows[at:at + batch])
+
+    def timed(method: str) -> float:
+        raw.drop(engine, checkfirst=True)
+        raw.create(engine)
+        start = threading.Barrier(len(streams) + 1)
+        with ThreadPoolExecutor(len(streams)) as pool:
+            done = [pool.submit(writer, method, rows, start) for rows in streams]
+            start.wait()
+            t0 = time.perf_counter()
+            for future in done:
+                future.result()
             took = time.perf_counter() - t0
-        return len(rows) / took
+        return sum(map(len, streams)) / took
 
     try:
         rates = {"executemany": timed("executemany")}
-        if not url.startswith("sqlite"):
+        if not sqlite:
             rates["unnest"] = timed("unnest")
     finally:
         raw.drop(engine, checkfirst=True)
@@ -215,17 +246,25 @@ def raw_rate(url: str, rows: list[tuple], batch: int) -> tuple[float, str]:
     return rates[best], best
 
 
-def run_backend(name: str, url: str, events: list[Event], batch: int, folder: Path) -> None:
-    bodies = [json.dumps({"origin": ORIGIN, "origin_epoch": 1,
-                          "events": [e.to_dict() for e in events[i:i + batch]]}).encode()
-              for i in range(0, len(events), batch)]
+def run_backend(name: str, url: str, streams: dict[str, list[Event]], batch: int,
+                folder: Path) -> None:
+    bodies = {origin: [json.dumps({"origin": origin, "origin_epoch": 1,
+                                   "events": [e.to_dict() for e in evs[i:i + batch]]}).encode()
+                       for i in range(0, len(evs), batch)]
+              for origin, evs in streams.items()}
     received = format_instant(datetime.now(UTC))
-    rows = [event_values(e, i + 1, e.canonical(), received) for i, e in enumerate(events)]
+    rows: list[list[tuple]] = []
+    seq = 0
+    for evs in streams.values():
+        rows.append([event_values(e, seq + i + 1, e.canonical(), received)
+                     for i, e in enumerate(evs)])
+        seq += len(evs)
+    n = seq
     migrate(url)
     # The limit is timed before and after the hub and averaged: on a shared 2-core
     # machine either one alone can land in someone else's busy minute.
     before, how = raw_rate(url, rows, batch)
-    hub, cpu, pulled, pull_took = hub_rate(folder, url, bodies, len(events))
+    hub, cpu, pulled, pull_took = hub_rate(folder, url, bodies, n)
     after, how_after = raw_rate(url, rows, batch)
     raw = (before + after) / 2
     ratio = hub / raw
@@ -234,7 +273,7 @@ def run_backend(name: str, url: str, events: list[Event], batch: int, folder: Pa
           f"({before:,.0f} before by {how}, {after:,.0f} after by {how_after})   "
           f"ratio {ratio:.2f}  {verdict}", flush=True)
     print(f"{'':<10} the hub's CPU for the pushes: {cpu:.1f} s, "
-          f"{cpu / len(events) * 1e6:.0f} us an event", flush=True)
+          f"{cpu / n * 1e6:.0f} us an event", flush=True)
     print(f"{'':<10} then a full pull: {pulled:,} member snapshots in {pull_took:.1f} s "
           f"(caught up behind the pushes; not in the rate)", flush=True)
 
@@ -244,15 +283,23 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--members", type=int, default=20_000)
+    parser.add_argument("--terminals", type=int, default=1,
+                        help="terminals pushing at once, each its own members and chain "
+                             "(the raw limit then has as many writers)")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    events = generate(args.events, args.members)
-    print(f"{len(events):,} events ({sum(e.kind == 'enrol' for e in events):,} enrolments) "
-          f"generated in {time.perf_counter() - t0:.1f} s; batches of {args.batch}")
+    k = max(1, args.terminals)
+    streams = {f"S{t:03d}-T1": generate(args.events // k, args.members // k,
+                                        origin=f"S{t:03d}-T1", seed=6 + t)
+               for t in range(1, k + 1)}
+    n = sum(map(len, streams.values()))
+    enrolments = sum(e.kind == "enrol" for evs in streams.values() for e in evs)
+    print(f"{n:,} events ({enrolments:,} enrolments) from {k} terminal(s) generated in "
+          f"{time.perf_counter() - t0:.1f} s; batches of {args.batch}")
     folder = Path(tempfile.mkdtemp(prefix="bench-hub-"))
     try:
         (folder / "hub.toml").write_text(CONFIG)
-        run_backend("sqlite", f"sqlite:///{folder / 'hub.db'}", events, args.batch, folder)
+        run_backend("sqlite", f"sqlite:///{folder / 'hub.db'}", streams, args.batch, folder)
         pg = os.environ.get("POS_HUB_TEST_DATABASE_URL")
         if pg:
             schema = f"bench_hub_{os.getpid()}"
@@ -263,7 +310,7 @@ def main() -> None:
             try:
                 sep = "&" if "?" in base else "?"
                 run_backend("postgresql", f"{base}{sep}options=-csearch_path%3D{schema}",
-                            events, args.batch, folder)
+                            streams, args.batch, folder)
             finally:
                 with admin.begin() as conn:
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

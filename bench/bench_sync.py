@@ -14,6 +14,7 @@ acknowledgement, and then pulls what both terminals did (~400 member snapshots).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import socket
@@ -68,6 +69,8 @@ def terminal(folder: Path, hub_url: str, config_src: Path, term: str, events: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pin", action="store_true",
+                        help="hub on CPU 0, the terminal on the others (two machines)")
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--page", type=int, default=None,
@@ -82,9 +85,20 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # A till and the hub are two machines: with --pin (and two CPUs or more) the hub
+    # runs on CPU 0 and this process (the terminal and the bare loop) on the others, so
+    # the terminal's work does not take the core of the hub's own threads (its SQLite
+    # checkpointer), nor the reverse.
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    pin = args.pin and len(cpus) >= 2
     hub = subprocess.Popen([str(BIN / "pos-hub"), "serve", "--config", str(config), "--host",
                             "127.0.0.1", "--port", str(port)], cwd=work,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           preexec_fn=(lambda: os.sched_setaffinity(0, cpus[:1])) if pin
+                           else None)
+    if pin:
+        os.sched_setaffinity(0, cpus[1:])
+        print(f"hub pinned to CPU {cpus[0]}, terminal to CPU {cpus[1:]}")
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):

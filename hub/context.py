@@ -28,7 +28,8 @@ class HubContext:
         """`serving`: a long-running server (`pos-hub serve`), whose SQLite WAL is copied
         back by a background thread (`hub.db.Checkpointer`)."""
         return cls(Database.open(settings.database_url, pool_size=settings.hub.pool_size,
-                                 background_checkpoint=serving), settings)
+                                 background_checkpoint=serving
+                                 and settings.hub.sqlite_checkpoint_thread), settings)
 
     def stamp(self, at: datetime) -> str:
         with self._clock_lock:

@@ -58,6 +58,10 @@ class HubSection(BaseModel):
     """First retry delay; doubles with every failed attempt."""
     pool_size: int = Field(default=10, ge=1, le=200)
     """Database connections per hub process (PostgreSQL)."""
+    sqlite_checkpoint_thread: bool = True
+    """SQLite: `pos-hub serve` copies the write-ahead log back into the database file
+    from a thread of its own, so no push pays for it at its commit; false leaves that to
+    the committing request (SQLite's default; worth it on a single-core machine)."""
 
 
 class HubSettings(BaseSettings):
