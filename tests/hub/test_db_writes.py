@@ -8,7 +8,11 @@ import time
 import pytest
 from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, Text, select
 
+from hub.context import HubContext
 from hub.db import BACKSTOP_PAGES, Database, insert_rows, update_rows
+from hub.settings import settings_for
+
+from .conftest import raw_program
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +101,20 @@ def test_background_checkpointer_copies_the_wal_back(tmp_path):
     finally:
         db.dispose()
     assert not db.checkpointer.is_alive()
+
+
+def test_the_checkpointer_runs_in_a_server_only_and_can_be_turned_off(tmp_path):
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    cases = [({}, True, True), ({}, False, False),
+             ({"sqlite_checkpoint_thread": False}, True, False)]
+    for hub_settings, serving, expected in cases:
+        ctx = HubContext.from_settings(settings_for(url, raw_program(), **hub_settings),
+                                       serving=serving)
+        try:
+            assert (ctx.db.checkpointer is not None) is expected, (hub_settings, serving)
+            if expected:
+                assert ctx.db.checkpointer.is_alive()
+        finally:
+            ctx.close()
+        if expected:
+            assert not ctx.db.checkpointer.is_alive()
