@@ -76,6 +76,10 @@ class ReceiptRecord:
     reversed_purchase_stamps: dict[str, int] = field(default_factory=dict)
     reversed_amount: int = 0
     voided: bool = False
+    _wire: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    """This record as `MemberState.to_dict` writes it, kept until `apply` changes the
+    record: a snapshot is written out whole, every old receipt again each time, and
+    building their dicts was most of that."""
 
 
 @dataclass
@@ -206,7 +210,7 @@ def _iso(moment: datetime) -> str:
 _RECEIPT_DEFAULTS = {
     name: f.default_factory() if f.default_factory is not MISSING else f.default
     for name, f in ReceiptRecord.__dataclass_fields__.items()
-    if name not in ("ref", "occurred_at")
+    if name not in ("ref", "occurred_at") and not name.startswith("_")
 }
 
 
@@ -217,8 +221,13 @@ _RECEIPT_KEPT = frozenset(_RECEIPT_DEFAULTS)
 
 
 def _receipt_to_dict(record: ReceiptRecord) -> dict[str, Any]:
-    return {"occurred_at": _iso(record.occurred_at),
+    """The record's wire dict (shared with the record's cache: read it, never change it)."""
+    wire = record._wire
+    if wire is None:
+        wire = record._wire = {
+            "occurred_at": _iso(record.occurred_at),
             **{k: v for k, v in vars(record).items() if v and k in _RECEIPT_KEPT}}
+    return wire
 
 
 def _receipt_from_dict(ref: str, raw: dict[str, Any]) -> ReceiptRecord:
@@ -382,6 +391,7 @@ def _record_receipt(state: MemberState, event: Event, at: datetime) -> None:
     rec = state.receipts.get(event.ref)
     if rec is None:
         rec = state.receipts[event.ref] = ReceiptRecord(ref=event.ref, occurred_at=at)
+    rec._wire = None
     rec.event_ids.append(event.event_id)
     rec.points += event.points
     rec.amount += event.amount
@@ -408,6 +418,7 @@ def _record_reversal(state: MemberState, event: Event) -> None:
     data = event.data
     if rec is None:
         return
+    rec._wire = None
     rec.reversed_points += -event.points
     rec.reversed_purchase_points += data.get("purchase_points", 0)
     rec.reversed_amount += -event.amount
