@@ -211,7 +211,9 @@ def test_agent_killed_mid_push_and_mid_pull_loses_nothing(tmp_path, hub):
     with FaultProxy(hub.url) as proxy:
         t.store.db.execute("UPDATE identity SET hub_url = ?", (proxy.url,))
         text = config.read_text().replace("batch_size = 500", "batch_size = 20")
-        config.write_text(text.replace("pull_page_size = 500", "pull_page_size = 4"))
+        config.write_text(text.replace("pull_page_size = 100", "pull_page_size = 4"))
+        assert "batch_size = 20" in config.read_text()
+        assert "pull_page_size = 4" in config.read_text()
         # mid-push: every push is slow, the process is killed while batches are in flight
         proxy.mode, proxy.delay, proxy.path_filter = "slow", 0.3, "/sync/push"
         proc = spawn_pos(config, "sync", "--now")
