@@ -131,6 +131,18 @@ _INSERT_EVENT = (
 )
 
 
+# member_ledger (migration 9) holds a member's own events' keys and, after them at this
+# key, the member's cached balance row.
+BALANCE_KEY = (1 << 63) - 1
+
+# The SQL condition for a member's own events: events has no index by member since
+# migration 9, member_ledger holds the keys.
+OF_MEMBER = (
+    "event_key IN (SELECT event_key FROM member_ledger WHERE member_id = ? "
+    f"AND event_key < {BALANCE_KEY})"
+)
+
+
 def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
     """An Event from an `events` row (selected with `_EVENT_COLUMNS` order, or a dict)."""
     if isinstance(row, dict):
@@ -147,7 +159,7 @@ def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
 def own_events(conn: sqlite3.Connection, member_id: str) -> list[Event]:
     """This terminal's events of one member, in the fold's sort order."""
     rows = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE member_id = ?", (member_id,)
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE {OF_MEMBER}", (member_id,)
     ).fetchall()
     return sorted((event_from_row(r) for r in rows), key=lambda e: e.sort_key)
 
@@ -173,7 +185,7 @@ def build_state(
     held = state.event_ids
     rows = [
         row for row in conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE member_id = ?", (member_id,))
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE {OF_MEMBER}", (member_id,))
         if row[0] not in held
     ]
     for event in sorted((event_from_row(r) for r in rows), key=lambda e: e.sort_key):
@@ -183,7 +195,8 @@ def build_state(
 
 def state_version(conn: sqlite3.Connection, member_id: str) -> int:
     row = conn.execute(
-        "SELECT version FROM member_balances WHERE member_id = ?", (member_id,)
+        f"SELECT version FROM member_ledger WHERE member_id = ? AND event_key = {BALANCE_KEY}",
+        (member_id,),
     ).fetchone()
     return row[0] if row else 0
 
@@ -233,14 +246,15 @@ def write_balance_row(
     stamps_text = dumps({k: v for k, v in stamps.items() if v})
     if exists:
         conn.execute(
-            "UPDATE member_balances SET balance = ?, debt = ?, stamps = ?, version = ?, "
-            "updated_at = ? WHERE member_id = ?",
+            "UPDATE member_ledger SET balance = ?, debt = ?, stamps = ?, version = ?, "
+            f"updated_at = ? WHERE member_id = ? AND event_key = {BALANCE_KEY}",
             (balance, debt, stamps_text, version, now_text, member_id),
         )
         return
     conn.execute(
-        "INSERT INTO member_balances (member_id, balance, debt, stamps, version, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
+        "INSERT INTO member_ledger (member_id, event_key, balance, debt, stamps, version, "
+        f"updated_at) VALUES (?, {BALANCE_KEY}, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (member_id, event_key) DO UPDATE SET "
         "balance = excluded.balance, debt = excluded.debt, stamps = excluded.stamps, "
         "version = excluded.version, updated_at = excluded.updated_at",
         (member_id, balance, debt, stamps_text, version, now_text),
