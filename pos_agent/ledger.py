@@ -141,6 +141,20 @@ OF_MEMBER = (
     "event_key IN (SELECT event_key FROM member_ledger WHERE member_id = ? "
     f"AND event_key < {BALANCE_KEY})"
 )
+# Built once: the statement cache is keyed by the text, which a sale's f-string would
+# format (and hash) again on every call.
+_VERSION = f"SELECT version FROM member_ledger WHERE member_id = ? AND event_key = {BALANCE_KEY}"
+_UPDATE_BALANCE = (
+    "UPDATE member_ledger SET balance = ?, debt = ?, stamps = ?, version = ?, updated_at = ? "
+    f"WHERE member_id = ? AND event_key = {BALANCE_KEY}"
+)
+_UPSERT_BALANCE = (
+    "INSERT INTO member_ledger (member_id, event_key, balance, debt, stamps, version, "
+    f"updated_at) VALUES (?, {BALANCE_KEY}, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (member_id, event_key) DO UPDATE SET "
+    "balance = excluded.balance, debt = excluded.debt, stamps = excluded.stamps, "
+    "version = excluded.version, updated_at = excluded.updated_at"
+)
 
 
 def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
@@ -194,10 +208,7 @@ def build_state(
 
 
 def state_version(conn: sqlite3.Connection, member_id: str) -> int:
-    row = conn.execute(
-        f"SELECT version FROM member_ledger WHERE member_id = ? AND event_key = {BALANCE_KEY}",
-        (member_id,),
-    ).fetchone()
+    row = conn.execute(_VERSION, (member_id,)).fetchone()
     return row[0] if row else 0
 
 
@@ -245,20 +256,10 @@ def write_balance_row(
     than the upsert."""
     stamps_text = dumps({k: v for k, v in stamps.items() if v})
     if exists:
-        conn.execute(
-            "UPDATE member_ledger SET balance = ?, debt = ?, stamps = ?, version = ?, "
-            f"updated_at = ? WHERE member_id = ? AND event_key = {BALANCE_KEY}",
-            (balance, debt, stamps_text, version, now_text, member_id),
-        )
+        conn.execute(_UPDATE_BALANCE,
+                     (balance, debt, stamps_text, version, now_text, member_id))
         return
-    conn.execute(
-        "INSERT INTO member_ledger (member_id, event_key, balance, debt, stamps, version, "
-        f"updated_at) VALUES (?, {BALANCE_KEY}, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (member_id, event_key) DO UPDATE SET "
-        "balance = excluded.balance, debt = excluded.debt, stamps = excluded.stamps, "
-        "version = excluded.version, updated_at = excluded.updated_at",
-        (member_id, balance, debt, stamps_text, version, now_text),
-    )
+    conn.execute(_UPSERT_BALANCE, (member_id, balance, debt, stamps_text, version, now_text))
 
 
 class Recorder:
@@ -275,6 +276,8 @@ class Recorder:
         self.conn = conn
         self.at = at
         self.at_text = format_instant(at)
+        # What parse_instant(at_text) gives: the instant the fold applies an event at.
+        self.at_utc = at.astimezone(UTC)
         self.wall_ms = int(at.timestamp() * 1000)
         # Under the write lock: if nothing was written by anyone since this connection's
         # last operation committed, what that operation left (identity, chain head,
@@ -414,7 +417,7 @@ class Recorder:
              int(approved_offline)),
         )
         self.seq, self.prev_hash = event.origin_seq, content_hash
-        apply(state, event)
+        apply(state, event, None if draft.occurred_at else self.at_utc)
         self.events.append(event)
         return event
 

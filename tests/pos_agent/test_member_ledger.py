@@ -6,6 +6,7 @@ it; and the balance row sorts after the member's events, where the next one is w
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlite_utils import Database
 
@@ -122,3 +123,20 @@ def test_a_member_ledger_row_without_its_balance_columns_is_refused(store):
         except sqlite3.IntegrityError:
             continue
         raise AssertionError(f"{row} was accepted")
+
+
+def test_the_state_kept_after_sales_is_the_state_rebuilt_from_the_ledger(store):
+    # The recorder applies its events at the instant it sealed them with, not parsed back
+    # from their text: every lot, spend entry and receipt record must come out the same,
+    # whatever zone the instant was given in (here +02:00, and one with no microseconds).
+    ann = enrol(store, name="Ann", phone="0611223344",
+                at=datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    paris = timezone(timedelta(hours=2))
+    for i, total in enumerate((1000, 2500, 12000, 700)):
+        at = datetime(2026, 3, 3 + i, 11, 30, 5, 250 * i, tzinfo=paris)
+        record_sale(store, ann.member_id, make_sale(total=total), at=at)
+    kept = store.states[ann.member_id][1]
+    rebuilt = build_state(store.conn, ann.member_id)
+    assert kept.to_dict() == rebuilt.to_dict()
+    assert [lot.earned_at for lot in kept.lots] == [lot.earned_at for lot in rebuilt.lots]
+    assert all(lot.earned_at.tzinfo is UTC for lot in kept.lots)
