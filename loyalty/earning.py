@@ -60,11 +60,18 @@ def purchase_points(
     # exact either way (no step may round), fewer Decimal operations.
     spend_by_multiplier: dict[Decimal, int] = {}
     used: list[str] = []
-    for line in lines:
-        multiplier, promos = line_multiplier(program, tier, line, day, running)
-        spend_by_multiplier[multiplier] = spend_by_multiplier.get(multiplier, 0) + line.total
-        if promos:
-            used += [p for p in promos if p not in used]
+    if not running:
+        # No promotion today (most days): every line has the tier's multiplier, capped,
+        # as line_multiplier would say line by line.
+        multiplier = min(tier.multiplier, program.stacking.max_multiplier)
+        spend_by_multiplier[multiplier] = sum(line.qty * line.unit_price for line in lines)
+    else:
+        for line in lines:
+            multiplier, promos = line_multiplier(program, tier, line, day, running)
+            spend_by_multiplier[multiplier] = (spend_by_multiplier.get(multiplier, 0)
+                                               + line.total)
+            if promos:
+                used += [p for p in promos if p not in used]
     ctx = _EXACT
     exact = Decimal(0)
     for multiplier, spend in spend_by_multiplier.items():
