@@ -248,7 +248,7 @@ def write_balance(
 
 
 def write_balance_row(
-    conn: sqlite3.Connection, member_id: str, balance: int, debt: int,
+    conn: sqlite3.Connection | sqlite3.Cursor, member_id: str, balance: int, debt: int,
     stamps: dict[str, int], now_text: str, version: int, *, exists: bool = False,
 ) -> None:
     """Write a member's cached balance row; `exists` when the caller knows the row is
@@ -269,11 +269,15 @@ class Recorder:
     clock this operation moves are `card_serial`, `receipt_serial` and `clock`, and its
     origin and epoch are `origin` and `epoch`."""
 
-    def __init__(self, store: Store, conn: sqlite3.Connection, at: datetime) -> None:
+    def __init__(self, store: Store, conn: sqlite3.Connection, at: datetime,
+                 cursor: sqlite3.Cursor | None = None) -> None:
         if at.tzinfo is None:
             raise StoreError("operation instants must be time-zone aware")
         self.store = store
         self.conn = conn
+        # The operation's own statements go through one cursor: conn.execute makes a new
+        # cursor for every statement, and a sale runs six.
+        self.cursor = cursor or conn.cursor()
         self.at = at
         self.at_text = format_instant(at)
         # What parse_instant(at_text) gives: the instant the fold applies an event at.
@@ -283,7 +287,7 @@ class Recorder:
         # last operation committed, what that operation left (identity, chain head,
         # program, member states) is still exact and need not be read again.
         cache = store.writer_cache
-        self.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self.data_version = self.cursor.execute("PRAGMA data_version").fetchone()[0]
         self.fresh = cache is not None and cache.token == (self.data_version, conn.total_changes)
         if self.fresh:
             # The cached identity's serials and clock are those its head read found; the
@@ -407,7 +411,7 @@ class Recorder:
             program_version=self.program.version,
         )
         content_hash = _content_hash(event)
-        self.conn.execute(
+        self.cursor.execute(
             _INSERT_EVENT,
             (event_key(event.origin_epoch, event.origin_seq),
              event.event_id, event.origin, event.origin_seq, event.origin_epoch,
@@ -448,7 +452,7 @@ class Recorder:
         key = self.unreceipted.pop(receipt_no, None)
         if key is None and (key := receipt_key_of(self.origin, receipt_no)) is None:
             raise StoreError(f"{receipt_no} is not a receipt number of this terminal")
-        self.conn.execute(
+        self.cursor.execute(
             "INSERT INTO receipts (receipt_key, receipt_no, kind, member_id, total, currency, "
             "lines, points_earned, points_spent, points_reversed, balance_after, details, "
             "reverses, approved_offline, created_at, no_print) "
@@ -480,7 +484,7 @@ class Recorder:
         for member_id, state in self.touched.items():
             if member_id in changed:
                 version = self.versions[member_id] + 1
-                write_balance_row(self.conn, member_id, state.balance, state.debt,
+                write_balance_row(self.cursor, member_id, state.balance, state.debt,
                                   state.stamps, self.at_text, version, exists=version > 1)
                 entries[member_id] = (version, state)
         return entries
@@ -511,9 +515,10 @@ class record:  # noqa: N801 - used as `with record(store, at) as rec:`, like a f
             raise StoreError("a terminal transaction is already open on this connection")
         # BEGIN IMMEDIATE takes the write lock up front, so two processes serialise
         # instead of failing half-way with SQLITE_BUSY on their first write.
-        conn.execute("BEGIN IMMEDIATE")
+        cursor = conn.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
         try:
-            self.rec = Recorder(self.store, conn, self.at)
+            self.rec = Recorder(self.store, conn, self.at, cursor)
         except BaseException:
             self._abandon(conn)
             raise
@@ -529,7 +534,7 @@ class record:  # noqa: N801 - used as `with record(store, at) as rec:`, like a f
             return
         try:
             entries = rec.finish()
-            conn.execute("COMMIT")
+            rec.cursor.execute("COMMIT")
         except BaseException:
             self._abandon(conn)
             raise
