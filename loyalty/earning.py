@@ -58,23 +58,30 @@ def purchase_points(
     """Points for the lines of a sale and the names of the promotions that applied.
     `memo`: line multipliers remembered by (tier, day, sku, category), which is all they
     depend on; one dict per program (the hub rechecks every pushed earn with it)."""
-    running = promotions_on(program, day) if memo is None else None
+    running = promotions_on(program, day)
     # Lines with the same multiplier are summed as integers first and multiplied once:
     # exact either way (no step may round), fewer Decimal operations.
     spend_by_multiplier: dict[Decimal, int] = {}
     used: list[str] = []
-    for line in lines:
-        if memo is None:
-            multiplier, promos = line_multiplier(program, tier, line, day, running)
-        else:
-            key = (tier.name, day, line.sku, line.category)
-            hit = memo.get(key)
-            if hit is None:
-                hit = memo[key] = line_multiplier(program, tier, line, day)
-            multiplier, promos = hit
-        spend_by_multiplier[multiplier] = spend_by_multiplier.get(multiplier, 0) + line.total
-        if promos:
-            used += [p for p in promos if p not in used]
+    if not running:
+        # No promotion today (most days): every line has the tier's multiplier, capped,
+        # as line_multiplier would say line by line.
+        multiplier = min(tier.multiplier, program.stacking.max_multiplier)
+        spend_by_multiplier[multiplier] = sum(line.qty * line.unit_price for line in lines)
+    else:
+        for line in lines:
+            if memo is None:
+                multiplier, promos = line_multiplier(program, tier, line, day, running)
+            else:
+                key = (tier.name, day, line.sku, line.category)
+                hit = memo.get(key)
+                if hit is None:
+                    hit = memo[key] = line_multiplier(program, tier, line, day, running)
+                multiplier, promos = hit
+            spend_by_multiplier[multiplier] = (spend_by_multiplier.get(multiplier, 0)
+                                               + line.total)
+            if promos:
+                used += [p for p in promos if p not in used]
     ctx = _EXACT
     exact = Decimal(0)
     for multiplier, spend in spend_by_multiplier.items():

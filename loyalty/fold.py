@@ -249,13 +249,15 @@ def fold(events: Iterable[Event], state: MemberState | None = None) -> MemberSta
     return state
 
 
-def apply(state: MemberState, event: Event) -> MemberState:
-    """Apply one event in place. A repeat of an applied event_id changes nothing."""
+def apply(state: MemberState, event: Event, occurred: datetime | None = None) -> MemberState:
+    """Apply one event in place. A repeat of an applied event_id changes nothing.
+    `occurred` is `event.occurred` when the caller has it already (the terminal has the
+    instant it sealed the event with), so it is not parsed again for every event."""
     if event.event_id in state.event_ids:
         return state
     state.event_ids.add(event.event_id)
     state.last_hlc = max(state.last_hlc, event.hlc)
-    at = event.occurred
+    at = occurred or event.occurred
     data = event.data
 
     if event.kind == _ENROL and state.enrolled_at is None:

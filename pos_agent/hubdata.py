@@ -23,7 +23,13 @@ from loyalty.ids import is_valid_card_number
 from loyalty.program import program_from_dict
 from pos_agent.db import transaction
 from pos_agent.exceptions import StoreError
-from pos_agent.ledger import build_state, state_version, write_balance, write_balance_row
+from pos_agent.ledger import (
+    OF_MEMBER,
+    build_state,
+    state_version,
+    write_balance,
+    write_balance_row,
+)
 from pos_agent.store import Store
 
 
@@ -106,7 +112,7 @@ def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str) -> str:
         version = state_version(conn, member_id) + 1
         included = set(snapshot["event_ids"])
         if all(event_id in included for (event_id,) in conn.execute(
-                "SELECT event_id FROM events WHERE member_id = ?", (member_id,))):
+                f"SELECT event_id FROM events WHERE {OF_MEMBER}", (member_id,))):
             # Usual after a push: the snapshot holds all our events, so it is what the
             # terminal shows, and its totals are the cached balance (no fold needed).
             write_balance_row(conn, member_id, snapshot["balance"], snapshot["debt"],

@@ -131,6 +131,32 @@ _INSERT_EVENT = (
 )
 
 
+# member_ledger (migration 9) holds a member's own events' keys and, after them at this
+# key, the member's cached balance row.
+BALANCE_KEY = (1 << 63) - 1
+
+# The SQL condition for a member's own events: events has no index by member since
+# migration 9, member_ledger holds the keys.
+OF_MEMBER = (
+    "event_key IN (SELECT event_key FROM member_ledger WHERE member_id = ? "
+    f"AND event_key < {BALANCE_KEY})"
+)
+# Built once: the statement cache is keyed by the text, which a sale's f-string would
+# format (and hash) again on every call.
+_VERSION = f"SELECT version FROM member_ledger WHERE member_id = ? AND event_key = {BALANCE_KEY}"
+_UPDATE_BALANCE = (
+    "UPDATE member_ledger SET balance = ?, debt = ?, stamps = ?, version = ?, updated_at = ? "
+    f"WHERE member_id = ? AND event_key = {BALANCE_KEY}"
+)
+_UPSERT_BALANCE = (
+    "INSERT INTO member_ledger (member_id, event_key, balance, debt, stamps, version, "
+    f"updated_at) VALUES (?, {BALANCE_KEY}, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (member_id, event_key) DO UPDATE SET "
+    "balance = excluded.balance, debt = excluded.debt, stamps = excluded.stamps, "
+    "version = excluded.version, updated_at = excluded.updated_at"
+)
+
+
 def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
     """An Event from an `events` row (selected with `_EVENT_COLUMNS` order, or a dict)."""
     if isinstance(row, dict):
@@ -147,7 +173,7 @@ def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
 def own_events(conn: sqlite3.Connection, member_id: str) -> list[Event]:
     """This terminal's events of one member, in the fold's sort order."""
     rows = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE member_id = ?", (member_id,)
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE {OF_MEMBER}", (member_id,)
     ).fetchall()
     return sorted((event_from_row(r) for r in rows), key=lambda e: e.sort_key)
 
@@ -173,7 +199,7 @@ def build_state(
     held = state.event_ids
     rows = [
         row for row in conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE member_id = ?", (member_id,))
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE {OF_MEMBER}", (member_id,))
         if row[0] not in held
     ]
     for event in sorted((event_from_row(r) for r in rows), key=lambda e: e.sort_key):
@@ -182,9 +208,7 @@ def build_state(
 
 
 def state_version(conn: sqlite3.Connection, member_id: str) -> int:
-    row = conn.execute(
-        "SELECT version FROM member_balances WHERE member_id = ?", (member_id,)
-    ).fetchone()
+    row = conn.execute(_VERSION, (member_id,)).fetchone()
     return row[0] if row else 0
 
 
@@ -224,7 +248,7 @@ def write_balance(
 
 
 def write_balance_row(
-    conn: sqlite3.Connection, member_id: str, balance: int, debt: int,
+    conn: sqlite3.Connection | sqlite3.Cursor, member_id: str, balance: int, debt: int,
     stamps: dict[str, int], now_text: str, version: int, *, exists: bool = False,
 ) -> None:
     """Write a member's cached balance row; `exists` when the caller knows the row is
@@ -232,19 +256,10 @@ def write_balance_row(
     than the upsert."""
     stamps_text = dumps({k: v for k, v in stamps.items() if v})
     if exists:
-        conn.execute(
-            "UPDATE member_balances SET balance = ?, debt = ?, stamps = ?, version = ?, "
-            "updated_at = ? WHERE member_id = ?",
-            (balance, debt, stamps_text, version, now_text, member_id),
-        )
+        conn.execute(_UPDATE_BALANCE,
+                     (balance, debt, stamps_text, version, now_text, member_id))
         return
-    conn.execute(
-        "INSERT INTO member_balances (member_id, balance, debt, stamps, version, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
-        "balance = excluded.balance, debt = excluded.debt, stamps = excluded.stamps, "
-        "version = excluded.version, updated_at = excluded.updated_at",
-        (member_id, balance, debt, stamps_text, version, now_text),
-    )
+    conn.execute(_UPSERT_BALANCE, (member_id, balance, debt, stamps_text, version, now_text))
 
 
 class Recorder:
@@ -254,19 +269,25 @@ class Recorder:
     clock this operation moves are `card_serial`, `receipt_serial` and `clock`, and its
     origin and epoch are `origin` and `epoch`."""
 
-    def __init__(self, store: Store, conn: sqlite3.Connection, at: datetime) -> None:
+    def __init__(self, store: Store, conn: sqlite3.Connection, at: datetime,
+                 cursor: sqlite3.Cursor | None = None) -> None:
         if at.tzinfo is None:
             raise StoreError("operation instants must be time-zone aware")
         self.store = store
         self.conn = conn
+        # The operation's own statements go through one cursor: conn.execute makes a new
+        # cursor for every statement, and a sale runs six.
+        self.cursor = cursor or conn.cursor()
         self.at = at
         self.at_text = format_instant(at)
+        # What parse_instant(at_text) gives: the instant the fold applies an event at.
+        self.at_utc = at.astimezone(UTC)
         self.wall_ms = int(at.timestamp() * 1000)
         # Under the write lock: if nothing was written by anyone since this connection's
         # last operation committed, what that operation left (identity, chain head,
         # program, member states) is still exact and need not be read again.
         cache = store.writer_cache
-        self.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self.data_version = self.cursor.execute("PRAGMA data_version").fetchone()[0]
         self.fresh = cache is not None and cache.token == (self.data_version, conn.total_changes)
         if self.fresh:
             # The cached identity's serials and clock are those its head read found; the
@@ -390,7 +411,7 @@ class Recorder:
             program_version=self.program.version,
         )
         content_hash = _content_hash(event)
-        self.conn.execute(
+        self.cursor.execute(
             _INSERT_EVENT,
             (event_key(event.origin_epoch, event.origin_seq),
              event.event_id, event.origin, event.origin_seq, event.origin_epoch,
@@ -400,7 +421,7 @@ class Recorder:
              int(approved_offline)),
         )
         self.seq, self.prev_hash = event.origin_seq, content_hash
-        apply(state, event)
+        apply(state, event, None if draft.occurred_at else self.at_utc)
         self.events.append(event)
         return event
 
@@ -431,7 +452,7 @@ class Recorder:
         key = self.unreceipted.pop(receipt_no, None)
         if key is None and (key := receipt_key_of(self.origin, receipt_no)) is None:
             raise StoreError(f"{receipt_no} is not a receipt number of this terminal")
-        self.conn.execute(
+        self.cursor.execute(
             "INSERT INTO receipts (receipt_key, receipt_no, kind, member_id, total, currency, "
             "lines, points_earned, points_spent, points_reversed, balance_after, details, "
             "reverses, approved_offline, created_at, no_print) "
@@ -463,7 +484,7 @@ class Recorder:
         for member_id, state in self.touched.items():
             if member_id in changed:
                 version = self.versions[member_id] + 1
-                write_balance_row(self.conn, member_id, state.balance, state.debt,
+                write_balance_row(self.cursor, member_id, state.balance, state.debt,
                                   state.stamps, self.at_text, version, exists=version > 1)
                 entries[member_id] = (version, state)
         return entries
@@ -494,9 +515,10 @@ class record:  # noqa: N801 - used as `with record(store, at) as rec:`, like a f
             raise StoreError("a terminal transaction is already open on this connection")
         # BEGIN IMMEDIATE takes the write lock up front, so two processes serialise
         # instead of failing half-way with SQLITE_BUSY on their first write.
-        conn.execute("BEGIN IMMEDIATE")
+        cursor = conn.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
         try:
-            self.rec = Recorder(self.store, conn, self.at)
+            self.rec = Recorder(self.store, conn, self.at, cursor)
         except BaseException:
             self._abandon(conn)
             raise
@@ -512,7 +534,7 @@ class record:  # noqa: N801 - used as `with record(store, at) as rec:`, like a f
             return
         try:
             entries = rec.finish()
-            conn.execute("COMMIT")
+            rec.cursor.execute("COMMIT")
         except BaseException:
             self._abandon(conn)
             raise

@@ -38,6 +38,7 @@ from loyalty.sale import Sale
 from loyalty.tiers import tier_at
 from pos_agent.exceptions import MemberNotFound, ReceiptNotFound, StoreError
 from pos_agent.ledger import (
+    OF_MEMBER,
     SEQ_MAX,
     event_key,
     mark_acknowledged,
@@ -420,7 +421,7 @@ def _offline_context(conn: sqlite3.Connection, program: Program, member_id: str,
     ).fetchone()
     start, end = _local_day_bounds(program, at)
     spent = conn.execute(
-        "SELECT COALESCE(-SUM(points), 0) FROM events WHERE member_id = ? AND kind = 'redeem' "
+        f"SELECT COALESCE(-SUM(points), 0) FROM events WHERE {OF_MEMBER} AND kind = 'redeem' "
         "AND approved_offline = 1 AND occurred_at >= ? AND occurred_at < ?",
         (member_id, start, end),
     ).fetchone()[0]

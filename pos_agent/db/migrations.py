@@ -10,6 +10,7 @@ processes opening a fresh database at once apply each migration exactly once.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 
 from sqlite_utils import Database
@@ -64,5 +65,16 @@ def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> lis
 
 def _statements(script: str) -> list[str]:
     # sqlite3.executescript() would COMMIT first; split so the migration stays one
-    # transaction. The schema has no semicolons inside literals or triggers.
-    return [s.strip() for s in script.split(";") if s.strip()]
+    # transaction. A trigger's body has semicolons of its own: pieces are joined until
+    # SQLite says the statement is complete. (No semicolons inside literals.)
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip())
+    return statements

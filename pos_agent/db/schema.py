@@ -12,7 +12,8 @@ holds; money is integer minor units, instants are ISO-8601 UTC text, JSON is tex
 | members | profiles known here (enrolled here or pulled from the hub) |
 | cards | card numbers -> member (issued here, linked here, or from the hub) |
 | events | this terminal's own ledger (sealed `loyalty.events.Event`s), keyed by epoch and seq |
-| member_balances | cached fold per member (balance, stamps, tier); rebuildable, versioned |
+| member_ledger | per member: own events' keys, then the cached fold (rebuildable, versioned) |
+| member_balances | a view: the cached-fold rows of member_ledger |
 | hub_snapshots | the hub's folded state of a member (`MemberState.to_dict`) |
 | sync_state | pull cursor, last push/pull, last error (one row) |
 | programs | program versions from the config file and from the hub |
@@ -398,6 +399,57 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE print_jobs_v8 RENAME TO print_jobs;
         CREATE INDEX print_jobs_not_printed ON print_jobs (id) WHERE status <> 'printed';
         CREATE INDEX print_jobs_by_receipt ON print_jobs (receipt_no);
+        """,
+    ),
+    Migration(
+        9,
+        "member_ledger: a member's cached balance and its events' keys in one b-tree",
+        # A sale wrote two pages at random places for its member: the entry in
+        # events_by_member and the member_balances row (2.5 of its 5.1 WAL frames). One
+        # WITHOUT ROWID table keyed by (member_id, event_key) now holds both: one row per
+        # own event, then the cached balance at event_key 2^63 - 1. A new event's key is
+        # above all earlier ones, so its row goes in just before the balance row it is
+        # written with: one page (the balance first, at event_key 0, was a growing run of
+        # rows away from it). The trigger keeps the rows as exactly as the index did (no
+        # code path can insert an event and forget them); member_balances stays, as a
+        # view, for the readers.
+        """
+        CREATE TABLE member_ledger (
+            member_id TEXT NOT NULL,
+            event_key INTEGER NOT NULL,
+            balance INTEGER,
+            debt INTEGER,
+            stamps TEXT,
+            version INTEGER,
+            updated_at TEXT,
+            PRIMARY KEY (member_id, event_key),
+            CHECK ((event_key = 9223372036854775807) = (balance IS NOT NULL AND debt IS NOT NULL
+                   AND stamps IS NOT NULL AND version IS NOT NULL AND updated_at IS NOT NULL))
+        ) WITHOUT ROWID;
+        INSERT INTO member_ledger
+            SELECT member_id, event_key, NULL, NULL, NULL, NULL, NULL FROM events
+            UNION ALL
+            SELECT member_id, 9223372036854775807, balance, debt, stamps, version, updated_at
+            FROM member_balances
+            ORDER BY 1, 2;
+        DROP TABLE member_balances;
+        DROP INDEX events_by_member;
+        CREATE VIEW member_balances AS
+            SELECT member_id, balance, debt, stamps, version, updated_at
+            FROM member_ledger WHERE event_key = 9223372036854775807;
+        CREATE TRIGGER events_member_ledger_insert AFTER INSERT ON events BEGIN
+            INSERT INTO member_ledger (member_id, event_key) VALUES (new.member_id, new.event_key);
+        END;
+        CREATE TRIGGER events_member_ledger_delete AFTER DELETE ON events BEGIN
+            DELETE FROM member_ledger
+            WHERE member_id = old.member_id AND event_key = old.event_key;
+        END;
+        CREATE TRIGGER events_member_ledger_update AFTER UPDATE OF member_id, event_key
+        ON events BEGIN
+            DELETE FROM member_ledger
+            WHERE member_id = old.member_id AND event_key = old.event_key;
+            INSERT INTO member_ledger (member_id, event_key) VALUES (new.member_id, new.event_key);
+        END;
         """,
     ),
 )

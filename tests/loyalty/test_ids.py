@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -32,3 +33,22 @@ def test_ids_of_one_process_are_unique_and_ordered_even_within_a_millisecond(mon
 def test_the_random_bits_differ():
     tails = {new_event_id()[15:] for _ in range(1000)}  # after the time and version
     assert len(tails) == 1000
+
+
+def test_a_forked_child_never_draws_the_parents_random_bits():
+    # Random bytes are drawn in blocks: a child must not hand out what is left of the
+    # parent's block, or both would make the same ids within one millisecond.
+    new_event_id()  # the parent now holds a block with bytes left
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send its next ids' random tails, then leave at once
+        os.close(read)
+        os.write(write, "\n".join(new_event_id()[15:] for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    parent = {new_event_id()[15:] for _ in range(50)}
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split("\n"))
+    os.waitpid(pid, 0)
+    assert len(child) == 50 and not parent & child
+

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty.earning import earn_for_sale, enrolment_drafts
 from loyalty.errors import LoyaltyError
-from loyalty.events import EventDraft, Kind, canonical_json
+from loyalty.events import EventDraft, Kind, canonical_json, format_instant, parse_instant
 from loyalty.expiry import due_expiries
 from loyalty.fold import MemberState, apply, fold
 from loyalty.redemption import redeem
@@ -369,3 +369,18 @@ def test_a_snapshot_written_after_every_event_equals_a_fresh_fold(ops):
         apply(state, event)
         state.to_dict()  # fills the records' cache
     assert json.dumps(state.to_dict()) == json.dumps(fold(events).to_dict())
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2200, 1, 1),
+                    timezones=st.timezones()),
+       st.booleans())
+def test_instants_are_written_in_utc_with_microseconds_and_read_back_exactly(moment, whole):
+    # format_instant fills in a zero microsecond part itself (see there): the text must be
+    # what isoformat(timespec="microseconds") writes, whole seconds included.
+    if whole:
+        moment = moment.replace(microsecond=0)
+    text = format_instant(moment)
+    assert text == moment.astimezone(UTC).isoformat(timespec="microseconds")
+    assert len(text) == 32 and text.endswith("+00:00")
+    # (Compared in UTC: a local time in a DST fold is unequal to every other zone's.)
+    assert parse_instant(text) == moment.astimezone(UTC)
