@@ -6,12 +6,16 @@ straight through the driver: see `raw_rate`). Target: >= 0.3.
 
     .venv/bin/python bench/bench_hub_ingest.py                   # 100,000 events
     .venv/bin/python bench/bench_hub_ingest.py --events 20000 --batch 500
+    .venv/bin/python bench/bench_hub_ingest.py --terminals 4    # 4 terminals at once
 
 Events are real: enrolments and sales sealed with the domain code (earn points computed by
-`earn_for_sale`, so the hub's rule check passes), one terminal's gap-free chain. They are
-generated and serialised before timing starts; the hub runs in its own process; one client
-sends the batches one after another. The raw limit is timed before and after the hub and
-averaged (the machine is shared). The hub writes member snapshots behind the ledger
+`earn_for_sale`, so the hub's rule check passes), one gap-free chain per terminal. They are
+generated and serialised before timing starts; the hub runs in its own process; each
+terminal's client sends its batches one after another (one terminal by default; with
+`--terminals K`, K at once, each with its own members, and the raw limit then has K
+writers too). The raw limit is timed before and after the hub and averaged (the machine
+is shared). The hub's CPU time for the pushes is printed too: on a busy machine it says
+more than the wall time. The hub writes member snapshots behind the ledger
 (docs/hub.md): the pushes keep balances exact but leave the JSON snapshots to be caught
 up by their next reader, so the bench then times one terminal pulling every changed
 member, where that work lands, and prints it beside the rate (not in it).
