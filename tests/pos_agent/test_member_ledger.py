@@ -8,12 +8,10 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlite_utils import Database
-
 from loyalty.fold import fold
 from loyalty.sale import make_sale
 from pos_agent import ledger
-from pos_agent.db.migrations import current_version, migrate
+from pos_agent.db.migrations import current_version
 from pos_agent.db.schema import MIGRATIONS
 from pos_agent.identity import init_terminal
 from pos_agent.ledger import BALANCE_KEY, build_state, own_events, verify_ledger
@@ -21,7 +19,7 @@ from pos_agent.members import enrol
 from pos_agent.operations import record_sale, void_receipt
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
-from tests.pos_agent.conftest import write_config
+from tests.pos_agent.conftest import old_version_copy, write_config
 
 
 def _ledger_rows(conn: sqlite3.Connection) -> list[tuple]:
@@ -44,18 +42,9 @@ def test_a_version_8_database_moves_balances_and_member_keys_into_member_ledger(
         "ORDER BY member_id").fetchall()
     new.close()
     path = tmp_path / "old.db"
-    old = Database(sqlite3.connect(path, isolation_level=None))
-    migrate(old, MIGRATIONS[:8])
-    conn = old.conn
-    conn.execute("ATTACH DATABASE ? AS new", (str(tmp_path / "new.db"),))
-    for table in ("identity", "members", "cards", "member_balances", "receipts",
-                  "print_marks"):
-        columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({table})"))
-        conn.execute(f"INSERT INTO main.{table} SELECT {columns} FROM new.{table}")
-    columns = f"event_key, {ledger._EVENT_COLUMNS}, content_hash"
-    conn.execute(f"INSERT INTO main.events ({columns}) SELECT {columns} FROM new.events")
-    conn.execute("DETACH DATABASE new")
-    old.close()
+    old_version_copy(tmp_path / "new.db", path, 8, (
+        "identity", "members", "cards", "member_balances", "receipts", "print_marks"),
+        f"event_key, {ledger._EVENT_COLUMNS}, content_hash").close()
 
     store = open_store(settings, path=path)
     try:

@@ -7,16 +7,13 @@ and in a database upgraded from schema version 5. Receipts keyed by (epoch, seri
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
-from sqlite_utils import Database
 
 from loyalty.errors import RedemptionError
 from loyalty.sale import make_sale
 from pos_agent import ledger
 from pos_agent.app.widgets.status_bar import printer_text
-from pos_agent.db.migrations import current_version, migrate
+from pos_agent.db.migrations import current_version
 from pos_agent.db.schema import MIGRATIONS
 from pos_agent.exceptions import ReceiptNotFound
 from pos_agent.identity import init_terminal, new_epoch
@@ -34,7 +31,7 @@ from pos_agent.printing import (
 )
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
-from tests.pos_agent.conftest import write_config
+from tests.pos_agent.conftest import old_version_copy, write_config
 
 
 class Printer:
@@ -202,16 +199,10 @@ def test_a_version_5_database_keeps_its_printed_receipts_printed(tmp_path):
     # The same rows in a version 5 database, where every receipt got its job with it:
     # all printed but the last one, still queued.
     path = tmp_path / "old.db"
-    old = Database(sqlite3.connect(path, isolation_level=None))
-    migrate(old, MIGRATIONS[:5])
+    old = old_version_copy(tmp_path / "new.db", path, 5, (
+        "identity", "members", "cards", "member_balances", "receipts"),
+        f"event_key, {ledger._EVENT_COLUMNS}, content_hash")
     conn = old.conn
-    conn.execute("ATTACH DATABASE ? AS new", (str(tmp_path / "new.db"),))
-    for table in ("identity", "members", "cards", "member_balances", "receipts"):
-        columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({table})"))
-        conn.execute(f"INSERT INTO main.{table} SELECT {columns} FROM new.{table}")
-    columns = f"event_key, {ledger._EVENT_COLUMNS}, content_hash"
-    conn.execute(f"INSERT INTO main.events ({columns}) SELECT {columns} FROM new.events")
-    conn.execute("DETACH DATABASE new")
     conn.execute("INSERT INTO print_jobs (receipt_no, kind, status, created_at) "
                  "SELECT receipt_no, kind, 'printed', created_at FROM receipts "
                  "ORDER BY receipt_no")
@@ -250,17 +241,10 @@ def test_a_version_7_database_gets_integer_receipt_keys_and_keeps_its_print_jobs
     second = record_sale(new, ann.member_id, make_sale(total=2000))
     new.close()
     path = tmp_path / "old.db"
-    old = Database(sqlite3.connect(path, isolation_level=None))
-    migrate(old, MIGRATIONS[:7])
+    old = old_version_copy(tmp_path / "new.db", path, 7, (
+        "identity", "members", "cards", "member_balances", "receipts", "print_marks"),
+        f"event_key, {ledger._EVENT_COLUMNS}, content_hash")
     conn = old.conn
-    conn.execute("ATTACH DATABASE ? AS new", (str(tmp_path / "new.db"),))
-    for table in ("identity", "members", "cards", "member_balances", "receipts",
-                  "print_marks"):
-        columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({table})"))
-        conn.execute(f"INSERT INTO main.{table} SELECT {columns} FROM new.{table}")
-    columns = f"event_key, {ledger._EVENT_COLUMNS}, content_hash"
-    conn.execute(f"INSERT INTO main.events ({columns}) SELECT {columns} FROM new.events")
-    conn.execute("DETACH DATABASE new")
     conn.execute("INSERT INTO print_jobs (receipt_no, kind, payload, status, created_at) "
                  "SELECT receipt_no, kind, CAST('bytes of ' || receipt_no AS BLOB), "
                  "'printed', created_at FROM receipts ORDER BY created_at, receipt_no")

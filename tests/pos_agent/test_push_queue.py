@@ -8,11 +8,10 @@ import sqlite3
 
 import orjson
 import pytest
-from sqlite_utils import Database
 
 from loyalty.sale import make_sale
 from pos_agent import ledger
-from pos_agent.db.migrations import current_version, migrate
+from pos_agent.db.migrations import current_version
 from pos_agent.db.schema import MIGRATIONS
 from pos_agent.identity import init_terminal, new_epoch
 from pos_agent.ledger import (
@@ -26,7 +25,7 @@ from pos_agent.members import enrol
 from pos_agent.operations import record_sale
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
-from tests.pos_agent.conftest import write_config
+from tests.pos_agent.conftest import old_version_copy, write_config
 
 
 def _ack(conn, events) -> int:
@@ -127,18 +126,10 @@ def test_a_version_2_database_upgrades_to_marks_and_integer_keyed_events(tmp_pat
     # A version 2 database holding the same rows, three of them acknowledged in order
     # and one out of order.
     path = tmp_path / "old.db"
-    old = Database(sqlite3.connect(path, isolation_level=None))
-    migrate(old, MIGRATIONS[:2])
+    old = old_version_copy(tmp_path / "new.db", path, 2, (
+        "members", "cards", "member_balances", "receipts", "print_jobs", "identity"),
+        f"{ledger._EVENT_COLUMNS}, content_hash")
     conn = old.conn
-    conn.execute("ATTACH DATABASE ? AS new", (str(tmp_path / "new.db"),))
-    # Later migrations added columns: copy the ones a version 2 table has.
-    for table in ("members", "cards", "member_balances", "receipts", "print_jobs", "identity"):
-        columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({table})"))
-        conn.execute(f"INSERT INTO main.{table} SELECT {columns} FROM new.{table}")
-    columns = ledger._EVENT_COLUMNS
-    conn.execute(f"INSERT INTO main.events ({columns}, content_hash) "
-                 f"SELECT {columns}, content_hash FROM new.events")
-    conn.execute("DETACH DATABASE new")
     conn.execute("UPDATE events SET acked_hub_seq = origin_seq WHERE origin_seq IN (1, 2, 3, 5)")
     old.close()
 
