@@ -22,6 +22,9 @@ ORIGIN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 REF = r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,79}$"
 CARD = r"^\d{16}$"
 PHONE = r"^\+?\d{6,15}$"
+# Text stored in its own column holds no control character: PostgreSQL text cannot hold
+# NUL (the insert would fail as a database error), and none belongs in a receipt number.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 # No control characters (PostgreSQL text cannot hold NUL): [^...] alone would let them in.
 EMAIL = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,185}\.[^@\s\x00-\x1f\x7f]{1,64}$"
 Points = Annotated[StrictInt, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
@@ -48,9 +51,9 @@ class EventIn(_Body):
     stamps: dict[Annotated[str, Field(max_length=64)], Points] = Field(max_length=32)
     amount: Amount
     currency: str = Field(max_length=3)
-    program_version: str = Field(max_length=32)
+    program_version: str = Field(max_length=32, pattern=PRINTABLE)
     prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    ref: str = Field(max_length=80)
+    ref: str = Field(max_length=80, pattern=PRINTABLE)
     occurred_at: str = Field(max_length=40)
     hlc: str = Field(pattern=r"^\d{15}\.\d{5}$")
     data: dict[str, Any]

@@ -124,8 +124,13 @@ def event_values(event: Event, hub_seq: int, content: str, received_at: str) -> 
     return (hub_seq, event.event_id, event.origin, event.origin_epoch, event.origin_seq,
             event.member_id, event.kind, event.points, event.amount, event.program_version,
             event.ref, event.occurred_at, event.hlc, received_at,
-            str(reward_id)[:64] if reward_id else None, action, units,
-            str(tier)[:64] if tier else None, content)
+            _column_text(reward_id), action, units, _column_text(tier), content)
+
+
+def _column_text(value: Any) -> str | None:
+    """A value of the event's data kept in a column of its own for reports: text of at most
+    64 characters, without NUL (PostgreSQL text cannot hold it; `content` keeps it all)."""
+    return str(value).replace("\x00", "")[:64] if value else None
 
 
 def ingest(

@@ -336,7 +336,8 @@ def profile_from_enrol(event: Event) -> dict[str, Any]:
 
     def text(key: str, limit: int) -> str | None:
         value = profile.get(key)
-        return str(value)[:limit] if value not in (None, "") else None
+        # (a NUL, which PostgreSQL text cannot hold, is dropped: the event keeps it)
+        return str(value).replace("\x00", "")[:limit] if value not in (None, "") else None
 
     return {
         "name": text("name", 120), "phone": text("phone", 20), "email": text("email", 254),

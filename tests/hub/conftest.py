@@ -291,14 +291,16 @@ class Term:
         self.receipts += 1
         return f"{self.origin}-{self.receipts:06d}"
 
-    def enrol(self, at: datetime | None = None) -> tuple[str, list[Event]]:
+    def enrol(self, at: datetime | None = None,
+              name: str | None = None) -> tuple[str, list[Event]]:
         at = at or datetime.now(UTC)
         member_id = new_member_id()
         drafts = enrolment_drafts(PROGRAM, member_id, at, receipt_no=self.receipt(),
                                   channel=f"store:{self.origin}")
         n = int(uuid.UUID(member_id).int % 10**8)
         drafts[0] = EventDraft(**{**drafts[0].__dict__, "data": {
-            **drafts[0].data, "profile": {"name": f"Member {n}", "phone": f"+3361{n:08d}"}}})
+            **drafts[0].data, "profile": {"name": name or f"Member {n}",
+                                          "phone": f"+3361{n:08d}"}}})
         return member_id, [self.seal(d, at) for d in drafts]
 
     def sale(self, member_id: str, total: int | None, at: datetime | None = None,

@@ -96,6 +96,9 @@ def test_wrong_origin_is_403_and_flagged(hub: Hub):
     (lambda b: {**b, "events": [{**b["events"][0], "member_id": "x; DROP TABLE events"}]},
      422),
     (lambda b: {**b, "events": b["events"] * 2000}, 413),
+    # PostgreSQL text holds no NUL: refused as bad input, not met as a database error
+    (lambda b: {**b, "events": [{**b["events"][0], "ref": "R\x001"}]}, 422),
+    (lambda b: {**b, "events": [{**b["events"][0], "program_version": "v\x00"}]}, 422),
 ])
 def test_malformed_payloads_write_nothing(hub: Hub, mutate, status):
     term = new_terminal(hub)
@@ -340,3 +343,14 @@ def test_reports_liability_and_rewards(hub: Hub):
     [latte] = [r for r in rewards if r["store"] == store]
     assert latte == {"reward_id": "free-latte", "tier": "Green", "store": store,
                      "issued": 1, "redeemed": 1}
+
+
+def test_a_nul_in_profile_text_is_kept_in_the_event_not_in_the_member_row(hub: Hub):
+    term = new_terminal(hub)
+    member, events = term.enrol(name="Ann\x00Lee")
+    with hub.client(term.token) as c:
+        r = c.post("/v1/sync/push", json=term.body(events))
+    assert r.status_code == 200, r.text
+    assert [row["name"] for row in hub.rows("members", member_id=member)] == ["AnnLee"]
+    stored = hub.rows("events", member_id=member, kind="enrol")[0]["content"]
+    assert json.loads(stored)["data"]["profile"]["name"] == "Ann\x00Lee"
