@@ -23,6 +23,7 @@ from importlib import resources
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -225,6 +226,18 @@ def _on_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+@contextmanager
+def _driver_errors(conn: Connection, sql: str) -> Iterator[None]:
+    """Driver errors as SQLAlchemy's (IntegrityError, OperationalError...), as if the
+    statement had gone through SQLAlchemy: the API answers those 409 and 503."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise sa_exc.DBAPIError.instance(sql, None, exc, dbapi.Error,
+                                         dialect=conn.dialect) from exc
+
+
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
                 rows: Sequence[Sequence[Any]], *, conflict: Sequence[str] = (),
                 update: Sequence[str] = ()) -> int:
@@ -247,10 +260,11 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
     sql = _insert_sql(postgres, table, tuple(columns), tuple(conflict), tuple(update))
     cur = _cursor(conn)
     try:
-        if postgres:
-            cur.execute(sql, [list(col) for col in zip(*rows, strict=True)])
-        else:
-            cur.executemany(sql, rows)
+        with _driver_errors(conn, sql):
+            if postgres:
+                cur.execute(sql, [list(col) for col in zip(*rows, strict=True)])
+            else:
+                cur.executemany(sql, rows)
         return max(cur.rowcount, 0)
     finally:
         cur.close()
@@ -267,11 +281,12 @@ def update_rows(conn: Connection, table: Table, key: str,
     sql = _update_sql(postgres, table, key, columns)
     cur = _cursor(conn)
     try:
-        if postgres:
-            cur.execute(sql, [list(col) for col in zip(*rows, strict=True)])
-        else:
-            at = columns.index(key)
-            cur.executemany(sql, [(*r[:at], *r[at + 1:], r[at]) for r in rows])
+        with _driver_errors(conn, sql):
+            if postgres:
+                cur.execute(sql, [list(col) for col in zip(*rows, strict=True)])
+            else:
+                at = columns.index(key)
+                cur.executemany(sql, [(*r[:at], *r[at + 1:], r[at]) for r in rows])
     finally:
         cur.close()
 

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, Text, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from hub.context import HubContext
 from hub.db import BACKSTOP_PAGES, Database, insert_rows, update_rows
@@ -63,6 +64,20 @@ def test_insert_update_and_conflicts_store_exact_values(db: Database):
     assert after["k2"] == (-3, 'now "quoted"', True)
     assert after["k3"] == (None, None, False)
     assert "absent" not in after and len(after) == len(AWKWARD) + 1
+
+
+def test_driver_errors_come_out_as_sqlalchemys(db: Database):
+    """The API answers SQLAlchemy's IntegrityError 409 and its other database errors 503
+    (hub/api/errors.py): the driver-level writes must raise those, not the driver's."""
+    with db.write() as conn:
+        insert_rows(conn, things, ("id", "n"), [("dup", 1)])
+    with pytest.raises(IntegrityError), db.write() as conn:
+        insert_rows(conn, things, ("id", "n"), [("other", 1), ("dup", 2)])
+    if db.is_postgres:  # (SQLite stores text in an INTEGER column without complaint)
+        with pytest.raises(DBAPIError) as caught, db.write() as conn:
+            update_rows(conn, things, "id", ("id", "n"), [("dup", "not a number")])
+        assert not isinstance(caught.value, IntegrityError)
+    assert _all(db) == {"dup": (1, None, None)}
 
 
 def test_a_failed_transaction_leaves_nothing_of_a_bulk_write(db: Database):
