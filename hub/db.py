@@ -186,19 +186,13 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _cursor(conn: Connection) -> Any:
-    """A cursor of the DB-API connection under `conn`, inside its open transaction."""
-    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-
-
 @lru_cache(maxsize=256)
 def _insert_sql(postgres: bool, table: Table, columns: tuple[str, ...],
                 conflict: tuple[str, ...], update: tuple[str, ...]) -> str:
     names = ", ".join(_quote(c) for c in columns)
     if postgres:
-        dialect = postgresql.dialect()
-        casts = ", ".join(f"%b::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns)
-        sql = f"INSERT INTO {_quote(table.name)} ({names}) SELECT * FROM unnest({casts})"
+        sql = (f"INSERT INTO {_quote(table.name)} ({names}) "
+               f"SELECT * FROM unnest({_array_params(table, columns)})")
     else:
         sql = (f"INSERT INTO {_quote(table.name)} ({names}) "
                f"VALUES ({', '.join('?' for _ in columns)})")
@@ -212,30 +206,44 @@ def _insert_sql(postgres: bool, table: Table, columns: tuple[str, ...],
 @lru_cache(maxsize=256)
 def _update_sql(postgres: bool, table: Table, key: str, columns: tuple[str, ...]) -> str:
     if postgres:
-        dialect = postgresql.dialect()
-        casts = ", ".join(f"%b::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns)
         sets = ", ".join(f"{_quote(c)} = u.{_quote(c)}" for c in columns if c != key)
-        return (f"UPDATE {_quote(table.name)} AS t SET {sets} FROM unnest({casts}) "
+        return (f"UPDATE {_quote(table.name)} AS t SET {sets} "
+                f"FROM unnest({_array_params(table, columns)}) "
                 f"AS u({', '.join(_quote(c) for c in columns)}) "
                 f"WHERE t.{_quote(key)} = u.{_quote(key)}")
     sets = ", ".join(f"{_quote(c)} = ?" for c in columns if c != key)
     return f"UPDATE {_quote(table.name)} SET {sets} WHERE {_quote(key)} = ?"
 
 
+def _array_params(table: Table, columns: tuple[str, ...]) -> str:
+    """One binary array parameter per column, cast to the column's type (PostgreSQL)."""
+    dialect = postgresql.dialect()
+    return ", ".join(f"%b::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns)
+
+
 def _on_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-@contextmanager
-def _driver_errors(conn: Connection, sql: str) -> Iterator[None]:
-    """Driver errors as SQLAlchemy's (IntegrityError, OperationalError...), as if the
-    statement had gone through SQLAlchemy: the API answers those 409 and 503."""
+def _run_bulk(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+    """Run `sql` for every row on the DB-API connection under `conn`, inside its open
+    transaction: PostgreSQL gets the rows once, as one array per column; SQLite a plain
+    executemany. Driver errors come out as SQLAlchemy's (IntegrityError,
+    OperationalError...), as if the statement had gone through it: the API answers those
+    409 and 503. Returns the driver's row count."""
     dbapi = conn.dialect.loaded_dbapi
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        yield
+        if _on_postgres(conn):
+            cur.execute(sql, [list(col) for col in zip(*rows, strict=True)])
+        else:
+            cur.executemany(sql, rows)
+        return max(cur.rowcount, 0)
     except dbapi.Error as exc:
         raise sa_exc.DBAPIError.instance(sql, None, exc, dbapi.Error,
                                          dialect=conn.dialect) from exc
+    finally:
+        cur.close()
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
@@ -256,18 +264,9 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
     the values must therefore already be what the column stores (str, int, None)."""
     if not rows:
         return 0
-    postgres = _on_postgres(conn)
-    sql = _insert_sql(postgres, table, tuple(columns), tuple(conflict), tuple(update))
-    cur = _cursor(conn)
-    try:
-        with _driver_errors(conn, sql):
-            if postgres:
-                cur.execute(sql, [list(col) for col in zip(*rows, strict=True)])
-            else:
-                cur.executemany(sql, rows)
-        return max(cur.rowcount, 0)
-    finally:
-        cur.close()
+    sql = _insert_sql(_on_postgres(conn), table, tuple(columns), tuple(conflict),
+                      tuple(update))
+    return _run_bulk(conn, sql, rows)
 
 
 def update_rows(conn: Connection, table: Table, key: str,
@@ -278,17 +277,10 @@ def update_rows(conn: Connection, table: Table, key: str,
         return
     columns = tuple(columns)
     postgres = _on_postgres(conn)
-    sql = _update_sql(postgres, table, key, columns)
-    cur = _cursor(conn)
-    try:
-        with _driver_errors(conn, sql):
-            if postgres:
-                cur.execute(sql, [list(col) for col in zip(*rows, strict=True)])
-            else:
-                at = columns.index(key)
-                cur.executemany(sql, [(*r[:at], *r[at + 1:], r[at]) for r in rows])
-    finally:
-        cur.close()
+    if not postgres:  # SQLite's statement takes the key last: UPDATE ... SET ... WHERE key
+        at = columns.index(key)
+        rows = [(*r[:at], *r[at + 1:], r[at]) for r in rows]
+    _run_bulk(conn, _update_sql(postgres, table, key, columns), rows)
 
 
 def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]], *,

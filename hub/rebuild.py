@@ -41,7 +41,7 @@ def rebuild(ctx: HubContext, *, check_only: bool = False) -> dict[str, Any]:
                         json.dumps(state.to_dict(), sort_keys=True) != json.dumps(
                         states[member_id].to_dict(), sort_keys=True):
                     differed.append(member_id)
-                    updates.append({"b_member_id": member_id,
+                    updates.append({"member_id": member_id,
                                     **member_store.snapshot_values(state, row.hub_seq)})
             if not check_only:
                 member_store.save_snapshots(conn, updates)

@@ -330,12 +330,11 @@ def ingest(
             enrol = next(e for e in evs if e.kind == Kind.ENROL)
             inserts.append(member_store.new_member_row(enrol, state, top))
         else:
-            updates.append({"b_member_id": member_id, **values})
+            updates.append({"member_id": member_id, **values})
         result.states[member_id] = state
-    for keys in dict.fromkeys(tuple(r) for r in inserts):  # folded members differ
-        bulk_insert(conn, members, [r for r in inserts if tuple(r) == keys])
+    bulk_insert(conn, members, inserts)  # (folded or not, a new row has the same keys)
     member_store.save_snapshots(conn, updates)
-    member_store.save_hot(conn, db, hot)
+    member_store.save_hot(conn, hot)
     for item in remember:
         member_store.remember(*item)
     for row, evs, top in advanced:

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, and_, or_, select
 
-from hub.db import Database, bulk_update, now_text, update_rows
+from hub.db import Database, bulk_update, now_text
 from hub.exceptions import Conflict, Invalid, NotFound
 from hub.tables import cards, events, members
 from loyalty.events import Event
@@ -213,7 +213,7 @@ def catch_up(conn: Connection, rows: dict[str, Any], *, save: bool,
         out[member_id] = state
         if save:
             values = snapshot_values(state, rows[member_id].hub_seq, state_at)
-            saved.append({"b_member_id": member_id, **values})
+            saved.append({"member_id": member_id, **values})
             if written is not None:
                 written[member_id] = values
     save_snapshots(conn, saved)
@@ -312,17 +312,12 @@ def snapshot_values(state: MemberState, hub_seq: int, at: str | None = None) -> 
     }
 
 
-SNAPSHOT_COLUMNS = ("member_id", "state", "state_seq", "state_at", "balance", "debt",
-                    "last_tier", "hub_seq", "last_hlc", "next_expiry", "updated_at")
-
-
 def save_snapshots(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Write back folded states: rows of `snapshot_values(...)` plus `b_member_id`."""
-    update_rows(conn, members, "member_id", SNAPSHOT_COLUMNS,
-                [(r["b_member_id"], *(r[c] for c in SNAPSHOT_COLUMNS[1:])) for r in rows])
+    """Write back folded states: rows of `snapshot_values(...)` plus `member_id`."""
+    bulk_update(conn, members, "member_id", rows)
 
 
-def save_hot(conn: Connection, db: Database, rows: list[dict[str, Any]]) -> None:
+def save_hot(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """After a batch that cannot change what the fold decides beyond the balance (see
     hub.store.ledger): the hot columns only, the snapshot stays behind (stale until
     someone catches it up). rows: {member_id, balance, hub_seq, last_hlc, updated_at}."""
