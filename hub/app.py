@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -47,11 +48,37 @@ def create_app(settings: HubSettings, ctx: HubContext | None = None) -> FastAPI:
     app.state.ctx = ctx
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.hub.max_body_bytes)
+    app.add_middleware(NoNulInUrl)
     app.include_router(sync.router)
     app.include_router(online.router)
     app.include_router(admin.router)
     _declare_push_body(app)
     return app
+
+
+class NoNulInUrl:
+    """A NUL character in the path or a query parameter (`%00`) is answered 422 before
+    any endpoint runs: PostgreSQL text cannot hold one, so any parameter that reaches a
+    query with it would fail there as a database error (503), whatever its endpoint.
+    Refused here once for every endpoint, not parameter by parameter. (Body text is
+    checked by the request models; event content keeps what it carries.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"]
+                                        or b"%00" in scope["query_string"]):
+            # named like a validation error: the parameter first
+            where = next((name for name, value in parse_qsl(
+                scope["query_string"].decode("latin-1"), keep_blank_values=True)
+                if "\x00" in value or "\x00" in name), "path")
+            response = JSONResponse({"error": "invalid", "detail": f"{where}: holds a NUL "
+                                     "character (%00), which no parameter may"},
+                                    status_code=422)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -25,6 +25,8 @@ PHONE = r"^\+?\d{6,15}$"
 # Text stored in its own column holds no control character: PostgreSQL text cannot hold
 # NUL (the insert would fail as a database error), and none belongs in a receipt number.
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+# Free text (a note, a reason) may span lines, but holds no NUL either.
+NO_NUL = r"^[^\x00]*$"
 # No control characters (PostgreSQL text cannot hold NUL): [^...] alone would let them in.
 EMAIL = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,185}\.[^@\s\x00-\x1f\x7f]{1,64}$"
 Points = Annotated[StrictInt, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
@@ -153,7 +155,7 @@ RequestId = Annotated[str | None, Field(default=None, pattern=REQUEST_ID, descri
 class RefundRequest(_Body):
     amount: StrictInt | None = Field(default=None, ge=1, le=MAX_SALE_MINOR)
     """Minor units to refund; leave out to refund what is left of the order."""
-    reason: str = Field(default="", max_length=200)
+    reason: str = Field(default="", max_length=200, pattern=NO_NUL)
     request_id: RequestId = None
 
 
@@ -165,7 +167,7 @@ class RedeemRequest(MemberRef):
 
 
 class ResolveRequest(_Body):
-    note: str = Field(min_length=1, max_length=1000)
+    note: str = Field(min_length=1, max_length=1000, pattern=NO_NUL)
     points: StrictInt | None = Field(default=None, ge=-MAX_POINTS, le=MAX_POINTS)
     """An `adjust` event of this many points for the flagged member (optional)."""
 

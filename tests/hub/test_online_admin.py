@@ -189,3 +189,23 @@ def test_openapi_and_json_errors(hub: Hub):
         assert r.status_code == 404 and r.json()["error"] == "unknown_flag"
         r = c.post("/v1/admin/flags/1/resolve", json={})
         assert r.status_code == 422 and r.json()["detail"].startswith("note")
+
+
+def test_a_nul_in_a_url_or_a_free_text_is_refused_before_the_database(hub: Hub):
+    """PostgreSQL text cannot hold NUL: a parameter carrying one was a 503 "busy" there
+    (the fuzzer found GET /v1/admin/flags?store=%00). Now 422 on every endpoint."""
+    with hub.admin() as c:
+        assert c.get("/v1/admin/flags", params={"store": "S001"}).status_code == 200
+        for params in ({"store": "S\x00"}, {"kind": "\x00"}):
+            r = c.get("/v1/admin/flags", params=params)
+            assert r.status_code == 422 and r.json() == {
+                "error": "invalid",
+                "detail": f"{next(iter(params))}: holds a NUL character (%00), which no "
+                          "parameter may"}, r.text
+        r = c.get("/v1/admin/members", params={"phone": "06\x00"})
+        assert r.status_code == 422 and r.json()["detail"].startswith("phone: holds a NUL")
+        r = c.post("/v1/admin/flags/1/resolve", json={"note": "ok\x00"})
+        assert r.status_code == 422 and r.json()["detail"].startswith("note"), r.text
+    with hub.online() as c:
+        r = c.post("/v1/online/orders/W1/refund", json={"amount": 100, "reason": "a\x00"})
+        assert r.status_code == 422 and r.json()["detail"].startswith("reason"), r.text
