@@ -181,11 +181,12 @@ def cmd_jobs_run(args: argparse.Namespace, settings: HubSettings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: HubSettings) -> int:
-    from hub.store import reports
+    from hub.store import projector, reports
     from hub.tables import members
 
     ctx = _ctx(settings)
     try:
+        projector.catch_up(ctx)  # the reports read members and flags: fold what waits
         with ctx.db.read() as conn:
             if args.report == "liability":
                 data = reports.liability(conn)

@@ -12,6 +12,7 @@ PostgreSQL takes row locks (`SELECT ... FOR UPDATE`) in the store functions inst
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -22,7 +23,18 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    any_,
+    create_engine,
+    event,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -170,6 +182,26 @@ class Database:
         """The dialect's INSERT, for `on_conflict_do_nothing/update` (same API on both)."""
         return (postgresql.insert if self.is_postgres else sqlite.insert)(table)
 
+    def lock_ledger(self, conn: Connection, *, shared: bool = False) -> None:
+        """Hold the ledger lock until commit: shared by pushes appending events, exclusive
+        for whoever folds events or locks member rows (hub.store.projector). PostgreSQL:
+        a transaction-scoped advisory lock keyed by the schema, re-entrant; SQLite: its
+        write lock already serialises writers."""
+        if self.is_postgres:
+            conn.execute(_LEDGER_LOCK_SHARED if shared else _LEDGER_LOCK)
+
+    def among(self, column: Any, values: Sequence[Any]) -> Any:
+        """`column IN values` as one parameter, whatever the number of values: an array
+        (`= ANY(...)`) on PostgreSQL, a JSON array through `json_each` on SQLite. An IN
+        list of hundreds of bound values cost more to render and send than to run.
+
+            >>> conn.execute(select(members).where(db.among(members.c.member_id, ids)))
+        """
+        if self.is_postgres:
+            return column == any_(literal(list(values), postgresql.ARRAY(column.type)))
+        each = func.json_each(json.dumps(list(values))).table_valued("value")
+        return column.in_(select(each.c.value))
+
     def for_update(self, stmt: Any) -> Any:
         # SQLite has no row locks; its BEGIN IMMEDIATE already holds the write lock.
         return stmt.with_for_update() if self.is_postgres else stmt
@@ -180,6 +212,12 @@ class Database:
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
+
+
+# Two int4 keys: the hub's own, and the schema's (several hubs may share one database).
+_LEDGER_LOCK = text("SELECT pg_advisory_xact_lock(1886351980, hashtext(current_schema()))")
+_LEDGER_LOCK_SHARED = text(
+    "SELECT pg_advisory_xact_lock_shared(1886351980, hashtext(current_schema()))")
 
 
 def _quote(name: str) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from hub.context import HubContext
 from hub.db import now_text
 from hub.store import members as member_store
-from hub.store import programs
+from hub.store import programs, projector
 from hub.store.ledger import record_drafts
 from hub.store.notifications import enqueue_many
 from hub.tables import members
@@ -48,9 +48,10 @@ def expire(ctx: HubContext, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=ctx.settings.hub.expiry_grace_days)
     made = 0
+    projector.catch_up(ctx)
     member_store.catch_up_all(ctx.db)  # next_expiry is the snapshot's
     for member_id in _member_ids(ctx, members.c.next_expiry <= now_text(cutoff)):
-        with ctx.db.write() as conn:
+        with projector.write(ctx) as conn:
             snap = member_store.lock_member(conn, ctx.db, member_id)
             drafts = due_expiries(snap.state, cutoff)
             if drafts:
@@ -68,6 +69,7 @@ def tiers(ctx: HubContext, now: datetime | None = None) -> int:
         return 0
     base = program.tiers[0].name
     day = now.astimezone(program.zone).date().isoformat()
+    projector.catch_up(ctx)
     member_store.catch_up_all(ctx.db)  # then the reads below fold nothing
     ids = _member_ids(ctx)
     moved: list[str] = []
@@ -78,7 +80,7 @@ def tiers(ctx: HubContext, now: datetime | None = None) -> int:
         moved += [m for m, s in snaps.items()
                   if tier_at(s.state, program, now).name != (s.state.last_tier or base)]
     for member_id in moved:
-        with ctx.db.write() as conn:
+        with projector.write(ctx) as conn:
             snap2 = member_store.lock_member(conn, ctx.db, member_id)
             state = snap2.state
             tier = tier_at(state, program, now).name
@@ -115,6 +117,7 @@ def notify(ctx: HubContext, now: datetime | None = None) -> int:
         return 0
     horizon = now + timedelta(days=program.expiry_notice_days)
     queued = 0
+    projector.catch_up(ctx)
     member_store.catch_up_all(ctx.db)  # next_expiry is the snapshot's
     ids = _member_ids(ctx, members.c.next_expiry <= now_text(horizon))
     for start in range(0, len(ids), CHUNK):

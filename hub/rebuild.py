@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from hub.context import HubContext
 from hub.store import members as member_store
+from hub.store import projector
 from hub.store.reports import rebuild_totals
 from hub.tables import members
 
@@ -23,6 +24,7 @@ CHUNK = 200
 
 
 def rebuild(ctx: HubContext, *, check_only: bool = False) -> dict[str, Any]:
+    projector.catch_up(ctx)  # the members' rows hold folded events only
     with ctx.db.read() as conn:
         ids = list(conn.execute(select(members.c.member_id).order_by(members.c.member_id))
                    .scalars())

@@ -12,12 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from hub.api.deps import context, terminal, terminal_or_channel
+from hub.api.deps import caught_up, context, terminal, terminal_or_channel
 from hub.api.models import AuthorizeAnswer, PullPage, PushAnswer, PushRequest
 from hub.context import HubContext
 from hub.db import now_text
 from hub.exceptions import ApiError, Forbidden, Invalid, PayloadTooLarge
-from hub.store import changes, programs
+from hub.store import changes, programs, projector
 from hub.store import flags as flag_store
 from hub.store.credentials import Credential
 from hub.store.ledger import IngestResult, ingest
@@ -88,14 +88,22 @@ def _check_origin(ctx: HubContext, cred: Credential, body: PushRequest) -> list[
 
 def run_ingest(ctx: HubContext, origin: str, epoch: int, batch: list[Event],
                authorize: bool = False) -> IngestResult:
-    """One transaction per batch; a refusal's flag is written after the rollback."""
+    """One transaction per batch; a refusal's flag is written after the rollback. A push
+    is appended only, and handed to the projector once committed; an authorisation is
+    folded at once (it answers from the member's state)."""
     try:
         with ctx.db.write() as conn:
-            return ingest(conn, ctx, origin, epoch, batch, authorize=authorize)
+            result = ingest(conn, ctx, origin, epoch, batch, authorize=authorize,
+                            defer=not authorize)
     except ApiError as exc:
         flag_store.record_refusal(ctx.db, getattr(exc, "flag", None), origin=origin,
                                   code=exc.code)
         raise
+    if not authorize and result.events:
+        projector.hand_over(ctx, result.events)
+        if ctx.projector is not None:
+            ctx.projector.poke()
+    return result
 
 
 @router.post("/v1/sync/push", response_model=PushAnswer, openapi_extra=PUSH_BODY)
@@ -131,7 +139,7 @@ def authorize(body: PushRequest = Depends(push_body), cred: Credential = Depends
 def pull(cursor: int = Query(0, ge=0, le=2**62), limit: int = Query(500, ge=1, le=2000),
          high_seq: int | None = Header(None, alias="X-Origin-High-Seq", ge=0, le=2**53),
          cred: Credential = Depends(terminal_or_channel),
-         ctx: HubContext = Depends(context)) -> Response:
+         ctx: HubContext = Depends(caught_up)) -> Response:
     """Changes after `cursor`: member snapshots and profiles, programs, stock."""
     page = changes.pull(ctx.db, cursor, limit)
     values: dict[str, Any] = {"last_pull_at": now_text(), "last_cursor": page["cursor"]}
@@ -144,7 +152,7 @@ def pull(cursor: int = Query(0, ge=0, le=2**62), limit: int = Query(500, ge=1, l
 
 @router.get("/v1/sync/flags")
 def store_flags(cred: Credential = Depends(terminal),
-                ctx: HubContext = Depends(context)) -> dict[str, Any]:
+                ctx: HubContext = Depends(caught_up)) -> dict[str, Any]:
     """Open flags about this terminal's store."""
     with ctx.db.read() as conn:
         return {"flags": flag_store.list_flags(conn, status="open", store=cred.store,

@@ -47,7 +47,7 @@ def pull(db: Database, cursor: int, limit: int) -> dict[str, Any]:
     `orjson.Fragment`s of the stored JSON (encode the page with orjson); a member whose
     snapshot is behind its events is caught up first, in a short write transaction."""
     with db.read() as conn:
-        page, member_rows = _page(conn, cursor, limit)
+        page, member_rows = _page(conn, db, cursor, limit)
     snapshots = {m: (r.state, r.state_seq) for m, r in member_rows.items()}
     stale = sorted(m for m, r in member_rows.items() if r.state_seq < r.hub_seq)
     if stale:
@@ -61,7 +61,8 @@ def pull(db: Database, cursor: int, limit: int) -> dict[str, Any]:
     return page
 
 
-def _page(conn: Connection, cursor: int, limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def _page(conn: Connection, db: Database, cursor: int,
+          limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
     rows = conn.execute(
         select(changes.c.kind, changes.c.key, changes.c.change_seq)
         .where(changes.c.change_seq > cursor)
@@ -78,12 +79,12 @@ def _page(conn: Connection, cursor: int, limit: int) -> tuple[dict[str, Any], di
             select(members.c.member_id, members.c.name, members.c.phone, members.c.email,
                    members.c.birthday, members.c.state, members.c.state_seq,
                    members.c.hub_seq)
-            .where(members.c.member_id.in_(member_ids))
+            .where(db.among(members.c.member_id, member_ids))
         ):
             member_rows[m.member_id] = m
         for c in conn.execute(
             select(cards.c.member_id, cards.c.card_number)
-            .where(cards.c.member_id.in_(member_ids)).order_by(cards.c.added_at)
+            .where(db.among(cards.c.member_id, member_ids)).order_by(cards.c.added_at)
         ):
             card_lists.setdefault(c.member_id, []).append(c.card_number)
     out: list[dict[str, Any]] = []

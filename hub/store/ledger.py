@@ -1,15 +1,17 @@
 """Recording events: the one path by which anything enters the hub's ledger.
 
-    >>> result = ingest(conn, ctx, "S001-T1", 1, events)            # a terminal's push
-    >>> result = record_drafts(conn, ctx, "online", drafts, at)     # the hub seals them
+    >>> result = ingest(conn, ctx, "S001-T1", 1, events, defer=True)  # a terminal's push
+    >>> result = record_drafts(conn, ctx, "online", drafts, at)       # the hub seals them
 
-Per batch, in the caller's single transaction: lock the origin's stream, sort repeats
-from new events (a repeat with the same content is acknowledged with its hub_seq; the
-same id or seq with other content is a conflict), check the new events continue the
-stream's seq and hash chain, lock the members they touch, insert the events with one
-executemany, fold each touched member once (load snapshot, `loyalty.fold.apply` the new
-events, write back), then record the change feed last (it takes the change counter's
-lock; see `hub.store.changes`).
+Per batch, in the caller's single transaction: take the ledger lock (shared for a push,
+exclusive otherwise: `hub.store.projector`), lock the origin's stream, sort repeats from
+new events (a repeat with the same content is acknowledged with its hub_seq; the same id
+or seq with other content is a conflict), check the new events continue the stream's seq
+and hash chain and name known members, append them. A push stops there: the projector
+folds it later. Otherwise what is pending is folded first, then this batch
+(`fold_batch`): lock the members it touches, fold each once (load snapshot,
+`loyalty.fold.apply` the new events, write back), flags, stock, notifications, and the
+change feed last (it takes the change counter's lock; see `hub.store.changes`).
 
 Refusals raise an `ApiError` whose `flag` attribute, when set, is a flag the caller
 records in a fresh transaction after rolling this one back.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +32,7 @@ from sqlalchemy import Connection, and_, func, select, text
 from hub.context import HubContext
 from hub.db import bulk_insert, insert_rows, now_text
 from hub.exceptions import ApiError, Conflict, Invalid
-from hub.store import changes, notifications, programs
+from hub.store import changes, notifications, programs, projector
 from hub.store import members as member_store
 from hub.store.flags import add_flags
 from hub.tables import (
@@ -143,12 +146,18 @@ def ingest(
     authorize: bool = False,
     check_chain: bool = True,
     eager: bool = False,
+    defer: bool = False,
 ) -> IngestResult:
-    """Record a batch of one origin's events (see the module docstring). `eager`: fold
-    every touched member now and return the states in `result.states` (the hub's own
-    operations answer from them); otherwise only members whose batch may change more
-    than their balance are folded (see `_balance_only`)."""
+    """Record a batch of one origin's events (see the module docstring). `defer` (a
+    terminal's push): append and answer, the projector folds them later. Otherwise the
+    batch is folded now, after whatever is pending (`fold_batch`); `eager`: fold every
+    touched member and return the states in `result.states` (the hub's own operations
+    answer from them); without it only members whose batch may change more than their
+    balance are folded (see `_balance_only`)."""
     db = ctx.db
+    db.lock_ledger(conn, shared=defer)
+    if not defer:
+        projector.project_pending(conn, ctx)
     result = IngestResult()
     if not batch:
         result.high_seq, _ = _lock_stream(conn, ctx, origin, epoch)
@@ -162,10 +171,6 @@ def ingest(
     # Same JSON as Event.canonical(), without dataclasses.asdict's deep copy (a third of
     # the ingest time): the fields are plain JSON values already.
     canon = [canonical_json(vars(e)) for e in batch]
-    ids = [e.event_id for e in batch]
-    existing = {r.event_id: r for r in conn.execute(
-        select(events.c.event_id, events.c.origin, events.c.origin_seq, events.c.hub_seq)
-        .where(events.c.event_id.in_(ids)))}
     n_old = max(0, min(len(batch), high - first + 1))
     if n_old:
         rows = conn.execute(
@@ -199,14 +204,6 @@ def ingest(
                      f"starts at {new[0].origin_seq}", code="gap", expected_seq=high + 1)
     hashes: list[str] = []
     for event, content in zip(new, new_canon, strict=True):
-        if event.event_id in existing:
-            row = existing[event.event_id]
-            raise refuse(
-                Conflict, f"event id {event.event_id} is already used by {row.origin} "
-                f"seq {row.origin_seq}", code="conflict", event_id=event.event_id,
-                flag={"kind": "conflict", "origin": origin, "member_id": event.member_id,
-                      "event_ids": [event.event_id],
-                      "detail": f"event id reused by {origin} seq {event.origin_seq}"})
         if check_chain and event.prev_hash != chain:
             raise refuse(
                 Conflict, f"event {event.origin_seq} does not continue the hub's copy of this "
@@ -218,14 +215,80 @@ def ingest(
         chain = hashlib.sha256(content.encode()).hexdigest()
         hashes.append(chain)
 
-    # -- members, locked in id order ---------------------------------------------------
-    touched = sorted({e.member_id for e in new})
-    rows = member_store.lock_rows(conn, db, touched)
+    received = now_text()
+    if defer:
+        _check_known(conn, db, new, ctx.known_members)
+        hub_seqs = _insert_events(conn, db, new, new_canon, received)
+    else:
+        hub_seqs = None
+    _append_done(conn, ctx, origin, epoch, new, hashes[-1], received)
+    if not defer:
+        hub_seqs, result.states = fold_batch(
+            conn, ctx, origin, new, None, received, authorize=authorize, eager=eager,
+            insert=lambda: _insert_events(conn, db, new, new_canon, received))
+        projector.set_mark(conn, db, max(hub_seqs))
+    for event, seq in zip(new, hub_seqs, strict=True):
+        result.results.append({"event_id": event.event_id, "origin_seq": event.origin_seq,
+                               "hub_seq": seq, "status": "new"})
+    ctx.observe(max(e.hlc for e in new))
+    result.high_seq = new[-1].origin_seq
+    result.events = new
+    return result
+
+
+def _check_known(conn: Connection, db: Any, new: list[Event], rows: Any) -> None:
+    """Refuse a batch that names a member the hub does not know and the batch does not
+    enrol. `rows`: members known already (their rows). Otherwise known means having
+    an event in the ledger, folded or not: an event only gets in for a known member,
+    and the member index answers that without reading a row."""
     enrolled = {e.member_id for e in new if e.kind == Kind.ENROL}
-    unknown = [m for m in touched if m not in rows and m not in enrolled]
+    unknown = sorted({e.member_id for e in new} - set(rows) - enrolled)
+    if unknown:
+        unknown = sorted(set(unknown) - set(conn.execute(
+            select(events.c.member_id).distinct()
+            .where(db.among(events.c.member_id, unknown))).scalars()))
     if unknown:
         raise refuse(Invalid, f"member {unknown[0]} is not known at the hub and the batch "
                      "does not enrol them", code="unknown_member", member_id=unknown[0])
+
+
+def _append_done(conn: Connection, ctx: HubContext, origin: str, epoch: int,
+                 new: list[Event], chain: str, received: str) -> None:
+    """The stream's new high-water mark and chain head, the origin's last push, totals."""
+    conn.execute(streams.update()
+                 .where(streams.c.origin == origin, streams.c.origin_epoch == epoch)
+                 .values(high_seq=new[-1].origin_seq, chain_hash=chain,
+                         updated_at=received))
+    conn.execute(origins.update().where(origins.c.origin == origin)
+                 .values(last_push_at=received))
+    _add_totals(conn, ctx, origin, new)
+
+
+def fold_batch(
+    conn: Connection,
+    ctx: HubContext,
+    origin: str,
+    new: list[Event],
+    hub_seqs: list[int] | None,
+    received: str,
+    *,
+    insert: Callable[[], list[int]] | None = None,
+    authorize: bool = False,
+    eager: bool = False,
+    touched: dict[str, set[str]] | None = None,
+) -> tuple[list[int], dict[str, MemberState]]:
+    """Fold one batch of an origin's events into the members they touch, with what
+    follows from them (earn check, flags, cards, stock, notifications, change feed). The
+    events are in the ledger with `hub_seqs` (the projector), or go in through `insert`
+    once the members' states before them are read (an eager ingest). `touched`: collect
+    the change feed's keys there instead of recording them (the projector records a
+    chunk's at once). The caller holds the ledger lock exclusive. Returns the hub_seqs
+    and the folded states (every touched member's with `eager`)."""
+    db = ctx.db
+    touched_ids = sorted({e.member_id for e in new})
+    rows = member_store.lock_rows(conn, db, touched_ids)
+    if insert is not None:
+        _check_known(conn, db, new, rows)
     if authorize and new[-1].kind != Kind.REDEEM:
         raise refuse(Invalid, "the last event of an authorisation must be a redeem",
                      code="not_a_redemption")
@@ -239,19 +302,15 @@ def ingest(
         if eager or (last is not None and last.member_id == member_id) \
                 or not _balance_only(rows.get(member_id), evs):
             folded.add(member_id)
-    # States are needed (and caught up) before this batch's events are inserted: side
-    # effects and the authorisation are judged on the state just before them.
+    # States are judged (side effects, the authorisation) as they were just before this
+    # batch: caught up to each row's hub_seq, which this batch's events are above.
     snaps = member_store.catch_up(conn, {m: rows[m] for m in folded if m in rows},
                                   save=False, locked=True)
-
-    # -- insert the events -------------------------------------------------------------
-    received = now_text()
-    hub_seqs = _insert_events(conn, db, new, new_canon, received)
+    if insert is not None:
+        hub_seqs = insert()
+    assert hub_seqs is not None
     seq_of = dict(zip([e.event_id for e in new], hub_seqs, strict=True))
-    for event in new:
-        result.results.append({"event_id": event.event_id, "origin_seq": event.origin_seq,
-                               "hub_seq": seq_of[event.event_id], "status": "new"})
-    ctx.observe(max(e.hlc for e in new))
+    states: dict[str, MemberState] = {}
 
     # -- each touched member once: folded, or only its balance (snapshot behind) -------
     flags: list[dict[str, Any]] = []
@@ -284,7 +343,7 @@ def ingest(
             values = {"balance": after, "hub_seq": top, "last_hlc": evs[-1].hlc,
                       "updated_at": received}
             if row is None:
-                enrol = next(e for e in evs if e.kind == Kind.ENROL)
+                enrol = _enrolment(evs)
                 inserts.append({
                     "member_id": member_id, "origin": enrol.origin, "created_at": received,
                     **member_store.profile_from_enrol(enrol), **values,
@@ -305,7 +364,7 @@ def ingest(
                 if e is not last:
                     _side_effects(state, e, stock)
                     apply(state, e)
-            others = [e for e in member_store.member_events(conn, member_id)
+            others = [e for e in member_store.member_events(conn, member_id, upto=top)
                       if last is None or e.event_id != last.event_id]
             state = fold(others) if others else MemberState(member_id=member_id)
         else:
@@ -319,7 +378,7 @@ def ingest(
             _side_effects(state, last, stock)
             apply(state, last)
             if evs[-1] is not last:
-                state = fold(member_store.member_events(conn, member_id))
+                state = fold(member_store.member_events(conn, member_id, upto=top))
         if state.balance < 0 and state.balance < before:
             flags.append(_negative_flag(conn, member_id, state.balance, evs))
         balances[member_id] = (before, state.balance)
@@ -327,11 +386,10 @@ def ingest(
         values = member_store.snapshot_values(state, top, received)
         remember.append((member_id, state, top, received))
         if row is None:
-            enrol = next(e for e in evs if e.kind == Kind.ENROL)
-            inserts.append(member_store.new_member_row(enrol, state, top))
+            inserts.append(member_store.new_member_row(_enrolment(evs), state, top))
         else:
             updates.append({"member_id": member_id, **values})
-        result.states[member_id] = state
+        states[member_id] = state
     bulk_insert(conn, members, inserts)  # (folded or not, a new row has the same keys)
     member_store.save_snapshots(conn, updates)
     member_store.save_hot(conn, hot)
@@ -344,21 +402,22 @@ def ingest(
     add_flags(conn, flags)
     notifications.rewards_unlocked(conn, ctx, balances, last_hlcs)
 
-    # -- the stream, the origin, then the change feed (last: see hub.store.changes) -------
-    conn.execute(streams.update()
-                 .where(streams.c.origin == origin, streams.c.origin_epoch == epoch)
-                 .values(high_seq=new[-1].origin_seq, chain_hash=hashes[-1],
-                         updated_at=received))
-    conn.execute(origins.update().where(origins.c.origin == origin)
-                 .values(last_push_at=received))
-    _add_totals(conn, ctx, origin, new)
+    # -- the change feed, last (see hub.store.changes) ---------------------------------
     changed = [s for s in stock if stock[s] != stock_before.get(s)]
-    if changed:
-        changes.touch(conn, db, "stock", changed)
-    changes.touch(conn, db, "member", list(by_member))
-    result.high_seq = new[-1].origin_seq
-    result.events = new
-    return result
+    if touched is not None:
+        touched["stock"].update(changed)
+        touched["member"].update(by_member)
+    else:
+        if changed:
+            changes.touch(conn, db, "stock", changed)
+        changes.touch(conn, db, "member", list(by_member))
+    return hub_seqs, states
+
+
+def _enrolment(evs: list[Event]) -> Event:
+    """The event that enrols a member new to the hub (a push was refused without one;
+    the first event stands in, should a ledger ever lack it)."""
+    return next((e for e in evs if e.kind == Kind.ENROL), evs[0])
 
 
 def _insert_events(conn: Connection, db: Any, new: list[Event], canon: list[str],
@@ -373,10 +432,35 @@ def _insert_events(conn: Connection, db: Any, new: list[Event], canon: list[str]
         seqs = list(range(top + 1, top + 1 + len(new)))
     else:
         seqs = sorted(conn.execute(_NEXT_HUB_SEQS, {"n": len(new)}).scalars())
-    insert_rows(conn, events, EVENT_COLUMNS,
-                [event_values(e, seq, c, received)
-                 for e, seq, c in zip(new, seqs, canon, strict=True)])
+    written = insert_rows(conn, events, EVENT_COLUMNS,
+                          [event_values(e, seq, c, received)
+                           for e, seq, c in zip(new, seqs, canon, strict=True)],
+                          conflict=("event_id",))
+    if written != len(new):
+        _refuse_reused_id(conn, db, new)
     return seqs
+
+
+def _refuse_reused_id(conn: Connection, db: Any, new: list[Event]) -> None:
+    """Some event ids of the batch were in the ledger already (the insert skipped them,
+    so no separate look-up runs for the usual batch): refuse for the first of them."""
+    ids = [e.event_id for e in new]
+    old = {r.event_id: r for r in conn.execute(
+        select(events.c.event_id, events.c.origin, events.c.origin_epoch,
+               events.c.origin_seq).where(db.among(events.c.event_id, ids)))}
+    for event in new:
+        row = old.get(event.event_id)
+        if row is None or (row.origin, row.origin_epoch, row.origin_seq) \
+                == (event.origin, event.origin_epoch, event.origin_seq):
+            continue  # the row this very insert wrote
+        raise refuse(
+            Conflict, f"event id {event.event_id} is already used by {row.origin} "
+            f"seq {row.origin_seq}", code="conflict", event_id=event.event_id,
+            flag={"kind": "conflict", "origin": event.origin, "member_id": event.member_id,
+                  "event_ids": [event.event_id],
+                  "detail": f"event id reused by {event.origin} seq {event.origin_seq}"})
+    raise refuse(Conflict, "an event id of this batch is already in the ledger",
+                 code="conflict")
 
 
 # The values BIGSERIAL would give, taken in one round trip.
@@ -575,6 +659,7 @@ def record_drafts(
         drafts = [d for d in drafts if d.event_id not in have]
     if not drafts:
         return IngestResult()
+    ctx.db.lock_ledger(conn)  # before the stream's lock, as every ledger writer takes them
     high, chain = _lock_stream(conn, ctx, origin, HUB_EPOCH)
     version = program_version or programs.current_version(conn) or ""
     sealed: list[Event] = []

@@ -148,8 +148,10 @@ def lock_rows(conn: Connection, db: Database, member_ids: Iterable[str], *,
     never deadlock; SQLite write transactions hold the database's write lock already)."""
     out: dict[str, Any] = {}
     ids = sorted(set(member_ids))
+    if lock:
+        db.lock_ledger(conn)  # whoever locks member rows holds it (hub.store.projector)
     for start in range(0, len(ids), CHUNK):
-        stmt = (select(*HOT_COLUMNS).where(members.c.member_id.in_(ids[start:start + CHUNK]))
+        stmt = (select(*HOT_COLUMNS).where(db.among(members.c.member_id, ids[start:start + CHUNK]))
                 .order_by(members.c.member_id))
         # .all(): iterating a result fetches row by row (a tenth of an ingest's time)
         for r in conn.execute(db.for_update(stmt) if lock else stmt).all():
@@ -197,7 +199,7 @@ def catch_up(conn: Connection, rows: dict[str, Any], *, save: bool,
                               .where(members.c.member_id.in_(missing[start:start + CHUNK]))):
             out[r.member_id] = MemberState.from_dict(orjson.loads(r.state))
     stale = [m for m, r in rows.items() if r.state_seq < r.hub_seq]
-    pending = _events_after(conn, after)
+    pending = _events_after(conn, {m: (seq, rows[m].hub_seq) for m, seq in after.items()})
     saved: list[dict[str, Any]] = []
     state_at = now_text()
     for member_id in stale:
@@ -206,7 +208,7 @@ def catch_up(conn: Connection, rows: dict[str, Any], *, save: bool,
         if evs and state.event_ids and evs[0].hlc <= state.last_hlc:
             # An event sorts before what the snapshot holds (an offline terminal catching
             # up, an expiry dated at its lot's instant): refold, never apply on top.
-            state = rebuild_member(conn, member_id)
+            state = rebuild_member(conn, member_id, upto=rows[member_id].hub_seq)
         else:
             for e in evs:
                 apply(state, e)
@@ -226,14 +228,17 @@ def catch_up(conn: Connection, rows: dict[str, Any], *, save: bool,
     return out
 
 
-def _events_after(conn: Connection, after: dict[str, int]) -> dict[str, list[Event]]:
-    """Each member's events with hub_seq above its own mark (the composite index)."""
+def _events_after(conn: Connection,
+                  after: dict[str, tuple[int, int]]) -> dict[str, list[Event]]:
+    """Each member's events with hub_seq in its own (mark, row's hub_seq] (the composite
+    index): not those above the row, which the projector has still to fold."""
     found: dict[str, list[Event]] = defaultdict(list)
     items = sorted(after.items())
     for start in range(0, len(items), 200):
         chunk = items[start:start + 200]
         stmt = select(events.c.member_id, events.c.content).where(or_(*(
-            and_(events.c.member_id == m, events.c.hub_seq > seq) for m, seq in chunk)))
+            and_(events.c.member_id == m, events.c.hub_seq > seq, events.c.hub_seq <= upto)
+            for m, (seq, upto) in chunk)))
         # .all(): iterating a result fetches row by row, a tenth of a catch-up's time
         for member_id, content in conn.execute(stmt).all():
             found[member_id].append(Event.from_dict(orjson.loads(content)))
@@ -360,15 +365,19 @@ def card_owners(conn: Connection, numbers: list[str]) -> dict[str, str]:
     return {r.card_number: r.member_id for r in rows}
 
 
-def member_events(conn: Connection, member_id: str) -> list[Event]:
-    rows = conn.execute(select(events.c.content).where(events.c.member_id == member_id)
-                        .order_by(events.c.hub_seq))
+def member_events(conn: Connection, member_id: str, upto: int | None = None) -> list[Event]:
+    """The member's events in hub_seq order; up to hub_seq `upto` when given (a member
+    row holds its events up to its hub_seq; any above wait for the projector)."""
+    stmt = select(events.c.content).where(events.c.member_id == member_id)
+    if upto is not None:
+        stmt = stmt.where(events.c.hub_seq <= upto)
+    rows = conn.execute(stmt.order_by(events.c.hub_seq))
     return [Event.from_dict(orjson.loads(r.content)) for r in rows]
 
 
-def rebuild_member(conn: Connection, member_id: str) -> MemberState:
-    """The member's state folded from the ledger alone."""
-    evs = member_events(conn, member_id)
+def rebuild_member(conn: Connection, member_id: str, upto: int | None = None) -> MemberState:
+    """The member's state folded from the ledger alone (up to hub_seq `upto`)."""
+    evs = member_events(conn, member_id, upto)
     return fold(evs) if evs else MemberState(member_id=member_id)
 
 

@@ -35,6 +35,7 @@ from hub.app import create_app
 from hub.context import HubContext
 from hub.db import migrate
 from hub.settings import normalise_url, settings_for
+from hub.store import projector
 from hub.store.credentials import add_credential
 from hub.store.programs import publish
 from hub.tables import metadata
@@ -94,7 +95,13 @@ class Hub:
     def online(self) -> httpx.Client:
         return self.client(self.online_token)
 
+    def settle(self) -> int:
+        """Fold what pushes left pending (as every reader of the hub does first): tests
+        reading tables straight from the database call this."""
+        return projector.catch_up(self.ctx)
+
     def count(self, table: str, **where: Any) -> int:
+        self.settle()
         t = metadata.tables[table]
         stmt = select(func.count()).select_from(t)
         for key, value in where.items():
@@ -103,6 +110,7 @@ class Hub:
             return int(conn.execute(stmt).scalar_one())
 
     def rows(self, table: str, **where: Any) -> list[dict[str, Any]]:
+        self.settle()
         t = metadata.tables[table]
         stmt = select(t)
         for key, value in where.items():

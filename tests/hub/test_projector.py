@@ -1,0 +1,134 @@
+"""Ledger first: a push is appended and answered; the projector folds it behind, and every
+reader catches it up first (hub.store.projector). On SQLite and PostgreSQL, over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from hub.rebuild import rebuild
+from hub.store import projector
+from hub.tables import flags, members
+
+from .conftest import Hub, Term, new_terminal, variant
+
+pytestmark = pytest.mark.slow
+
+
+def _push(url: str, term: Term, events: list) -> httpx.Response:
+    return httpx.post(f"{url}/v1/sync/push", json=term.body(events), timeout=30,
+                      headers={"Authorization": f"Bearer {term.token}"})
+
+
+def _raw(hub: Hub, table: Any, **where: Any) -> list[dict]:
+    """Rows straight from the database, without folding what waits (unlike hub.rows)."""
+    stmt = select(table)
+    for key, value in where.items():
+        stmt = stmt.where(table.c[key] == value)
+    with hub.ctx.db.read() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def _behind(hub: Hub) -> int:
+    with hub.ctx.db.read() as conn:
+        return projector.behind(conn)
+
+
+def test_a_push_is_answered_unfolded_and_every_reader_folds_it_first(hub: Hub):
+    hub.settle()
+    t1, t2 = new_terminal(hub), new_terminal(hub)
+    member, events = t1.enrol()
+    events += t1.sale(member, 1000)
+    have = t1.states[member].balance
+    spend1 = t1.redeem(member, "free-latte")
+    spend2 = t2.redeem(member, "free-latte", balance=have)
+    spend3 = t2.redeem(member, "free-latte", balance=have)
+    with variant(hub, projector_idle_ms=0) as url:  # a hub without the background fold
+        r = _push(url, t1, events + [spend1])
+        assert r.status_code == 200, r.text
+        seqs = [x["hub_seq"] for x in r.json()["results"]]
+        assert len(seqs) == len(events) + 1 and seqs == sorted(seqs)
+        assert _push(url, t2, [spend2, spend3]).status_code == 200  # double spend, offline
+        # answered, in the ledger, not folded yet: no member row, no flag
+        assert _behind(hub) == len(events) + 3
+        assert _raw(hub, members, member_id=member) == []
+        assert _raw(hub, flags, member_id=member) == []
+        # a reader (here a terminal's pull) folds everything first
+        with httpx.Client(base_url=url, timeout=30,
+                          headers={"Authorization": f"Bearer {t2.token}"}) as c:
+            snaps, cursor, more = {}, 0, True
+            while more:
+                page = c.get("/v1/sync/pull", params={"cursor": cursor, "limit": 500}).json()
+                snaps.update({ch["member_id"]: ch for ch in page["changes"]
+                              if ch["type"] == "member"})
+                cursor, more = page["cursor"], page["more"]
+    assert _behind(hub) == 0
+    owed = 450 - have
+    assert snaps[member]["snapshot"]["balance"] == -owed
+    [row] = _raw(hub, members, member_id=member)
+    assert row["balance"] == -owed and row["debt"] == owed
+    [flag] = [f for f in _raw(hub, flags, member_id=member) if f["kind"] == "negative_balance"]
+    assert {spend1.event_id, spend2.event_id} <= set(json.loads(flag["event_ids"]))
+    # what the fold wrote is what folding the ledger alone gives
+    assert rebuild(hub.ctx, check_only=True)["differed"] == []
+
+
+def test_the_server_folds_once_pushes_pause(hub: Hub):
+    hub.settle()
+    term = new_terminal(hub)
+    member, events = term.enrol()
+    events += term.sale(member, 2000)
+    with variant(hub, projector_idle_ms=100) as url:
+        assert _push(url, term, events).status_code == 200
+        deadline = time.monotonic() + 10
+        while not _raw(hub, members, member_id=member):
+            assert time.monotonic() < deadline, "the projector thread did not fold"
+            time.sleep(0.05)
+    [row] = _raw(hub, members, member_id=member)
+    assert row["balance"] == term.states[member].balance
+    assert _behind(hub) == 0
+
+
+def test_a_chunk_never_splits_a_push_batch(hub: Hub):
+    hub.settle()
+    term = new_terminal(hub)
+    member, first = term.enrol()
+    for _ in range(3):
+        first += term.sale(member, 500)
+    second = term.sale(member, 700)
+    with variant(hub, projector_idle_ms=0) as url:
+        assert _push(url, term, first).status_code == 200
+        assert _push(url, term, second).status_code == 200
+    assert _behind(hub) == len(first) + len(second)
+    with hub.ctx.db.write() as conn:
+        hub.ctx.db.lock_ledger(conn)
+        # a limit inside the first batch still folds all of it, and only it
+        assert projector.project_pending(conn, hub.ctx, limit=2) == len(first)
+    assert _behind(hub) == len(second)
+    [row] = _raw(hub, members, member_id=member)
+    assert row["balance"] == sum(e.points for e in first)
+    assert hub.settle() == len(second)
+    [row] = _raw(hub, members, member_id=member)
+    assert row["balance"] == term.states[member].balance
+
+
+def test_a_member_enrolled_in_an_unfolded_push_is_known(hub: Hub):
+    hub.settle()
+    term = new_terminal(hub)
+    member, events = term.enrol()
+    stranger, _ = new_terminal(hub).enrol()
+    with variant(hub, projector_idle_ms=0) as url:
+        assert _push(url, term, events).status_code == 200
+        assert _raw(hub, members, member_id=member) == []
+        # a later batch may name the member (its enrolment waits in the ledger) ...
+        assert _push(url, term, term.sale(member, 1000)).status_code == 200
+        # ... but not one the hub never heard of: refused, nothing written
+        before = _behind(hub)
+        r = _push(url, term, term.sale(stranger, 1000))
+        assert r.status_code == 422 and r.json()["error"] == "unknown_member"
+        assert _behind(hub) == before
