@@ -168,6 +168,57 @@ def parse_instant(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+# The keys of `Event.data` the fold reads, and the type it reads each as (None: absent).
+_DATA_TEXT = ("tier", "once", "voucher_used", "reward_id", "lot", "card_number")
+_DATA_INSTANTS = ("expires_at", "until")
+
+
+def data_problem(data: dict[str, Any]) -> str | None:
+    """What in an event's `data` the fold could not read, or None. The fold trusts these
+    shapes (a sealed event is a fact): a hub checks them at its edge, because an event it
+    accepts is folded later, where a bad one would stop every member's fold behind it.
+
+        >>> data_problem({"expires_at": "soon"})
+        'data.expires_at must be an ISO-8601 instant with a time zone'
+    """
+    for key in _DATA_TEXT:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"data.{key} must be text"
+    for key in _DATA_INSTANTS:
+        value = data.get(key)
+        if value is not None:
+            try:
+                parse_instant(value)
+            except (TypeError, ValueError, LedgerError):
+                return f"data.{key} must be an ISO-8601 instant with a time zone"
+    issued = data.get("vouchers_issued")
+    if issued is not None and (not isinstance(issued, list) or not all(
+            isinstance(v, dict) and isinstance(v.get("code"), str)
+            and isinstance(v.get("valid_until"), str)
+            and isinstance(v.get("reward_id"), str | None) for v in issued)):
+        return ("data.vouchers_issued must be a list of {code, reward_id, valid_until} "
+                "with text values")
+    reverses = data.get("reverses")
+    if reverses is not None and not (isinstance(reverses, list)
+                                     and all(isinstance(r, str) for r in reverses)):
+        return "data.reverses must be a list of event ids"
+    points = data.get("purchase_points")
+    if points is not None and (type(points) is not int):
+        return "data.purchase_points must be an integer"
+    stamps = data.get("purchase_stamps")
+    if stamps is not None and not (isinstance(stamps, dict) and all(
+            type(v) is int for v in stamps.values())):
+        return "data.purchase_stamps must map stamp cards to integers"
+    full = data.get("full")
+    if full is not None and not isinstance(full, bool):
+        return "data.full must be true or false"
+    profile = data.get("profile")
+    if profile is not None and not isinstance(profile, dict):
+        return "data.profile must be an object"
+    return None
+
+
 def format_instant(moment: datetime) -> str:
     """ISO-8601 in UTC with microseconds, e.g. `2026-03-02T09:00:00.000000+00:00`."""
     if moment.tzinfo is None:

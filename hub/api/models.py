@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from loyalty.errors import LedgerError
-from loyalty.events import Event, Kind, parse_instant
+from loyalty.events import Event, Kind, data_problem, parse_instant
 from loyalty.money import MAX_SALE_MINOR
 
 MAX_POINTS = 10**9
@@ -81,6 +81,9 @@ class EventIn(_Body):
             raise ValueError(f"a {self.kind} event cannot have amount {self.amount}")
         if asign is None and self.amount != 0:
             raise ValueError(f"a {self.kind} event has no amount")
+        problem = data_problem(self.data)
+        if problem:
+            raise ValueError(problem)
         return self
 
     def to_event(self) -> Event:

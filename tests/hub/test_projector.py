@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,8 +15,9 @@ from sqlalchemy import select
 from hub.rebuild import rebuild
 from hub.store import projector
 from hub.tables import flags, members
+from loyalty.events import EventDraft, format_instant, seal
 
-from .conftest import Hub, Term, new_terminal, variant
+from .conftest import PROGRAM, Hub, Term, new_terminal, variant
 
 pytestmark = pytest.mark.slow
 
@@ -132,3 +134,35 @@ def test_a_member_enrolled_in_an_unfolded_push_is_known(hub: Hub):
         r = _push(url, term, term.sale(stranger, 1000))
         assert r.status_code == 422 and r.json()["error"] == "unknown_member"
         assert _behind(hub) == before
+
+
+@pytest.mark.parametrize("kind,points,data,says", [
+    ("bonus", 10, {"expires_at": "soon"}, "data.expires_at"),
+    ("membership", 0, {"tier": "Gold", "until": 20270101}, "data.until"),
+    ("redeem", -10, {"reward_id": 5}, "data.reward_id"),
+    ("bonus", 10, {"once": ["promo"]}, "data.once"),
+    ("stamp", 0, {"vouchers_issued": ["V1"]}, "data.vouchers_issued"),
+    ("reverse", 5, {"reverses": [1, 2]}, "data.reverses"),
+])
+def test_data_the_fold_cannot_read_is_refused_at_the_push(hub: Hub, kind, points, data, says):
+    """A properly chained event whose data the fold would choke on: refused with 422 at
+    the edge, nothing written, so it can never stop the projector behind it."""
+    hub.settle()
+    term = new_terminal(hub)
+    member, events = term.enrol()
+    assert term.push(events).status_code == 200
+    before = hub.counts()
+    with hub.ctx.db.read() as conn:
+        top = projector.mark(conn)
+    # sealed and chained like the terminal's own, without folding it on the terminal
+    at = datetime.now(UTC)
+    bad = seal(EventDraft(kind=kind, member_id=member, points=points, ref="R-1", data=data),
+               origin=term.origin, origin_seq=term.seq + 1, origin_epoch=term.epoch,
+               prev_hash=term.chain, occurred_at=format_instant(at),
+               hlc=term.clock.now(int(at.timestamp() * 1000)), program_version=PROGRAM.version)
+    r = term.push([bad])
+    assert r.status_code == 422, r.text
+    assert says in r.json()["detail"]
+    assert hub.counts() == before
+    with hub.ctx.db.read() as conn:
+        assert projector.behind(conn) == 0 and projector.mark(conn) == top
