@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -91,18 +92,19 @@ def run_ingest(ctx: HubContext, origin: str, epoch: int, batch: list[Event],
     """One transaction per batch; a refusal's flag is written after the rollback. A push
     is appended only, and handed to the projector once committed; an authorisation is
     folded at once (it answers from the member's state)."""
-    try:
-        with ctx.db.write() as conn:
-            result = ingest(conn, ctx, origin, epoch, batch, authorize=authorize,
-                            defer=not authorize)
-    except ApiError as exc:
-        flag_store.record_refusal(ctx.db, getattr(exc, "flag", None), origin=origin,
-                                  code=exc.code)
-        raise
-    if not authorize and result.events:
-        projector.hand_over(ctx, result.events)
-        if ctx.projector is not None:
-            ctx.projector.poke()
+    busy = ctx.projector.pushing() if ctx.projector is not None and not authorize \
+        else nullcontext()
+    with busy:
+        try:
+            with ctx.db.write() as conn:
+                result = ingest(conn, ctx, origin, epoch, batch, authorize=authorize,
+                                defer=not authorize)
+        except ApiError as exc:
+            flag_store.record_refusal(ctx.db, getattr(exc, "flag", None), origin=origin,
+                                      code=exc.code)
+            raise
+        if not authorize and result.events:
+            projector.hand_over(ctx, result.events)
     return result
 
 

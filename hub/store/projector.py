@@ -185,9 +185,10 @@ def write(ctx: HubContext) -> Iterator[Connection]:
 
 
 class Projector(threading.Thread):
-    """`pos-hub serve`'s projector: catches up once pushes pause for `idle_s`, or once the
-    oldest pending push has waited `max_lag_s`, and at start (a previous process may
-    have left events pending)."""
+    """`pos-hub serve`'s projector: catches up once pushes pause for `idle_s` (none in
+    flight: a push stalled in the database is not a pause), or once the oldest pending
+    push has waited `max_lag_s`, and at start (a previous process may have left events
+    pending)."""
 
     def __init__(self, ctx: HubContext, idle_s: float, max_lag_s: float) -> None:
         super().__init__(name="hub-projector", daemon=True)
@@ -199,9 +200,23 @@ class Projector(threading.Thread):
         now = time.monotonic()
         self._last_push = now
         self._first_pending: float | None = now
+        self._in_flight = 0
+        self._count_lock = threading.Lock()
+
+    @contextmanager
+    def pushing(self) -> Iterator[None]:
+        """Around a push: while any is in flight the hub is not idle."""
+        with self._count_lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
+            self.poke()
 
     def poke(self) -> None:
-        """A push committed."""
+        """A push ended (committed or not)."""
         now = time.monotonic()
         self._last_push = now
         if self._first_pending is None:
@@ -219,7 +234,8 @@ class Projector(threading.Thread):
         if first is None:
             return None
         now = time.monotonic()
-        return max(0.0, min(self._last_push + self.idle_s, first + self.max_lag_s) - now)
+        idle_at = self._last_push + self.idle_s if not self._in_flight else first + self.max_lag_s
+        return max(0.0, min(idle_at, first + self.max_lag_s) - now)
 
     def run(self) -> None:
         while not self._halt.is_set():
