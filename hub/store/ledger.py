@@ -242,7 +242,8 @@ def _check_known(conn: Connection, db: Any, new: list[Event], rows: Any) -> None
     an event in the ledger, folded or not: an event only gets in for a known member,
     and the member index answers that without reading a row."""
     enrolled = {e.member_id for e in new if e.kind == Kind.ENROL}
-    unknown = sorted({e.member_id for e in new} - set(rows) - enrolled)
+    # (membership tests only: `rows` may be the process's shared set, growing meanwhile)
+    unknown = sorted(m for m in {e.member_id for e in new} - enrolled if m not in rows)
     if unknown:
         unknown = sorted(set(unknown) - set(conn.execute(
             select(events.c.member_id).distinct()
