@@ -166,3 +166,30 @@ def test_data_the_fold_cannot_read_is_refused_at_the_push(hub: Hub, kind, points
     assert hub.counts() == before
     with hub.ctx.db.read() as conn:
         assert projector.behind(conn) == 0 and projector.mark(conn) == top
+
+
+def test_an_event_id_already_in_the_ledger_is_refused_by_the_insert(hub: Hub):
+    """No look-up runs before a push's insert: the insert skips an id the ledger has and
+    the push is refused 409 naming the event that holds it, with a flag, nothing kept."""
+    hub.settle()
+    t1, t2 = new_terminal(hub), new_terminal(hub)
+    member, events = t1.enrol()
+    assert t1.push(events).status_code == 200
+    before = hub.counts()
+    copy = t2.seal(EventDraft(kind="bonus", member_id=member, points=10, ref="B-1",
+                              event_id=events[0].event_id))
+    r = t2.push([copy])
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "conflict" and r.json()["event_id"] == copy.event_id
+    assert f"already used by {t1.origin} seq 1" in r.json()["detail"]
+    assert hub.counts() == {**before, "flags": before["flags"] + 1}
+    [flag] = hub.rows("flags", origin=t2.origin)
+    assert flag["kind"] == "conflict" and json.loads(flag["event_ids"]) == [copy.event_id]
+    # twice in one batch: the second is the reuse
+    t3 = new_terminal(hub)
+    first = t3.seal(EventDraft(kind="bonus", member_id=member, points=5, ref="C-1"))
+    twin = t3.seal(EventDraft(kind="bonus", member_id=member, points=5, ref="C-2",
+                              event_id=first.event_id))
+    r = t3.push([first, twin])
+    assert r.status_code == 409 and f"already used by {t3.origin} seq 1" in r.json()["detail"]
+    assert hub.count("events", origin=t3.origin) == 0
