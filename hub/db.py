@@ -190,6 +190,14 @@ class Database:
         if self.is_postgres:
             conn.execute(_LEDGER_LOCK_SHARED if shared else _LEDGER_LOCK)
 
+    def lock_member_key(self, conn: Connection, member_id: str) -> None:
+        """Hold a lock on one member id until commit, whether or not the member has a row
+        yet (an authorisation against pushed events not folded yet). PostgreSQL: an
+        advisory lock on a 64-bit key, a key space apart from the ledger lock's; SQLite:
+        its write lock already serialises writers."""
+        if self.is_postgres:
+            conn.execute(_MEMBER_LOCK, {"member_id": member_id})
+
     def among(self, column: Any, values: Sequence[Any]) -> Any:
         """`column IN values` as one parameter, whatever the number of values: an array
         (`= ANY(...)`) on PostgreSQL, a JSON array through `json_each` on SQLite. An IN
@@ -218,6 +226,8 @@ class Database:
 _LEDGER_LOCK = text("SELECT pg_advisory_xact_lock(1886351980, hashtext(current_schema()))")
 _LEDGER_LOCK_SHARED = text(
     "SELECT pg_advisory_xact_lock_shared(1886351980, hashtext(current_schema()))")
+_MEMBER_LOCK = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || :member_id, 0))")
 
 
 def _quote(name: str) -> str:

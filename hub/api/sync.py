@@ -22,7 +22,7 @@ from hub.store import changes, programs, projector
 from hub.store import flags as flag_store
 from hub.store.credentials import Credential
 from hub.store.ledger import IngestResult, ingest
-from hub.store.members import lock_rows
+from hub.store.members import current_state
 from hub.tables import events, origins
 from loyalty.events import Event
 from loyalty.ids import HUB_ISSUERS
@@ -89,21 +89,20 @@ def _check_origin(ctx: HubContext, cred: Credential, body: PushRequest) -> list[
 
 def run_ingest(ctx: HubContext, origin: str, epoch: int, batch: list[Event],
                authorize: bool = False) -> IngestResult:
-    """One transaction per batch; a refusal's flag is written after the rollback. A push
-    is appended only, and handed to the projector once committed; an authorisation is
-    folded at once (it answers from the member's state)."""
-    busy = ctx.projector.pushing() if ctx.projector is not None and not authorize \
-        else nullcontext()
+    """One transaction per batch; a refusal's flag is written after the rollback. The
+    batch is appended only (an authorisation is judged first against all the member's
+    events: `ledger._authorize_ahead`) and handed to the projector once committed."""
+    busy = ctx.projector.pushing() if ctx.projector is not None else nullcontext()
     with busy:
         try:
             with ctx.db.write() as conn:
                 result = ingest(conn, ctx, origin, epoch, batch, authorize=authorize,
-                                defer=not authorize)
+                                defer=True)
         except ApiError as exc:
             flag_store.record_refusal(ctx.db, getattr(exc, "flag", None), origin=origin,
                                       code=exc.code)
             raise
-        if not authorize and result.events:
+        if result.events:
             projector.hand_over(ctx, result.events)
     return result
 
@@ -128,10 +127,10 @@ def authorize(body: PushRequest = Depends(push_body), cred: Credential = Depends
     result = run_ingest(ctx, body.origin, body.origin_epoch, batch, authorize=True)
     last = batch[-1]
     state = result.states.get(last.member_id)
-    if state is None:  # the redemption was already recorded: answer from the snapshot
+    if state is None:  # the redemption was already recorded: answer from the ledger
         with ctx.db.read() as conn:
-            rows = lock_rows(conn, ctx.db, [last.member_id], lock=False)
-        balance = rows[last.member_id].balance if last.member_id in rows else None
+            state = current_state(conn, last.member_id)
+        balance = state.balance if state is not None else None
     else:
         balance = state.balance
     return _json({**result.body(), "authorized": True, "balance": balance})

@@ -218,6 +218,8 @@ def ingest(
     received = now_text()
     if defer:
         _check_known(conn, db, new, ctx.known_members)
+        if authorize:
+            result.states.update(_authorize_ahead(conn, ctx, new))
         hub_seqs = _insert_events(conn, db, new, new_canon, received)
     else:
         hub_seqs = None
@@ -251,6 +253,33 @@ def _check_known(conn: Connection, db: Any, new: list[Event], rows: Any) -> None
     if unknown:
         raise refuse(Invalid, f"member {unknown[0]} is not known at the hub and the batch "
                      "does not enrol them", code="unknown_member", member_id=unknown[0])
+
+
+def _authorize_ahead(conn: Connection, ctx: HubContext,
+                     new: list[Event]) -> dict[str, MemberState]:
+    """An authorisation appended like a push: judged against everything the ledger holds
+    of the member, folded or still waiting for the projector, so it never waits for a
+    backlog of other members' pushes. The member's own lock (not its row, which may not
+    exist yet) makes two authorisations of one member take turns: the second sees the
+    first's redemption among the member's events. Returns the member's state after the
+    batch, to answer from."""
+    last = new[-1]
+    if last.kind != Kind.REDEEM:
+        raise refuse(Invalid, "the last event of an authorisation must be a redeem",
+                     code="not_a_redemption")
+    ctx.db.lock_member_key(conn, last.member_id)
+    state = member_store.current_state(conn, last.member_id) \
+        or MemberState(member_id=last.member_id)
+    for e in sorted((e for e in new[:-1] if e.member_id == last.member_id),
+                    key=lambda e: e.sort_key):
+        apply(state, e)
+    reward_id = last.data.get("reward_id")
+    stock = {r.reward_id: int(r.units_left) for r in conn.execute(
+        select(reward_stock.c.reward_id, reward_stock.c.units_left)
+        .where(reward_stock.c.reward_id == str(reward_id)))} if reward_id else {}
+    _authorize_check(conn, state, last, stock)
+    apply(state, last)
+    return {last.member_id: state}
 
 
 def _append_done(conn: Connection, ctx: HubContext, origin: str, epoch: int,

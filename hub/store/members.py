@@ -381,6 +381,29 @@ def rebuild_member(conn: Connection, member_id: str, upto: int | None = None) ->
     return fold(evs) if evs else MemberState(member_id=member_id)
 
 
+def current_state(conn: Connection, member_id: str) -> MemberState | None:
+    """The member as every event the ledger holds makes it, folded by the projector or
+    still waiting (`hub.store.projector`), without writing anything: the snapshot plus
+    the events after it, or a refold when one sorts before what the snapshot holds.
+    None when the ledger has no event of the member."""
+    row = conn.execute(select(members.c.state, members.c.state_seq)
+                       .where(members.c.member_id == member_id)).first()
+    if row is None:
+        evs = member_events(conn, member_id)
+        return fold(evs) if evs else None
+    state = MemberState.from_dict(orjson.loads(row.state))
+    rows = conn.execute(select(events.c.content)
+                        .where(events.c.member_id == member_id,
+                               events.c.hub_seq > row.state_seq)).all()
+    evs = sorted((Event.from_dict(orjson.loads(r.content)) for r in rows),
+                 key=lambda e: e.sort_key)
+    if evs and state.event_ids and evs[0].hlc <= state.last_hlc:
+        return rebuild_member(conn, member_id)
+    for e in evs:
+        apply(state, e)
+    return state
+
+
 def find_member_id(
     conn: Connection, *, member_id: str | None = None, card: str | None = None,
     email: str | None = None, phone: str | None = None,

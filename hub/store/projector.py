@@ -185,10 +185,10 @@ def write(ctx: HubContext) -> Iterator[Connection]:
 
 
 class Projector(threading.Thread):
-    """`pos-hub serve`'s projector: catches up once pushes pause for `idle_s` (none in
-    flight: a push stalled in the database is not a pause), or once the oldest pending
-    push has waited `max_lag_s`, and at start (a previous process may have left events
-    pending)."""
+    """`pos-hub serve`'s projector: catches up at start (a previous process may have left
+    events pending), then once pushes pause for `idle_s` (none in flight: a push stalled
+    in the database is not a pause), or once the oldest pending push has waited
+    `max_lag_s`."""
 
     def __init__(self, ctx: HubContext, idle_s: float, max_lag_s: float) -> None:
         super().__init__(name="hub-projector", daemon=True)
@@ -197,11 +197,12 @@ class Projector(threading.Thread):
         self.max_lag_s = max_lag_s
         self._wake = threading.Event()
         self._halt = threading.Event()
-        now = time.monotonic()
-        self._last_push = now
-        self._first_pending: float | None = now
+        self._last_push = time.monotonic()
+        self._first_pending: float | None = None
         self._in_flight = 0
         self._count_lock = threading.Lock()
+        self.started_up = threading.Event()
+        """Set once the catch-up at start has run (what a previous process left)."""
 
     @contextmanager
     def pushing(self) -> Iterator[None]:
@@ -238,6 +239,13 @@ class Projector(threading.Thread):
         return max(0.0, min(idle_at, first + self.max_lag_s) - now)
 
     def run(self) -> None:
+        self._first_pending = None
+        try:
+            catch_up(self.ctx)
+        except Exception:
+            log.exception("the projector could not catch up at start; it tries again")
+            self._first_pending = time.monotonic()
+        self.started_up.set()
         while not self._halt.is_set():
             wait = self._due()
             if wait is None or wait > 0:

@@ -155,6 +155,9 @@ def serve_app(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
+    folder = app.state.ctx.projector
+    if folder is not None:  # its catch-up at start must not land inside a test
+        assert folder.started_up.wait(20), "the projector did not start"
     return server, thread, f"http://127.0.0.1:{port}"
 
 

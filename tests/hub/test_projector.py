@@ -193,3 +193,58 @@ def test_an_event_id_already_in_the_ledger_is_refused_by_the_insert(hub: Hub):
     r = t3.push([first, twin])
     assert r.status_code == 409 and f"already used by {t3.origin} seq 1" in r.json()["detail"]
     assert hub.count("events", origin=t3.origin) == 0
+
+
+def _authorize(url: str, term: Term, events: list) -> httpx.Response:
+    return httpx.post(f"{url}/v1/redemptions/authorize", json=term.body(events), timeout=30,
+                      headers={"Authorization": f"Bearer {term.token}"})
+
+
+def test_an_authorisation_judges_the_members_waiting_events_without_folding_a_backlog(
+        hub: Hub):
+    hub.settle()
+    t1, t2, busy = new_terminal(hub), new_terminal(hub), new_terminal(hub)
+    member, events = t1.enrol()
+    events += t1.sale(member, 1000)
+    have = t1.states[member].balance
+    assert 150 <= have < 300  # one latte
+    backlog = []
+    for _ in range(3):
+        other, evs = busy.enrol()
+        backlog += evs + busy.sale(other, 5000)
+    with variant(hub, projector_idle_ms=0) as url:
+        assert _push(url, t1, events).status_code == 200
+        assert _push(url, busy, backlog).status_code == 200
+        waiting = _behind(hub)
+        assert waiting == len(events) + len(backlog)
+        # the member's sale is not folded yet, and counts: one latte is authorised ...
+        r = _authorize(url, t1, [t1.redeem(member, "free-latte")])
+        assert r.status_code == 200, r.text
+        assert r.json()["authorized"] is True and r.json()["balance"] == have - 150
+        # ... without folding anybody's events (the backlog stays for the projector)
+        assert _behind(hub) == waiting + 1
+        assert _raw(hub, members, member_id=member) == []
+        # a second latte, from another store: the first one, still waiting, is counted
+        r = _authorize(url, t2, [t2.redeem(member, "free-latte", balance=have)])
+        assert r.status_code == 409 and r.json()["error"] == "insufficient_points"
+        assert _behind(hub) == waiting + 1
+    hub.settle()
+    [row] = _raw(hub, members, member_id=member)
+    assert row["balance"] == have - 150
+
+
+def test_an_authorisation_counts_a_waiting_offline_redemption(hub: Hub):
+    hub.settle()
+    t1, t2 = new_terminal(hub), new_terminal(hub)
+    member, events = t1.enrol()
+    events += t1.sale(member, 1000)
+    have = t1.states[member].balance
+    assert t1.push(events).status_code == 200
+    hub.settle()
+    with variant(hub, projector_idle_ms=0) as url:
+        # approved offline at store 2, pushed, not folded yet
+        assert _push(url, t2, [t2.redeem(member, "free-latte", balance=have)]).status_code \
+            == 200
+        r = _authorize(url, t1, [t1.redeem(member, "free-latte")])
+        assert r.status_code == 409 and r.json()["error"] == "insufficient_points", r.text
+        assert r.json()["balance"] == have - 150
