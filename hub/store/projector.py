@@ -203,6 +203,7 @@ class Projector(threading.Thread):
         self._count_lock = threading.Lock()
         self.started_up = threading.Event()
         """Set once the catch-up at start has run (what a previous process left)."""
+        self._folding = False
 
     @contextmanager
     def pushing(self) -> Iterator[None]:
@@ -223,6 +224,10 @@ class Projector(threading.Thread):
         if self._first_pending is None:
             self._first_pending = now
         self._wake.set()
+
+    def idle(self) -> bool:
+        """Nothing poked and not folding: nothing will run until the next push."""
+        return self._first_pending is None and not self._folding and not self._in_flight
 
     def stop(self) -> None:
         self._halt.set()
@@ -253,6 +258,7 @@ class Projector(threading.Thread):
                 self._wake.clear()
                 continue
             self._first_pending = None
+            self._folding = True
             try:
                 catch_up(self.ctx)
             except Exception:  # a busy or lost database: the next push or reader retries
@@ -260,3 +266,5 @@ class Projector(threading.Thread):
                 if self._first_pending is None:
                     self._first_pending = time.monotonic()
                 self._halt.wait(1.0)
+            finally:
+                self._folding = False

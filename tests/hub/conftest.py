@@ -100,6 +100,16 @@ class Hub:
         reading tables straight from the database call this."""
         return projector.catch_up(self.ctx)
 
+    def quiet(self) -> int:
+        """`settle`, once the server's own projector is idle: it cannot then fold, during
+        a test, what the test wants to see waiting (pushed to a `variant` without one)."""
+        folder = self.server.config.app.state.ctx.projector if self.server else None
+        deadline = time.monotonic() + 20
+        while folder is not None and not folder.idle():
+            assert time.monotonic() < deadline, "the server's projector stays busy"
+            time.sleep(0.01)
+        return self.settle()
+
     def count(self, table: str, **where: Any) -> int:
         self.settle()
         t = metadata.tables[table]

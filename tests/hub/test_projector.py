@@ -41,12 +41,20 @@ def _behind(hub: Hub) -> int:
         return projector.behind(conn)
 
 
-def test_a_push_is_answered_unfolded_and_every_reader_folds_it_first(hub: Hub):
-    hub.settle()
+def _member_with_a_latte(hub: Hub) -> tuple[Term, Term, str, list, int]:
+    """Two terminals of a settled hub; a member enrolled and served at the first, with
+    points for one latte (150) and not two."""
+    hub.quiet()
     t1, t2 = new_terminal(hub), new_terminal(hub)
     member, events = t1.enrol()
     events += t1.sale(member, 1000)
     have = t1.states[member].balance
+    assert 150 <= have < 300
+    return t1, t2, member, events, have
+
+
+def test_a_push_is_answered_unfolded_and_every_reader_folds_it_first(hub: Hub):
+    t1, t2, member, events, have = _member_with_a_latte(hub)
     spend1 = t1.redeem(member, "free-latte")
     spend2 = t2.redeem(member, "free-latte", balance=have)
     spend3 = t2.redeem(member, "free-latte", balance=have)
@@ -81,7 +89,7 @@ def test_a_push_is_answered_unfolded_and_every_reader_folds_it_first(hub: Hub):
 
 
 def test_the_server_folds_once_pushes_pause(hub: Hub):
-    hub.settle()
+    hub.quiet()
     term = new_terminal(hub)
     member, events = term.enrol()
     events += term.sale(member, 2000)
@@ -97,7 +105,7 @@ def test_the_server_folds_once_pushes_pause(hub: Hub):
 
 
 def test_a_chunk_never_splits_a_push_batch(hub: Hub):
-    hub.settle()
+    hub.quiet()
     term = new_terminal(hub)
     member, first = term.enrol()
     for _ in range(3):
@@ -120,7 +128,7 @@ def test_a_chunk_never_splits_a_push_batch(hub: Hub):
 
 
 def test_a_member_enrolled_in_an_unfolded_push_is_known(hub: Hub):
-    hub.settle()
+    hub.quiet()
     term = new_terminal(hub)
     member, events = term.enrol()
     stranger, _ = new_terminal(hub).enrol()
@@ -171,7 +179,7 @@ def test_data_the_fold_cannot_read_is_refused_at_the_push(hub: Hub, kind, points
 def test_an_event_id_already_in_the_ledger_is_refused_by_the_insert(hub: Hub):
     """No look-up runs before a push's insert: the insert skips an id the ledger has and
     the push is refused 409 naming the event that holds it, with a flag, nothing kept."""
-    hub.settle()
+    hub.quiet()
     t1, t2 = new_terminal(hub), new_terminal(hub)
     member, events = t1.enrol()
     assert t1.push(events).status_code == 200
@@ -202,12 +210,8 @@ def _authorize(url: str, term: Term, events: list) -> httpx.Response:
 
 def test_an_authorisation_judges_the_members_waiting_events_without_folding_a_backlog(
         hub: Hub):
-    hub.settle()
-    t1, t2, busy = new_terminal(hub), new_terminal(hub), new_terminal(hub)
-    member, events = t1.enrol()
-    events += t1.sale(member, 1000)
-    have = t1.states[member].balance
-    assert 150 <= have < 300  # one latte
+    t1, t2, member, events, have = _member_with_a_latte(hub)
+    busy = new_terminal(hub)
     backlog = []
     for _ in range(3):
         other, evs = busy.enrol()
@@ -234,13 +238,9 @@ def test_an_authorisation_judges_the_members_waiting_events_without_folding_a_ba
 
 
 def test_an_authorisation_counts_a_waiting_offline_redemption(hub: Hub):
-    hub.settle()
-    t1, t2 = new_terminal(hub), new_terminal(hub)
-    member, events = t1.enrol()
-    events += t1.sale(member, 1000)
-    have = t1.states[member].balance
+    t1, t2, member, events, have = _member_with_a_latte(hub)
     assert t1.push(events).status_code == 200
-    hub.settle()
+    hub.quiet()
     with variant(hub, projector_idle_ms=0) as url:
         # approved offline at store 2, pushed, not folded yet
         assert _push(url, t2, [t2.redeem(member, "free-latte", balance=have)]).status_code \
