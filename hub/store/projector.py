@@ -72,8 +72,8 @@ def behind(conn: Connection) -> int:
                             .where(events.c.hub_seq > mark(conn))).scalar_one())
 
 
-_pending_stmt = select(exists().where(events.c.hub_seq > select(counters.c.value)
-                                      .where(counters.c.name == MARK).scalar_subquery()))
+_pending_stmt = select(exists().where(events.c.hub_seq > func.coalesce(
+    select(counters.c.value).where(counters.c.name == MARK).scalar_subquery(), 0)))
 
 
 def hand_over(ctx: HubContext, batch: list[Event]) -> None:
@@ -110,7 +110,8 @@ def _take_events(ctx: HubContext, conn: Connection, rows: list[Any]) -> list[Eve
 def project_pending(conn: Connection, ctx: HubContext, limit: int | None = None) -> int:
     """Fold the events above the mark, in hub_seq order, one push batch at a time (events
     of one origin received together); at most about `limit` events, never splitting a
-    batch. The caller holds the ledger lock exclusive (`Database.lock_ledger`). Returns how many."""
+    batch. The caller holds the ledger lock exclusive (`Database.lock_ledger`). Returns
+    how many."""
     from hub.store import ledger
 
     db = ctx.db
