@@ -270,9 +270,14 @@ def _authorize_ahead(conn: Connection, ctx: HubContext,
     ctx.db.lock_member_key(conn, last.member_id)
     state = member_store.current_state(conn, last.member_id) \
         or MemberState(member_id=last.member_id)
-    for e in sorted((e for e in new[:-1] if e.member_id == last.member_id),
-                    key=lambda e: e.sort_key):
-        apply(state, e)
+    before = sorted((e for e in new[:-1] if e.member_id == last.member_id),
+                    key=lambda e: e.sort_key)
+    if before and state.event_ids and before[0].hlc <= state.last_hlc:
+        # an offline event of the batch sorts before what the hub holds: refold
+        state = fold(member_store.member_events(conn, last.member_id) + before)
+    else:
+        for e in before:
+            apply(state, e)
     reward_id = last.data.get("reward_id")
     stock = {r.reward_id: int(r.units_left) for r in conn.execute(
         select(reward_stock.c.reward_id, reward_stock.c.units_left)

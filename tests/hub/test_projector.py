@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -248,3 +248,21 @@ def test_an_authorisation_counts_a_waiting_offline_redemption(hub: Hub):
         r = _authorize(url, t1, [t1.redeem(member, "free-latte")])
         assert r.status_code == 409 and r.json()["error"] == "insufficient_points", r.text
         assert r.json()["balance"] == have - 150
+
+
+def test_an_authorisation_folds_an_older_offline_event_of_its_batch_in_order(hub: Hub):
+    """The batch carries an offline sale dated before what the hub holds of the member
+    (the refold branch of the judgement): its points count, the answer is the balance
+    the projector then folds, and that equals the ledger's fold."""
+    t1, t2, member, events, have = _member_with_a_latte(hub)
+    earlier = datetime.now(UTC) - timedelta(hours=2)
+    offline = t2.sale(member, 2000, at=earlier)  # 100 more, recorded before the push
+    assert t1.push(events).status_code == 200
+    latte = t2.redeem(member, "free-latte", balance=have + sum(e.points for e in offline))
+    with variant(hub, projector_idle_ms=0) as url:
+        r = _authorize(url, t2, offline + [latte])
+        assert r.status_code == 200, r.text
+    hub.settle()
+    [row] = _raw(hub, members, member_id=member)
+    assert r.json()["balance"] == row["balance"] == have + sum(e.points for e in offline) - 150
+    assert rebuild(hub.ctx, check_only=True)["differed"] == []
