@@ -149,12 +149,15 @@ def ingest(
     defer: bool = False,
 ) -> IngestResult:
     """Record a batch of one origin's events (see the module docstring). `defer` (a
-    terminal's push): append and answer, the projector folds them later. Otherwise the
+    terminal's push): append and answer, the projector folds them later; `authorize`
+    (the last event a redeem the hub must approve) is always appended so, once judged
+    by `_authorize_ahead` against all the member's events. Otherwise the
     batch is folded now, after whatever is pending (`fold_batch`); `eager`: fold every
     touched member and return the states in `result.states` (the hub's own operations
     answer from them); without it only members whose batch may change more than their
     balance are folded (see `_balance_only`)."""
     db = ctx.db
+    defer = defer or authorize
     db.lock_ledger(conn, shared=defer)
     if not defer:
         projector.project_pending(conn, ctx)
@@ -226,7 +229,7 @@ def ingest(
     _append_done(conn, ctx, origin, epoch, new, hashes[-1], received)
     if not defer:
         hub_seqs, result.states = fold_batch(
-            conn, ctx, origin, new, None, received, authorize=authorize, eager=eager,
+            conn, ctx, origin, new, None, received, eager=eager,
             insert=lambda: _insert_events(conn, db, new, new_canon, received))
         projector.set_mark(conn, db, max(hub_seqs))
     for event, seq in zip(new, hub_seqs, strict=True):
@@ -308,7 +311,6 @@ def fold_batch(
     received: str,
     *,
     insert: Callable[[], list[int]] | None = None,
-    authorize: bool = False,
     eager: bool = False,
     touched: dict[str, set[str]] | None = None,
 ) -> tuple[list[int], dict[str, MemberState]]:
@@ -324,21 +326,16 @@ def fold_batch(
     rows = member_store.lock_rows(conn, db, touched_ids)
     if insert is not None:
         _check_known(conn, db, new, rows)
-    if authorize and new[-1].kind != Kind.REDEEM:
-        raise refuse(Invalid, "the last event of an authorisation must be a redeem",
-                     code="not_a_redemption")
     by_member: dict[str, list[Event]] = defaultdict(list)
     for event in new:
         by_member[event.member_id].append(event)
-    last = new[-1] if authorize else None
     folded = set()
     for member_id, evs in by_member.items():
         evs.sort(key=lambda e: e.sort_key)
-        if eager or (last is not None and last.member_id == member_id) \
-                or not _balance_only(rows.get(member_id), evs):
+        if eager or not _balance_only(rows.get(member_id), evs):
             folded.add(member_id)
-    # States are judged (side effects, the authorisation) as they were just before this
-    # batch: caught up to each row's hub_seq, which this batch's events are above.
+    # Side effects are judged on the states just before this batch: caught up to each
+    # row's hub_seq, which this batch's events are above.
     snaps = member_store.catch_up(conn, {m: rows[m] for m in folded if m in rows},
                                   save=False, locked=True)
     if insert is not None:
@@ -391,29 +388,14 @@ def fold_batch(
             continue
         state = snaps.get(member_id) or MemberState(member_id=member_id)
         in_order = not state.event_ids or evs[0].hlc > state.last_hlc
+        for e in evs:
+            _side_effects(state, e, stock)
+            apply(state, e)
         if not in_order:
             # An event older than what the state holds (an offline terminal catching
             # up, an expiry dated in the past): refold from the ledger, which now
             # includes this batch, so the snapshot equals fold(all events) exactly.
-            for e in evs:
-                if e is not last:
-                    _side_effects(state, e, stock)
-                    apply(state, e)
-            others = [e for e in member_store.member_events(conn, member_id, upto=top)
-                      if last is None or e.event_id != last.event_id]
-            state = fold(others) if others else MemberState(member_id=member_id)
-        else:
-            for e in evs:
-                if e is last:
-                    continue
-                _side_effects(state, e, stock)
-                apply(state, e)
-        if last is not None and last.member_id == member_id:
-            _authorize_check(conn, state, last, stock)
-            _side_effects(state, last, stock)
-            apply(state, last)
-            if evs[-1] is not last:
-                state = fold(member_store.member_events(conn, member_id, upto=top))
+            state = fold(member_store.member_events(conn, member_id, upto=top))
         if state.balance < 0 and state.balance < before:
             flags.append(_negative_flag(conn, member_id, state.balance, evs))
         balances[member_id] = (before, state.balance)
