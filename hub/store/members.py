@@ -203,16 +203,8 @@ def catch_up(conn: Connection, rows: dict[str, Any], *, save: bool,
     saved: list[dict[str, Any]] = []
     state_at = now_text()
     for member_id in stale:
-        evs = sorted(pending.get(member_id, ()), key=lambda e: e.sort_key)
-        state = out[member_id]
-        if evs and state.event_ids and evs[0].hlc <= state.last_hlc:
-            # An event sorts before what the snapshot holds (an offline terminal catching
-            # up, an expiry dated at its lot's instant): refold, never apply on top.
-            state = rebuild_member(conn, member_id, upto=rows[member_id].hub_seq)
-        else:
-            for e in evs:
-                apply(state, e)
-        out[member_id] = state
+        state = out[member_id] = _fold_onto(conn, out[member_id], pending.get(member_id, []),
+                                            upto=rows[member_id].hub_seq)
         if save:
             values = snapshot_values(state, rows[member_id].hub_seq, state_at)
             saved.append({"member_id": member_id, **values})
@@ -226,6 +218,20 @@ def catch_up(conn: Connection, rows: dict[str, Any], *, save: bool,
             else:
                 remember(member_id, out[member_id], r.state_seq, r.state_at)
     return out
+
+
+def _fold_onto(conn: Connection, state: MemberState, evs: list[Event],
+               upto: int | None) -> MemberState:
+    """`state` with the member's later events `evs` (the ledger's, up to hub_seq `upto`)
+    applied in fold order; or, when one sorts before what the state holds (an offline
+    terminal catching up, an expiry dated at its lot's instant), the member refolded
+    from the ledger up to `upto`, never applied on top."""
+    evs = sorted(evs, key=lambda e: e.sort_key)
+    if evs and state.event_ids and evs[0].hlc <= state.last_hlc:
+        return rebuild_member(conn, state.member_id, upto=upto)
+    for e in evs:
+        apply(state, e)
+    return state
 
 
 def _events_after(conn: Connection,
@@ -391,17 +397,11 @@ def current_state(conn: Connection, member_id: str) -> MemberState | None:
     if row is None:
         evs = member_events(conn, member_id)
         return fold(evs) if evs else None
-    state = MemberState.from_dict(orjson.loads(row.state))
     rows = conn.execute(select(events.c.content)
                         .where(events.c.member_id == member_id,
                                events.c.hub_seq > row.state_seq)).all()
-    evs = sorted((Event.from_dict(orjson.loads(r.content)) for r in rows),
-                 key=lambda e: e.sort_key)
-    if evs and state.event_ids and evs[0].hlc <= state.last_hlc:
-        return rebuild_member(conn, member_id)
-    for e in evs:
-        apply(state, e)
-    return state
+    return _fold_onto(conn, MemberState.from_dict(orjson.loads(row.state)),
+                      [Event.from_dict(orjson.loads(r.content)) for r in rows], upto=None)
 
 
 def find_member_id(
