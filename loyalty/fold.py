@@ -18,7 +18,7 @@ spend); later credits pay the debt before they form a lot. Always:
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -244,6 +244,28 @@ def fold(events: Iterable[Event], state: MemberState | None = None) -> MemberSta
         if not ordered:
             raise ValueError("fold() needs events or a starting state")
         state = MemberState(member_id=ordered[0].member_id)
+    for event in ordered:
+        apply(state, event)
+    return state
+
+
+def fold_onto(state: MemberState, later: Iterable[Event],
+              everything: Callable[[], Iterable[Event]]) -> MemberState:
+    """The one "fold or refold" rule: `state` with the member's `later` events applied in
+    fold order, or, when one of them sorts at or before what `state` already holds (an
+    offline till catching up, an expiry dated at its lot's instant), `fold(everything())`
+    from scratch, because applying it on top would put it in the wrong place.
+
+        >>> state = fold_onto(snapshot, new_events, lambda: ledger_events(member_id))
+
+    `everything` must return all the member's events, `later` included; it is called
+    only for a refold. Returns the state to use (`state` itself, changed in place, or a
+    new one)."""
+    ordered = sorted((e for e in later if e.event_id not in state.event_ids),
+                     key=lambda e: e.sort_key)
+    if ordered and state.event_ids and ordered[0].hlc <= state.last_hlc:
+        events = list(everything())
+        return fold(events) if events else MemberState(member_id=state.member_id)
     for event in ordered:
         apply(state, event)
     return state
