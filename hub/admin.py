@@ -12,8 +12,8 @@ from hub.context import HubContext
 from hub.exceptions import Conflict, Invalid, NotFound
 from hub.store import flags as flag_store
 from hub.store import members as member_store
-from hub.store import programs, projector, reports
-from hub.store.ledger import record_drafts
+from hub.store import programs, reports
+from hub.store.ingest import record_drafts
 from loyalty.events import EventDraft, Kind
 from loyalty.expiry import lot_expiry
 from loyalty.fold import MemberState
@@ -23,7 +23,7 @@ from loyalty.summary import member_summary
 def resolve_flag(ctx: HubContext, flag_id: int, *, note: str, points: int | None,
                  by: str) -> dict[str, Any]:
     at = datetime.now(UTC)
-    with projector.write(ctx) as conn:
+    with ctx.db.write() as conn:
         flag = flag_store.get_flag(conn, flag_id, lock=ctx.db)
         if flag is None:
             raise NotFound(f"no flag {flag_id}", code="unknown_flag")

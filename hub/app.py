@@ -24,7 +24,6 @@ from hub.api import admin, errors, online, sync
 from hub.api.models import PushRequest
 from hub.context import HubContext
 from hub.settings import HubSettings
-from hub.store.projector import Projector
 
 DESCRIPTION = """The pos-loyalty hub: the authoritative ledger.
 
@@ -37,14 +36,10 @@ Errors are always `{"error": code, "detail": sentence}`.
 
 
 def create_app(settings: HubSettings, ctx: HubContext | None = None) -> FastAPI:
-    ctx = ctx or HubContext.from_settings(settings, serving=True)
+    ctx = ctx or HubContext.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if settings.hub.projector_idle_ms and ctx.projector is None:
-            ctx.projector = Projector(ctx, settings.hub.projector_idle_ms / 1000,
-                                      settings.hub.projector_max_lag_s)
-            ctx.projector.start()
         yield
         ctx.close()
 

@@ -27,7 +27,6 @@ from hub.settings import HubSettings, load_settings
 from hub.store.flags import KINDS as FLAG_KINDS
 
 EXIT_ERROR = 1
-EXIT_USAGE = 2
 
 
 def _ctx(settings: HubSettings) -> HubContext:
@@ -86,7 +85,7 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
     from hub.db import schema_revision
     from hub.jobs import start_scheduler
 
-    ctx = HubContext.from_settings(settings, serving=True)
+    ctx = HubContext.from_settings(settings)
     if schema_revision(ctx.db) is None:
         print(f"the database {safe_url(settings.database_url)} is empty: run `pos-hub init`",
               file=sys.stderr)
@@ -99,7 +98,6 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
     port = args.port or settings.hub.port
     print(f"pos-hub serving on http://{host}:{port} (database {safe_url(ctx.db.url)})",
           flush=True)
-    tune_gc()
     try:
         uvicorn.run(app, host=host, port=port, log_level=args.log_level,
                     timeout_graceful_shutdown=5)
@@ -107,19 +105,6 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
     return 0
-
-
-def tune_gc() -> None:
-    """A 500-event push allocates some 100,000 short-lived objects, which refcounting
-    frees; at the default threshold (700) the cycle collector still ran a hundred young
-    collections per push and, as survivors piled up, full ones over every cached member
-    state (a fifth of a push's time in profiles). Startup objects are frozen out of
-    collection and young collections run per 50,000 allocations."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 def _cred_add(kind: str) -> Callable[[argparse.Namespace, HubSettings], int]:
@@ -181,12 +166,11 @@ def cmd_jobs_run(args: argparse.Namespace, settings: HubSettings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: HubSettings) -> int:
-    from hub.store import projector, reports
+    from hub.store import reports
     from hub.tables import members
 
     ctx = _ctx(settings)
     try:
-        projector.catch_up(ctx)  # the reports read members and flags: fold what waits
         with ctx.db.read() as conn:
             if args.report == "liability":
                 data = reports.liability(conn)

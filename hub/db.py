@@ -12,14 +12,10 @@ PostgreSQL takes row locks (`SELECT ... FOR UPDATE`) in the store functions inst
 
 from __future__ import annotations
 
-import json
 import logging
-import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -27,17 +23,12 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
-    any_,
+    bindparam,
     create_engine,
     event,
-    func,
-    literal,
     select,
-    text,
 )
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -52,61 +43,7 @@ def now_text(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
 
 
-# The writer's own checkpoints only as a backstop (40 MB of WAL) when the checkpointer
-# thread runs: see `Checkpointer`.
-BACKSTOP_PAGES = 10_000
-
-
-class Checkpointer(threading.Thread):
-    """Copies the SQLite WAL back into the database file from a connection of its own,
-    a few times a second while there are commits, so no commit pays for it: with the
-    writer's default autocheckpoint (1,000 pages) one push in three or four did, ~9% of
-    the hub's CPU during an ingest. sqlite3 lets go of the GIL while it checkpoints, so
-    the copy runs beside the next batch's Python work. PASSIVE: it never waits for or
-    blocks a reader or the writer; what it cannot copy yet it copies on a later round.
-
-        >>> Checkpointer("/srv/hub.db", interval_s=0.25).start()
-    """
-
-    def __init__(self, path: str, interval_s: float = 0.25) -> None:
-        super().__init__(name="sqlite-checkpoint", daemon=True)
-        self.path = path
-        self.interval_s = interval_s
-        self._dirty = threading.Event()
-        self._stopping = threading.Event()
-        self.rounds = 0
-        self.last: tuple[int, int, int] | None = None
-        """(busy, frames in the WAL, frames copied) of the latest round."""
-
-    def poke(self) -> None:
-        """Called after each write commit."""
-        self._dirty.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._dirty.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(5)
-
-    def run(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=SQLITE_BUSY_MS / 1000,
-                               isolation_level=None, check_same_thread=False)
-        try:
-            while not self._stopping.is_set():
-                self._dirty.wait()
-                if self._stopping.wait(self.interval_s):
-                    break
-                self._dirty.clear()
-                try:
-                    self.last = tuple(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
-                    self.rounds += 1
-                except sqlite3.Error as exc:  # the writer's backstop still checkpoints
-                    log.warning("background checkpoint failed: %s", exc)
-        finally:
-            conn.close()
-
-
-def _sqlite_engine(url: str, immediate: bool, backstop: bool = False) -> Engine:
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False,
                                               "timeout": SQLITE_BUSY_MS / 1000})
 
@@ -116,11 +53,11 @@ def _sqlite_engine(url: str, immediate: bool, backstop: bool = False) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # An acknowledged push must survive a power cut, or the terminal forgets events
+        # the hub never kept: every commit reaches the disk, as on the terminal.
+        cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-        if backstop:
-            cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -133,24 +70,14 @@ def _sqlite_engine(url: str, immediate: bool, backstop: bool = False) -> Engine:
 class Database:
     """The hub's engines: `write()` and `read()` transactions on the same database."""
 
-    def __init__(self, url: str, *, pool_size: int = 10,
-                 background_checkpoint: bool = False) -> None:
-        """`background_checkpoint` (SQLite, a long-running hub): a `Checkpointer` thread
-        copies the WAL back instead of the committing writer."""
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = url.startswith("postgresql")
-        self.checkpointer: Checkpointer | None = None
         try:
             if self.is_sqlite:
-                path = make_url(url).database
-                if background_checkpoint and path and path != ":memory:":
-                    self.checkpointer = Checkpointer(path)
-                self.writer = _sqlite_engine(url, immediate=True,
-                                             backstop=self.checkpointer is not None)
+                self.writer = _sqlite_engine(url, immediate=True)
                 self.reader = _sqlite_engine(url, immediate=False)
-                if self.checkpointer is not None:
-                    self.checkpointer.start()
             else:
                 kwargs: dict[str, Any] = {"pool_pre_ping": True}
                 if pool_size:
@@ -170,8 +97,6 @@ class Database:
     def write(self) -> Iterator[Connection]:
         with self.writer.begin() as conn:
             yield conn
-        if self.checkpointer is not None:
-            self.checkpointer.poke()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -182,172 +107,57 @@ class Database:
         """The dialect's INSERT, for `on_conflict_do_nothing/update` (same API on both)."""
         return (postgresql.insert if self.is_postgres else sqlite.insert)(table)
 
-    def lock_ledger(self, conn: Connection, *, shared: bool = False) -> None:
-        """Hold the ledger lock until commit: shared by pushes appending events, exclusive
-        for whoever folds events or locks member rows (hub.store.projector). PostgreSQL:
-        a transaction-scoped advisory lock keyed by the schema, re-entrant; SQLite: its
-        write lock already serialises writers."""
-        if self.is_postgres:
-            conn.execute(_LEDGER_LOCK_SHARED if shared else _LEDGER_LOCK)
-
-    def lock_member_key(self, conn: Connection, member_id: str) -> None:
-        """Hold a lock on one member id until commit, whether or not the member has a row
-        yet (an authorisation against pushed events not folded yet). PostgreSQL: an
-        advisory lock on a 64-bit key, a key space apart from the ledger lock's; SQLite:
-        its write lock already serialises writers."""
-        if self.is_postgres:
-            conn.execute(_MEMBER_LOCK, {"member_id": member_id})
-
     def among(self, column: Any, values: Sequence[Any]) -> Any:
-        """`column IN values` as one parameter, whatever the number of values: an array
-        (`= ANY(...)`) on PostgreSQL, a JSON array through `json_each` on SQLite. An IN
-        list of hundreds of bound values cost more to render and send than to run.
-
-            >>> conn.execute(select(members).where(db.among(members.c.member_id, ids)))
-        """
-        if self.is_postgres:
-            return column == any_(literal(list(values), postgresql.ARRAY(column.type)))
-        each = func.json_each(json.dumps(list(values))).table_valued("value")
-        return column.in_(select(each.c.value))
+        """`column IN values` (callers pass at most a few hundred values)."""
+        return column.in_(list(values))
 
     def for_update(self, stmt: Any) -> Any:
         # SQLite has no row locks; its BEGIN IMMEDIATE already holds the write lock.
         return stmt.with_for_update() if self.is_postgres else stmt
 
     def dispose(self) -> None:
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
 
 
-# Two int4 keys: the hub's own, and the schema's (several hubs may share one database).
-_LEDGER_LOCK = text("SELECT pg_advisory_xact_lock(1886351980, hashtext(current_schema()))")
-_LEDGER_LOCK_SHARED = text(
-    "SELECT pg_advisory_xact_lock_shared(1886351980, hashtext(current_schema()))")
-_MEMBER_LOCK = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || :member_id, 0))")
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-@lru_cache(maxsize=256)
-def _insert_sql(postgres: bool, table: Table, columns: tuple[str, ...],
-                conflict: tuple[str, ...], update: tuple[str, ...]) -> str:
-    names = ", ".join(_quote(c) for c in columns)
-    if postgres:
-        sql = (f"INSERT INTO {_quote(table.name)} ({names}) "
-               f"SELECT * FROM unnest({_array_params(table, columns)})")
-    else:
-        sql = (f"INSERT INTO {_quote(table.name)} ({names}) "
-               f"VALUES ({', '.join('?' for _ in columns)})")
-    if conflict:
-        sql += f" ON CONFLICT ({', '.join(_quote(c) for c in conflict)}) DO "
-        sql += ("UPDATE SET " + ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in update)
-                if update else "NOTHING")
-    return sql
-
-
-@lru_cache(maxsize=256)
-def _update_sql(postgres: bool, table: Table, key: str, columns: tuple[str, ...]) -> str:
-    if postgres:
-        sets = ", ".join(f"{_quote(c)} = u.{_quote(c)}" for c in columns if c != key)
-        return (f"UPDATE {_quote(table.name)} AS t SET {sets} "
-                f"FROM unnest({_array_params(table, columns)}) "
-                f"AS u({', '.join(_quote(c) for c in columns)}) "
-                f"WHERE t.{_quote(key)} = u.{_quote(key)}")
-    sets = ", ".join(f"{_quote(c)} = ?" for c in columns if c != key)
-    return f"UPDATE {_quote(table.name)} SET {sets} WHERE {_quote(key)} = ?"
-
-
-def _array_params(table: Table, columns: tuple[str, ...]) -> str:
-    """One binary array parameter per column, cast to the column's type (PostgreSQL)."""
-    dialect = postgresql.dialect()
-    return ", ".join(f"%b::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns)
-
-
-def _on_postgres(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql"
-
-
-def _run_bulk(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-    """Run `sql` for every row on the DB-API connection under `conn`, inside its open
-    transaction: PostgreSQL gets the rows once, as one array per column; SQLite a plain
-    executemany. Driver errors come out as SQLAlchemy's (IntegrityError,
-    OperationalError...), as if the statement had gone through it: the API answers those
-    409 and 503. Returns the driver's row count."""
-    dbapi = conn.dialect.loaded_dbapi
-    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        if _on_postgres(conn):
-            cur.execute(sql, [list(col) for col in zip(*rows, strict=True)])
-        else:
-            cur.executemany(sql, rows)
-        return max(cur.rowcount, 0)
-    except dbapi.Error as exc:
-        raise sa_exc.DBAPIError.instance(sql, None, exc, dbapi.Error,
-                                         dialect=conn.dialect) from exc
-    finally:
-        cur.close()
-
-
-def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
-                rows: Sequence[Sequence[Any]], *, conflict: Sequence[str] = (),
-                update: Sequence[str] = ()) -> int:
-    """Insert rows given as tuples in `columns` order; with `conflict`, rows whose key
-    exists are skipped, or their `update` columns overwritten. Returns the rows written.
-
-        >>> insert_rows(conn, changes, ("kind", "key", "change_seq"),
-        ...             [("member", "0192...", 41)], conflict=("kind", "key"),
-        ...             update=("change_seq",))
-
-    The hot writes of an ingest go straight to the driver, in the caller's transaction:
-    SQLite gets one `executemany` (sqlite3 loops in C); PostgreSQL one INSERT ... SELECT
-    FROM unnest(one array per column), the arrays sent in binary (psycopg's text format
-    escapes every element in Python: ten times slower, most of a batch's notification
-    rows). SQLAlchemy's per-row parameter processing cost more than the insert itself;
-    the values must therefore already be what the column stores (str, int, None)."""
-    if not rows:
-        return 0
-    sql = _insert_sql(_on_postgres(conn), table, tuple(columns), tuple(conflict),
-                      tuple(update))
-    return _run_bulk(conn, sql, rows)
-
-
-def update_rows(conn: Connection, table: Table, key: str,
-                columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """UPDATE table SET (the other columns) WHERE key = the row's key, for rows given as
-    tuples in `columns` order (`key` among them); see `insert_rows`."""
-    if not rows:
-        return
-    columns = tuple(columns)
-    postgres = _on_postgres(conn)
-    if not postgres:  # SQLite's statement takes the key last: UPDATE ... SET ... WHERE key
-        at = columns.index(key)
-        rows = [(*r[:at], *r[at + 1:], r[at]) for r in rows]
-    _run_bulk(conn, _update_sql(postgres, table, key, columns), rows)
-
-
 def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]], *,
                 conflict: Sequence[str] = (), update: Sequence[str] = ()) -> int:
-    """`insert_rows` for rows as dicts (the same keys each)."""
+    """Insert rows (dicts with the same keys); with `conflict`, rows whose key exists are
+    skipped, or their `update` columns overwritten. Returns how many were written.
+
+        >>> bulk_insert(conn, changes, [{"kind": "member", "key": "0192...",
+        ...                              "change_seq": 41}],
+        ...             conflict=("kind", "key"), update=("change_seq",))
+    """
     if not rows:
         return 0
-    columns = tuple(rows[0])
-    return insert_rows(conn, table, columns, [tuple(r[c] for c in columns) for r in rows],
-                       conflict=conflict, update=update)
+    stmt = (postgresql.insert if _on_postgres(conn) else sqlite.insert)(table)
+    if update:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(conflict),
+            set_={c: getattr(stmt.excluded, c) for c in update})
+    elif conflict:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+    # RETURNING counts what was written on both backends (an executemany's rowcount
+    # is not reported by every driver)
+    key = list(table.primary_key.columns)[0]
+    return len(conn.execute(stmt.returning(key), rows).all())
 
 
 def bulk_update(conn: Connection, table: Table, key: str,
                 rows: list[dict[str, Any]]) -> None:
-    """`update_rows` for rows as dicts (the same keys each, `key` among them)."""
+    """UPDATE each row (dicts with the same keys, `key` among them) by its `key`."""
     if not rows:
         return
-    columns = tuple(rows[0])
-    update_rows(conn, table, key, columns, [tuple(r[c] for c in columns) for r in rows])
+    columns = [c for c in rows[0] if c != key]
+    stmt = (table.update().where(table.c[key] == bindparam("_key"))
+            .values({c: bindparam(f"_{c}") for c in columns}))
+    conn.execute(stmt, [{f"_{c}": r[c] for c in columns} | {"_key": r[key]} for r in rows])
+
+
+def _on_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
 
 
 def safe_url(url: str) -> str:
@@ -390,8 +200,13 @@ def migrate(url: str) -> str:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
+    from hub.upgrade import fold_left_behind
+
     try:
-        command.upgrade(alembic_config(url), "head")
+        cfg = alembic_config(url)
+        command.upgrade(cfg, "0005")
+        fold_left_behind(url)  # before 0006 drops what it reads
+        command.upgrade(cfg, "head")
         engine = create_engine(url, poolclass=NullPool)
         with engine.connect() as conn:
             rev = MigrationContext.configure(conn).get_current_revision()

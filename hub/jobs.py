@@ -21,8 +21,8 @@ from sqlalchemy import select
 from hub.context import HubContext
 from hub.db import now_text
 from hub.store import members as member_store
-from hub.store import programs, projector
-from hub.store.ledger import record_drafts
+from hub.store import programs
+from hub.store.ingest import record_drafts
 from hub.store.notifications import enqueue_many
 from hub.tables import members
 from loyalty.events import EventDraft, Kind
@@ -48,10 +48,8 @@ def expire(ctx: HubContext, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=ctx.settings.hub.expiry_grace_days)
     made = 0
-    projector.catch_up(ctx)
-    member_store.catch_up_all(ctx.db)  # next_expiry is the snapshot's
     for member_id in _member_ids(ctx, members.c.next_expiry <= now_text(cutoff)):
-        with projector.write(ctx) as conn:
+        with ctx.db.write() as conn:
             snap = member_store.lock_member(conn, ctx.db, member_id)
             drafts = due_expiries(snap.state, cutoff)
             if drafts:
@@ -69,8 +67,6 @@ def tiers(ctx: HubContext, now: datetime | None = None) -> int:
         return 0
     base = program.tiers[0].name
     day = now.astimezone(program.zone).date().isoformat()
-    projector.catch_up(ctx)
-    member_store.catch_up_all(ctx.db)  # then the reads below fold nothing
     ids = _member_ids(ctx)
     moved: list[str] = []
     for start in range(0, len(ids), CHUNK):
@@ -80,7 +76,7 @@ def tiers(ctx: HubContext, now: datetime | None = None) -> int:
         moved += [m for m, s in snaps.items()
                   if tier_at(s.state, program, now).name != (s.state.last_tier or base)]
     for member_id in moved:
-        with projector.write(ctx) as conn:
+        with ctx.db.write() as conn:
             snap2 = member_store.lock_member(conn, ctx.db, member_id)
             state = snap2.state
             tier = tier_at(state, program, now).name
@@ -117,8 +113,6 @@ def notify(ctx: HubContext, now: datetime | None = None) -> int:
         return 0
     horizon = now + timedelta(days=program.expiry_notice_days)
     queued = 0
-    projector.catch_up(ctx)
-    member_store.catch_up_all(ctx.db)  # next_expiry is the snapshot's
     ids = _member_ids(ctx, members.c.next_expiry <= now_text(horizon))
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]

@@ -2,7 +2,7 @@
 
 Each operation runs in one write transaction holding the member's lock, computes its
 events with the same domain functions the terminals use, and records them as origin
-`online` through `hub.store.ledger.record_drafts` (sealed, gap-free seq, hash chain).
+`online` through `hub.store.ingest.record_drafts` (sealed, gap-free seq, hash chain).
 
     >>> order(ctx, member_id=m, order_id="W1001", total=4250, lines=[...])
 """
@@ -21,8 +21,8 @@ from hub.context import HubContext
 from hub.db import next_counter, now_text
 from hub.exceptions import Conflict, Invalid, NotFound
 from hub.store import members as member_store
-from hub.store import programs, projector
-from hub.store.ledger import record_drafts
+from hub.store import programs
+from hub.store.ingest import record_drafts
 from hub.tables import cards, online_orders, online_requests, reward_stock
 from loyalty.earning import earn_for_sale, enrolment_drafts
 from loyalty.errors import RedemptionError, ReversalError, SaleError
@@ -68,7 +68,7 @@ def enrol(ctx: HubContext, *, name: str, phone: str | None, email: str | None,
           birthday: date | None, referrer_card: str | None, consent_email: bool = False,
           consent_sms: bool = False) -> dict[str, Any]:
     at = datetime.now(UTC)
-    with projector.write(ctx) as conn:
+    with ctx.db.write() as conn:
         program = _program(conn)
         referrer = None
         if referrer_card:
@@ -119,7 +119,7 @@ def order(ctx: HubContext, *, order_id: str, total: int | None,
         sale = make_sale([make_line(*line) for line in lines], total)
     except SaleError as exc:
         raise Invalid(str(exc), code="bad_sale") from exc
-    with projector.write(ctx) as conn:
+    with ctx.db.write() as conn:
         mid = member_store.find_member_id(conn, member_id=member_id, card=card)
         snap = member_store.lock_member(conn, ctx.db, mid)
         program = _program(conn)
@@ -183,7 +183,7 @@ def refund(ctx: HubContext, order_id: str, *, amount: int | None, reason: str = 
     at = datetime.now(UTC)
     body_hash = _request_hash("refund", {"order_id": order_id, "amount": amount,
                                          "reason": reason})
-    with projector.write(ctx) as conn:
+    with ctx.db.write() as conn:
         mid = conn.execute(select(online_orders.c.member_id)
                            .where(online_orders.c.order_id == order_id)).scalar()
         if mid is None:
@@ -213,7 +213,7 @@ def redeem(ctx: HubContext, *, reward_id: str, points: int | None, order_id: str
     body_hash = _request_hash("redeem", {"reward_id": reward_id, "points": points,
                                          "order_id": order_id, "member_id": member_id,
                                          "card": card})
-    with projector.write(ctx) as conn:
+    with ctx.db.write() as conn:
         mid = member_store.find_member_id(conn, member_id=member_id, card=card)
         snap = member_store.lock_member(conn, ctx.db, mid)
         first = _answered(conn, request_id, "redeem", body_hash)

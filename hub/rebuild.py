@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import select
 
 from hub.context import HubContext
+from hub.db import bulk_update
 from hub.store import members as member_store
-from hub.store import projector
 from hub.store.reports import rebuild_totals
 from hub.tables import members
 
@@ -24,30 +24,37 @@ CHUNK = 200
 
 
 def rebuild(ctx: HubContext, *, check_only: bool = False) -> dict[str, Any]:
-    projector.catch_up(ctx)  # the members' rows hold folded events only
+    """Refold every member from the ledger and compare with its row; rewrite the rows
+    that differ (unless `check_only`) and the report totals."""
     with ctx.db.read() as conn:
         ids = list(conn.execute(select(members.c.member_id).order_by(members.c.member_id))
                    .scalars())
     differed: list[str] = []
     for start in range(0, len(ids), CHUNK):
         with ctx.db.write() as conn:
-            # Snapshots behind the ledger are caught up first (what every reader does),
-            # so this checks the catching-up as well as the hot columns kept per batch.
-            rows = member_store.lock_rows(conn, ctx.db, ids[start:start + CHUNK])
-            states = member_store.catch_up(conn, rows, save=True)
+            rows = {r.member_id: r for r in conn.execute(ctx.db.for_update(
+                select(members.c.member_id, members.c.state, members.c.balance,
+                       members.c.debt, members.c.last_tier, members.c.last_hlc,
+                       members.c.hub_seq)
+                .where(members.c.member_id.in_(ids[start:start + CHUNK]))
+                .order_by(members.c.member_id)))}
             updates = []
             for member_id, row in rows.items():
                 state = member_store.rebuild_member(conn, member_id)
-                hot = (row.balance, row.debt, row.last_tier, row.last_hlc)
-                if hot != (state.balance, state.debt, state.last_tier, state.last_hlc) or \
-                        json.dumps(state.to_dict(), sort_keys=True) != json.dumps(
-                        states[member_id].to_dict(), sort_keys=True):
+                kept = (row.balance, row.debt, row.last_tier, row.last_hlc,
+                        _canonical(json.loads(row.state)))
+                if kept != (state.balance, state.debt, state.last_tier, state.last_hlc,
+                            _canonical(state.to_dict())):
                     differed.append(member_id)
                     updates.append({"member_id": member_id,
                                     **member_store.snapshot_values(state, row.hub_seq)})
             if not check_only:
-                member_store.save_snapshots(conn, updates)
+                bulk_update(conn, members, "member_id", updates)
     if not check_only:
         with ctx.db.write() as conn:
             rebuild_totals(conn)
     return {"members": len(ids), "differed": differed}
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)

@@ -58,18 +58,6 @@ class HubSection(BaseModel):
     """First retry delay; doubles with every failed attempt."""
     pool_size: int = Field(default=10, ge=1, le=200)
     """Database connections per hub process (PostgreSQL)."""
-    sqlite_checkpoint_thread: bool = True
-    """SQLite: `pos-hub serve` copies the write-ahead log back into the database file
-    from a thread of its own, so no push pays for it at its commit; false leaves that to
-    the committing request (SQLite's default; worth it on a single-core machine)."""
-    projector_idle_ms: int = Field(default=200, ge=0, le=60_000)
-    """Pushes are appended and answered at once; `pos-hub serve` folds them into members,
-    flags, notifications and the change feed once pushes pause this long (every reader
-    also catches up first, so nothing is ever answered from behind). 0: no background
-    projector, readers alone catch up."""
-    projector_max_lag_s: float = Field(default=10.0, gt=0, le=3600)
-    """Fold anyway once the oldest pending push has waited this long, however busy the
-    hub: bounds how much a reader may find to catch up."""
 
 
 class HubSettings(BaseSettings):

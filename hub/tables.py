@@ -89,7 +89,7 @@ events = Table(
     Column("tier", String(64)),
     Column("content", Text, nullable=False),
     UniqueConstraint("origin", "origin_epoch", "origin_seq", name="uq_events_stream_seq"),
-    # (member_id, hub_seq): catching a snapshot up reads a member's events after a hub_seq.
+    # (member_id, hub_seq): a member's events in order (a refold, the member's history).
     Index("ix_events_member_seq", "member_id", "hub_seq"),
     # Few events carry a reward: a partial index keeps the rewards report off a full scan
     # without slowing the ingest of ordinary sales.
@@ -121,20 +121,16 @@ members = Table(
     Column("origin", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("merged_into", String(36)),
-    # The cached fold (MemberState.to_dict()) of the member's events up to hub_seq
-    # `state_seq`, written behind the ledger and caught up on demand (hub.store.members);
-    # rebuildable from events at any time.
+    # The fold (MemberState.to_dict()) of all the member's events, written in the same
+    # transaction as they are (hub.store.fold); rebuildable from the ledger at any time.
     Column("state", Text, nullable=False),
-    Column("state_seq", BigInteger, nullable=False, server_default="0"),
-    Column("state_at", String(40), nullable=False, server_default=""),  # cache version
-    # Exact after every batch (the hot columns; in no index, so that PostgreSQL updates
-    # them in place: the table keeps a fifth of each page free there, migration 0004):
+    # Numbers of that fold that reports filter and sum on:
     Column("balance", BigInteger, nullable=False),
     Column("debt", BigInteger, nullable=False),
     Column("last_tier", String(64)),
     Column("hub_seq", BigInteger, nullable=False),  # the member's newest event
     Column("last_hlc", String(32), nullable=False, server_default=""),
-    # Soonest expiry of a lot with points left, as of `state_seq` (jobs catch up first).
+    # Soonest expiry of a lot with points left (the expiry job's index).
     Column("next_expiry", String(40)),
     Column("updated_at", String(40), nullable=False),
     Index("ix_members_phone", "phone"),

@@ -21,7 +21,7 @@ import httpx
 
 from hub.context import HubContext
 from hub.db import now_text
-from hub.store import notifications, projector
+from hub.store import notifications
 
 SIGNATURE_HEADER = "X-Loyalty-Signature"
 
@@ -41,7 +41,6 @@ def send_due(ctx: HubContext, now: datetime | None = None,
     if not hub.webhook_url:
         return 0
     now = now or datetime.now(UTC)
-    projector.catch_up(ctx)  # pushed events' notifications reach the outbox when folded
     sent = 0
     tried: set[int] = set()  # one attempt per row per run, even with a zero backoff
     own = client is None

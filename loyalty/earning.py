@@ -31,14 +31,13 @@ from loyalty.expiry import lot_expiry
 from loyalty.fold import MemberState
 from loyalty.ids import voucher_code
 from loyalty.program import Program, Rounding, Tier
-from loyalty.promotions import line_multiplier, promotions_on
+from loyalty.promotions import line_multiplier
 from loyalty.sale import Sale, SaleLine
 from loyalty.tiers import qualifying_spend, tier_at
 
 # Exact decimal arithmetic: multipliers are decimals with a few digits and amounts are
-# integers, so with this much precision no product or sum is ever rounded; the one
-# rounding is the program's, once per sale. (Decimal is C-fast; Fraction was a visible
-# share of a checkout's time.)
+# integers, so with this much precision no product or sum is ever rounded (the traps
+# would say so); the one rounding is the program's, once per sale.
 _EXACT = Context(prec=60, traps=[Inexact, Overflow, InvalidOperation])
 _HALF = Decimal("0.5")
 
@@ -52,41 +51,19 @@ def round_points(exact: Decimal, rounding: Rounding) -> int:
 
 
 def purchase_points(
-    program: Program, tier: Tier, lines: tuple[SaleLine, ...], day: date,
-    memo: dict[tuple, tuple[Decimal, tuple[str, ...]]] | None = None,
+    program: Program, tier: Tier, lines: tuple[SaleLine, ...], day: date
 ) -> tuple[int, tuple[str, ...]]:
-    """Points for the lines of a sale and the names of the promotions that applied.
-    `memo`: line multipliers remembered by (tier, day, sku, category), which is all they
-    depend on; one dict per program (the hub rechecks every pushed earn with it)."""
-    running = promotions_on(program, day)
-    # Lines with the same multiplier are summed as integers first and multiplied once:
-    # exact either way (no step may round), fewer Decimal operations.
-    spend_by_multiplier: dict[Decimal, int] = {}
-    used: list[str] = []
-    if not running:
-        # No promotion today (most days): every line has the tier's multiplier, capped,
-        # as line_multiplier would say line by line.
-        multiplier = min(tier.multiplier, program.stacking.max_multiplier)
-        spend_by_multiplier[multiplier] = sum(line.qty * line.unit_price for line in lines)
-    else:
-        for line in lines:
-            if memo is None:
-                multiplier, promos = line_multiplier(program, tier, line, day, running)
-            else:
-                key = (tier.name, day, line.sku, line.category)
-                hit = memo.get(key)
-                if hit is None:
-                    hit = memo[key] = line_multiplier(program, tier, line, day, running)
-                multiplier, promos = hit
-            spend_by_multiplier[multiplier] = (spend_by_multiplier.get(multiplier, 0)
-                                               + line.total)
-            if promos:
-                used += [p for p in promos if p not in used]
-    ctx = _EXACT
+    """Points for the lines of a sale and the names of the promotions that applied (in the
+    order they first applied): each line's total x earn rate x its multiplier, summed
+    exactly, then rounded once."""
     exact = Decimal(0)
-    for multiplier, spend in spend_by_multiplier.items():
-        exact = ctx.add(exact, ctx.multiply(Decimal(spend * program.earn_rate), multiplier))
-    exact = ctx.scaleb(exact, -program.currency_exponent)
+    used: list[str] = []
+    for line in lines:
+        multiplier, promos = line_multiplier(program, tier, line, day)
+        exact = _EXACT.add(exact, _EXACT.multiply(Decimal(line.total * program.earn_rate),
+                                                  multiplier))
+        used += [p for p in promos if p not in used]
+    exact = _EXACT.scaleb(exact, -program.currency_exponent)
     return round_points(exact, program.rounding), tuple(used)
 
 
@@ -290,13 +267,10 @@ def enrolment_drafts(
     return drafts
 
 
-def recompute_earn(program: Program, event: Event,
-                   memo: dict[tuple, tuple[Decimal, tuple[str, ...]]] | None = None) -> int:
+def recompute_earn(program: Program, event: Event) -> int:
     """What an `earn` event's points should be under `program`, from its own recorded
-    lines and tier: the hub compares this with the event and flags a mismatch. `memo`:
-    see `purchase_points`."""
+    lines and tier: the hub compares this with the event and flags a mismatch."""
     tier = program.tier_named(event.data.get("tier", "")) or program.tiers[0]
     lines = tuple(SaleLine(*line) for line in event.data.get("lines", ()))
-    points, _ = purchase_points(program, tier, lines, local_day(program, event.occurred),
-                                memo)
+    points, _ = purchase_points(program, tier, lines, local_day(program, event.occurred))
     return points

@@ -4,7 +4,8 @@
     >>> state.balance, state.stamps
 
 Balances are a fold of events. The terminal shows the hub's snapshot (a folded state, see
-`MemberState.to_dict`) with its own not-yet-included events applied on top (`apply`).
+`MemberState.to_dict`) with its own not-yet-included events folded onto it (`fold_onto`:
+applied on top, or everything refolded when one of them sorts before the snapshot).
 
 Points live in lots, one per crediting event, each with an expiry instant written in the
 event (`data["expires_at"]`, decided by the side that recorded it). Spending takes from the
@@ -19,20 +20,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
-from dataclasses import MISSING, dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import MISSING, dataclass, field, fields
+from datetime import datetime, timedelta
 from typing import Any
 
 from loyalty.events import Event, Kind, parse_instant
 
 DEFAULT_LOT_DAYS = 365
-
-# The kinds apply() tests, as module names: a member looked up on its Enum class costs
-# ~0.1 us, and apply() made a dozen such lookups for each event a sale records.
-_ENROL, _EARN, _STAMP, _BONUS, _REDEEM, _REVERSE, _MEMBERSHIP, _TIER = (
-    Kind.ENROL, Kind.EARN, Kind.STAMP, Kind.BONUS, Kind.REDEEM, Kind.REVERSE, Kind.MEMBERSHIP,
-    Kind.TIER)
-_RECEIPT_KINDS = frozenset(k.value for k in (_EARN, _STAMP, _BONUS, _REDEEM))
 
 
 @dataclass
@@ -76,10 +70,6 @@ class ReceiptRecord:
     reversed_purchase_stamps: dict[str, int] = field(default_factory=dict)
     reversed_amount: int = 0
     voided: bool = False
-    _wire: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
-    """This record as `MemberState.to_dict` writes it, kept until `apply` changes the
-    record: a snapshot is written out whole, every old receipt again each time, and
-    building their dicts was most of that."""
 
 
 @dataclass
@@ -186,48 +176,29 @@ class MemberState:
         return copy.deepcopy(self)
 
 
-# A member's state is written out whole each time it is saved, with the same instants
-# again and again (every lot, receipt and spend entry): formatting them was a tenth of a
-# hub snapshot's cost. Only UTC instants (what parse_instant makes) are remembered, since
-# equal instants in other zones hash alike but are written differently.
-_ISO_TEXT: dict[datetime, str] = {}
-_ISO_TEXT_MAX = 200_000
-
-
 def _iso(moment: datetime) -> str:
-    if moment.tzinfo is not UTC:
-        return moment.isoformat(timespec="microseconds")
-    text = _ISO_TEXT.get(moment)
-    if text is None:
-        if len(_ISO_TEXT) >= _ISO_TEXT_MAX:
-            _ISO_TEXT.clear()
-        text = _ISO_TEXT[moment] = moment.isoformat(timespec="microseconds")
-    return text
+    return moment.isoformat(timespec="microseconds")
 
 
-# Receipt records are most of a snapshot (one per receipt the member ever had), and most of
-# their fields keep their default: only the others are written, and `ref` is the key.
+# A snapshot holds one record per receipt the member ever had, and most of a record's
+# fields keep their default: only the others are written (`ref` is the key), and readers
+# fill in the defaults. Every default is falsy and no field ever holds a falsy value other
+# than its default (ids are never empty), so "differs from its default" is "truthy".
 _RECEIPT_DEFAULTS = {
-    name: f.default_factory() if f.default_factory is not MISSING else f.default
-    for name, f in ReceiptRecord.__dataclass_fields__.items()
-    if name not in ("ref", "occurred_at") and not name.startswith("_")
+    f.name: f.default_factory() if f.default_factory is not MISSING else f.default
+    for f in fields(ReceiptRecord)
+    if f.name not in ("ref", "occurred_at")
 }
-
-
-# Every default is falsy and no field holds a falsy value other than its default (ids are
-# never empty), so "not the default" is "truthy": one pass over the record's own dict.
 assert not any(_RECEIPT_DEFAULTS.values())
-_RECEIPT_KEPT = frozenset(_RECEIPT_DEFAULTS)
 
 
 def _receipt_to_dict(record: ReceiptRecord) -> dict[str, Any]:
-    """The record's wire dict (shared with the record's cache: read it, never change it)."""
-    wire = record._wire
-    if wire is None:
-        wire = record._wire = {
-            "occurred_at": _iso(record.occurred_at),
-            **{k: v for k, v in vars(record).items() if v and k in _RECEIPT_KEPT}}
-    return wire
+    out: dict[str, Any] = {"occurred_at": _iso(record.occurred_at)}
+    for name in _RECEIPT_DEFAULTS:
+        value = getattr(record, name)
+        if value:
+            out[name] = copy.copy(value)
+    return out
 
 
 def _receipt_from_dict(ref: str, raw: dict[str, Any]) -> ReceiptRecord:
@@ -271,40 +242,38 @@ def fold_onto(state: MemberState, later: Iterable[Event],
     return state
 
 
-def apply(state: MemberState, event: Event, occurred: datetime | None = None) -> MemberState:
-    """Apply one event in place. A repeat of an applied event_id changes nothing.
-    `occurred` is `event.occurred` when the caller has it already (the terminal has the
-    instant it sealed the event with), so it is not parsed again for every event."""
+def apply(state: MemberState, event: Event) -> MemberState:
+    """Apply one event in place. A repeat of an applied event_id changes nothing."""
     if event.event_id in state.event_ids:
         return state
     state.event_ids.add(event.event_id)
     state.last_hlc = max(state.last_hlc, event.hlc)
-    at = occurred or event.occurred
+    at = event.occurred
     data = event.data
 
-    if event.kind == _ENROL and state.enrolled_at is None:
+    if event.kind == Kind.ENROL and state.enrolled_at is None:
         state.enrolled_at = at
 
     if event.points > 0:
-        if event.kind == _REVERSE:
+        if event.kind == Kind.REVERSE:
             _restore(state, event)
         else:
             _credit(state, event.event_id, event.points, at, data)
             state.earned_total += event.points
     elif event.points < 0:
         _debit(state, event)
-        if event.kind == _REDEEM:
+        if event.kind == Kind.REDEEM:
             state.spent_total += -event.points
     state.balance += event.points
 
     for card, delta in event.stamps.items():
         state.stamps[card] = state.stamps.get(card, 0) + delta
 
-    if event.kind == _EARN and event.amount:
+    if event.kind == Kind.EARN and event.amount:
         state.spend[event.event_id] = [at, event.amount]
-    if event.kind == _MEMBERSHIP and data.get("tier") and data.get("until"):
+    if event.kind == Kind.MEMBERSHIP and data.get("tier") and data.get("until"):
         state.paid_tier = [data["tier"], parse_instant(data["until"])]
-    if event.kind == _TIER:
+    if event.kind == Kind.TIER:
         state.last_tier = data.get("tier")
     if data.get("once"):
         state.once_keys.add(data["once"])
@@ -317,14 +286,14 @@ def apply(state: MemberState, event: Event, occurred: datetime | None = None) ->
         )
     if data.get("voucher_used") and data["voucher_used"] in state.vouchers:
         state.vouchers[data["voucher_used"]].status = "used"
-    if event.kind == _REDEEM and data.get("reward_id"):
+    if event.kind == Kind.REDEEM and data.get("reward_id"):
         rid = data["reward_id"]
         state.reward_counts[rid] = state.reward_counts.get(rid, 0) + 1
 
     if event.ref:
-        if event.kind == _REVERSE:
+        if event.kind == Kind.REVERSE:
             _record_reversal(state, event)
-        elif event.kind in _RECEIPT_KINDS:
+        elif event.kind in (Kind.EARN, Kind.STAMP, Kind.BONUS, Kind.REDEEM):
             _record_receipt(state, event, at)
     return state
 
@@ -415,19 +384,18 @@ def _record_receipt(state: MemberState, event: Event, at: datetime) -> None:
     rec = state.receipts.get(event.ref)
     if rec is None:
         rec = state.receipts[event.ref] = ReceiptRecord(ref=event.ref, occurred_at=at)
-    rec._wire = None
     rec.event_ids.append(event.event_id)
     rec.points += event.points
     rec.amount += event.amount
     for card, delta in event.stamps.items():
         rec.stamps[card] = rec.stamps.get(card, 0) + delta
-    if event.kind == _EARN:
+    if event.kind == Kind.EARN:
         rec.earn_event_id = event.event_id
         rec.purchase_points += event.points
         for card, delta in event.stamps.items():
             rec.purchase_stamps[card] = rec.purchase_stamps.get(card, 0) + delta
     data = event.data
-    if event.kind == _REDEEM and data.get("reward_id"):
+    if event.kind == Kind.REDEEM and data.get("reward_id"):
         rec.rewards.append(data["reward_id"])
 
     rec.vouchers_issued += [v["code"] for v in data.get("vouchers_issued", ())]
@@ -442,7 +410,6 @@ def _record_reversal(state: MemberState, event: Event) -> None:
     data = event.data
     if rec is None:
         return
-    rec._wire = None
     rec.reversed_points += -event.points
     rec.reversed_purchase_points += data.get("purchase_points", 0)
     rec.reversed_amount += -event.amount

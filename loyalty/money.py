@@ -2,8 +2,10 @@
 
     >>> parse_amount("12.50", exponent=2)
     1250
-    >>> format_amount(1250, exponent=2)
+    >>> format_amount(1250, exponent=2)       # for input fields and messages: no separator
     '12.50'
+    >>> format_money(123450, 2, "EUR")        # for people: receipts, screens
+    '1,234.50 EUR'
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ def format_amount(minor: int, exponent: int = 2) -> str:
     return f"{sign}{whole}.{frac:0{exponent}d}"
 
 
-def format_money(minor: int, currency: str = "EUR", exponent: int = 2) -> str:
-    """'12.50 EUR'."""
-    return f"{format_amount(minor, exponent)} {currency}"
+def format_money(minor: int, exponent: int = 2, currency: str = "") -> str:
+    """Integer minor units as people read them: `format_money(123450, 2, "EUR")` ->
+    '1,234.50 EUR'; without `currency` only the amount ('1,234.50'). Negative amounts keep
+    their sign. Floats (and bools) are refused: they cannot hold cents exactly, and one
+    here is always a bug upstream."""
+    if not isinstance(minor, int) or isinstance(minor, bool):
+        raise TypeError(f"money must be integer minor units, not {type(minor).__name__}")
+    if not isinstance(exponent, int) or isinstance(exponent, bool) or exponent < 0:
+        raise ValueError(f"currency exponent must be an integer >= 0, not {exponent!r}")
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**exponent)
+    amount = f"{sign}{whole:,}" if exponent == 0 else f"{sign}{whole:,}.{frac:0{exponent}d}"
+    return f"{amount} {currency}" if currency else amount

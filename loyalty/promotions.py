@@ -21,10 +21,6 @@ from loyalty.program import WEEKDAYS, Program, Promotion, Tier
 from loyalty.sale import SaleLine
 
 
-def promotion_applies(promo: Promotion, line: SaleLine, day: date) -> bool:
-    return on_day(promo, day) and applies_to_line(promo, line)
-
-
 def on_day(promo: Promotion, day: date) -> bool:
     if promo.starts and day < promo.starts:
         return False
@@ -39,23 +35,6 @@ def applies_to_line(promo: Promotion, line: SaleLine) -> bool:
     return True
 
 
-# The last answer of promotions_on: a till asks about the same program and day sale after
-# sale, and testing every promotion's window and weekdays was ~1.5 us of each sale. The
-# program is immutable (a frozen model of tuples) and held here, so `is` identifies it.
-_last_running: tuple[Program, date, tuple[Promotion, ...]] | None = None
-
-
-def promotions_on(program: Program, day: date) -> tuple[Promotion, ...]:
-    """The promotions running on `day`: worked out once per sale, not once per line."""
-    global _last_running
-    last = _last_running
-    if last is not None and last[0] is program and last[1] == day:
-        return last[2]
-    running = tuple(p for p in program.promotions if on_day(p, day))
-    _last_running = (program, day, running)
-    return running
-
-
 def combine(program: Program, multipliers: list[Decimal]) -> Decimal:
     if program.stacking.mode == "add":
         return Decimal(1) + sum((m - 1 for m in multipliers), Decimal(0))
@@ -66,14 +45,10 @@ def combine(program: Program, multipliers: list[Decimal]) -> Decimal:
 
 
 def line_multiplier(
-    program: Program, tier: Tier, line: SaleLine, day: date,
-    running: tuple[Promotion, ...] | None = None,
+    program: Program, tier: Tier, line: SaleLine, day: date
 ) -> tuple[Decimal, tuple[str, ...]]:
-    """Total multiplier for one line (tier x promotions, capped) and the promotions used.
-    `running` is `promotions_on(program, day)` when the caller has it already."""
-    if running is None:
-        running = promotions_on(program, day)
-    active = [p for p in running if applies_to_line(p, line)]
+    """Total multiplier for one line (tier x promotions, capped) and the promotions used."""
+    active = [p for p in program.promotions if on_day(p, day) and applies_to_line(p, line)]
     if not active:
         return min(tier.multiplier, program.stacking.max_multiplier), ()
     combinable = [p for p in active if not p.exclusive]

@@ -20,12 +20,7 @@ from loyalty.program import Program, Tier
 
 def qualifying_spend(state: MemberState, program: Program, at: datetime) -> int:
     start = at - timedelta(days=program.tier_window_days)
-    # A plain loop: this walks every purchase the member ever made, once per sale.
-    total = 0
-    for when, amount in state.spend.values():
-        if start < when <= at:
-            total += amount
-    return total
+    return sum(amount for when, amount in state.spend.values() if start < when <= at)
 
 
 def tier_for_spend(program: Program, spend: int) -> Tier:
@@ -40,7 +35,7 @@ def tier_at(
     state: MemberState, program: Program, at: datetime, *, spend: int | None = None
 ) -> Tier:
     """The member's tier at `at`. `spend` is `qualifying_spend(state, program, at)` when
-    the caller knows it already (summing the window walks the member's whole history)."""
+    the caller has it already, so that the tier and the spend it reports agree."""
     if spend is None:
         spend = qualifying_spend(state, program, at)
     tier = tier_for_spend(program, spend)

@@ -10,6 +10,9 @@ Every command takes `--config PATH` (default `$POS_CONFIG`, else `pos.toml` here
 `--json`. Exit codes: 0 done; 1 done but something needs attention (a print failed on
 `pos print`, `pos check` found a problem); 2 refused: bad input or a rule said no, with one
 line on stderr saying what to do, and nothing written.
+
+The command modules import the store, printers, Textual and httpx inside the handlers that
+use them, so `pos --help` and a lookup do not pay for what they never touch.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ profiles, program versions, reward stock, with the pull cursor, in one transacti
 
 Change shapes are ARCHITECTURE.md's "Sync wire protocol" (`GET /v1/sync/pull`). A member
 snapshot replaces the previous one; what the terminal shows becomes that snapshot plus
-this terminal's own events whose ids it does not list (`ledger.build_state`). The cached
-balance row is rewritten and its version moved, so every process drops its cached fold.
+this terminal's own events whose ids it does not list (`ledger.build_state`), and the
+member's balance row is rewritten to match.
 """
 
 from __future__ import annotations
@@ -23,13 +23,7 @@ from loyalty.ids import is_valid_card_number
 from loyalty.program import program_from_dict
 from pos_agent.db import transaction
 from pos_agent.exceptions import StoreError
-from pos_agent.ledger import (
-    OF_MEMBER,
-    build_state,
-    state_version,
-    write_balance,
-    write_balance_row,
-)
+from pos_agent.ledger import build_state, write_balance
 from pos_agent.store import Store
 
 
@@ -43,14 +37,13 @@ def apply_pull_page(store: Store, changes: list[dict], cursor: int,
     changes were applied. Unknown change types are skipped (a newer hub)."""
     now_text = (now or datetime.now(UTC)).isoformat()
     applied = 0
-    touched: list[str] = []
     latest_stamp = ""
     try:
         with transaction(store.db) as conn:
             for change in changes:
                 kind = change.get("type")
                 if kind == "member":
-                    touched.append(_apply_member(conn, change, now_text))
+                    _apply_member(conn, change, now_text)
                     # Fixed-width stamps: string order is clock order.
                     latest_stamp = max(latest_stamp, (change.get("snapshot") or {}).get(
                         "last_hlc") or "")
@@ -73,13 +66,10 @@ def apply_pull_page(store: Store, changes: list[dict], cursor: int,
                          (int(cursor), now_text))
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"the hub sent a change this terminal cannot read: {exc!r}") from exc
-    finally:
-        for member_id in touched:
-            store.states.pop(member_id, None)
     return applied
 
 
-def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str) -> str:
+def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str) -> None:
     member_id = change["member_id"]
     profile = change.get("profile") or {}
     conn.execute(
@@ -109,19 +99,8 @@ def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str) -> str:
             (member_id, orjson.dumps(snapshot).decode(), change.get("hub_seq"),
              change.get("change_seq"), now_text),
         )
-        version = state_version(conn, member_id) + 1
-        included = set(snapshot["event_ids"])
-        if all(event_id in included for (event_id,) in conn.execute(
-                f"SELECT event_id FROM events WHERE {OF_MEMBER}", (member_id,))):
-            # Usual after a push: the snapshot holds all our events, so it is what the
-            # terminal shows, and its totals are the cached balance (no fold needed).
-            write_balance_row(conn, member_id, snapshot["balance"], snapshot["debt"],
-                              snapshot["stamps"], now_text, version)
-        else:
-            # The snapshot just written, as a dict: no need to read it back and decode it.
-            state = build_state(conn, member_id, snapshot)
-            write_balance(conn, state, now_text, version)
-    return member_id
+        # The snapshot just written, as a dict: no need to read it back and decode it.
+        write_balance(conn, build_state(conn, member_id, snapshot), now_text)
 
 
 def _observe(conn: sqlite3.Connection, stamp: str) -> None:

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlite_utils import Database
 
 from loyalty.ids import unregistered_issuer
 from pos_agent.db import transaction
 from pos_agent.exceptions import HubUnreachable, NotInitialised, StoreError, SyncError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -111,15 +114,6 @@ def new_epoch(db: Database, now: datetime | None = None) -> Identity:
     return load_identity(db)
 
 
-def set_hub(db: Database, hub_url: str, hub_token: str, qr_key: str) -> Identity:
-    with transaction(db) as conn:
-        conn.execute(
-            "UPDATE identity SET hub_url = ?, hub_token = ?, qr_key = ?",
-            (hub_url, hub_token, qr_key),
-        )
-    return load_identity(db)
-
-
 def fetch_whoami(
     hub_url: str,
     token: str,
@@ -128,6 +122,8 @@ def fetch_whoami(
     transport: httpx.BaseTransport | None = None,
 ) -> dict:
     """`GET {hub}/v1/terminal/whoami`: this credential's origin and the QR signing key."""
+    import httpx  # only `pos init --hub` talks to the hub: other commands start without it
+
     url = hub_url.rstrip("/") + "/v1/terminal/whoami"
     try:
         with httpx.Client(timeout=timeout, transport=transport) as client:

@@ -2,28 +2,30 @@
 
     >>> with record(store, at) as rec:                  # BEGIN IMMEDIATE ... COMMIT
     ...     receipt_no = rec.next_receipt_no()
-    ...     state = rec.state(member_id)                # snapshot + own events, cached
+    ...     state = rec.state(member_id)                # snapshot + own events, read now
     ...     for draft in earn_for_sale(program, state, sale, at, receipt_no=receipt_no).drafts:
     ...         rec.append(draft)                       # sealed, inserted, applied to state
     ...     rec.add_receipt(receipt_no, "sale", member_id=member_id, total=sale.total)
 
-Everything inside one `record` block is one SQLite transaction: the events (numbered with
-the next gap-free `origin_seq` of this origin and epoch, chained by `prev_hash`, stamped
-by the persisted hybrid logical clock), the receipt, the identity's serials and clock
-when they must be written, and the cached balances of the members touched. An exception
-anywhere rolls all of it back, and the in-process state cache forgets the members it
-touched. The receipt's print job is made after the commit (`pos_agent.printing`).
+Everything inside one `record` block is one SQLite transaction (`pos_agent.db.transaction`):
+the events (numbered with the next gap-free `origin_seq` of this origin and epoch, chained
+by `prev_hash`, stamped by the persisted hybrid logical clock), the receipt and its print
+job, the identity row (serials and clock) and the balances of the members touched. An
+exception anywhere rolls all of it back. Every operation reads the identity, the chain head
+and the members' states afresh under the write lock, so what another process wrote (the
+app, a `pos` command, the sync agent) is always seen.
 
 Also here, for the sync agent: `pending_events`, `mark_acknowledged`,
-`unacknowledge_from`, `high_seq`, `queued_count`, and `verify_ledger` (chain and caches).
+`unacknowledge_from`, `high_seq`, `queued_count`, and `verify_ledger` (chain and balances).
 """
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -32,15 +34,13 @@ from loyalty.events import (
     GENESIS,
     Event,
     EventDraft,
-    canonical_bytes,
     canonical_json,
     format_instant,
     seal,
     verify_chain,
 )
 from loyalty.fold import MemberState, apply
-from loyalty.program import Program
-from pos_agent.db import joined
+from pos_agent.db import joined, transaction
 from pos_agent.exceptions import MemberNotFound, NotInitialised, StoreError
 from pos_agent.identity import Identity
 
@@ -69,91 +69,15 @@ def _after(epoch: int, seq: int) -> tuple[int, int]:
     return event_key(epoch, seq), event_key(epoch, SEQ_MAX)
 
 
-def dumps(value: Any) -> str:
-    """`loyalty.events.canonical_json`, calling orjson directly: a sale encodes five
-    values (the event's stamps and data, the receipt's lines and details, the balance's
-    stamps) and the two wrappers were a third of each encoding's time."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:  # what orjson refuses (ints past 64 bits): the slow, same encoder
-        return canonical_json(value)
-
-
 def receipt_prefix(origin: str, epoch: int) -> str:
     """What a receipt number of `epoch` starts with: `S001-T1-` (epoch 1; the number is
     `S001-T1-000042`), from epoch 2 on `S001-T1-E2-`."""
     return f"{origin}-E{epoch}-" if epoch > 1 else f"{origin}-"
 
 
-# receipts.receipt_key packs (epoch, serial) like event_key (migration 8): the table
-# holds this terminal's receipts, so it orders and identifies them.
-receipt_key = event_key
-
-
-def receipt_key_of(origin: str, receipt_no: str) -> int | None:
-    """The `receipts.receipt_key` a receipt number of this terminal has, or None if the
-    text is not one (another terminal's, mistyped). Only the exact number: `S001-T1-42`
-    is not `S001-T1-000042`."""
-    if not receipt_no.startswith(origin + "-"):
-        return None
-    rest = receipt_no[len(origin) + 1:]
-    epoch = 1
-    if rest.startswith("E"):
-        epoch_text, _, rest = rest[1:].partition("-")
-        if not (epoch_text.isdigit() and epoch_text.isascii()):
-            return None
-        epoch = int(epoch_text)
-    if not (rest.isdigit() and rest.isascii()) or epoch < 1:
-        return None
-    serial = int(rest)
-    if not 0 < serial <= SEQ_MAX or receipt_no != f"{receipt_prefix(origin, epoch)}{serial:06d}":
-        return None
-    return receipt_key(epoch, serial)
-
-
-def _last_receipt_serial(conn: sqlite3.Connection, epoch: int) -> int:
-    """The highest receipt serial of any epoch up to `epoch` (serials go on across
-    epochs), read from the receipts' integer key: one index seek an epoch."""
-    best = 0
-    for e in range(1, epoch + 1):
-        row = conn.execute(
-            "SELECT MAX(receipt_key) FROM receipts WHERE receipt_key > ? AND receipt_key <= ?",
-            _after(e, 0),
-        ).fetchone()
-        if row[0] is not None:
-            best = max(best, row[0] & SEQ_MAX)
-    return best
-
-
 _INSERT_EVENT = (
     f"INSERT INTO events (event_key, {_EVENT_COLUMNS}, content_hash, approved_offline) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-# member_ledger (migration 9) holds a member's own events' keys and, after them at this
-# key, the member's cached balance row.
-BALANCE_KEY = (1 << 63) - 1
-
-# The SQL condition for a member's own events: events has no index by member since
-# migration 9, member_ledger holds the keys.
-OF_MEMBER = (
-    "event_key IN (SELECT event_key FROM member_ledger WHERE member_id = ? "
-    f"AND event_key < {BALANCE_KEY})"
-)
-# Built once: the statement cache is keyed by the text, which a sale's f-string would
-# format (and hash) again on every call.
-_VERSION = f"SELECT version FROM member_ledger WHERE member_id = ? AND event_key = {BALANCE_KEY}"
-_UPDATE_BALANCE = (
-    "UPDATE member_ledger SET balance = ?, debt = ?, stamps = ?, version = ?, updated_at = ? "
-    f"WHERE member_id = ? AND event_key = {BALANCE_KEY}"
-)
-_UPSERT_BALANCE = (
-    "INSERT INTO member_ledger (member_id, event_key, balance, debt, stamps, version, "
-    f"updated_at) VALUES (?, {BALANCE_KEY}, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (member_id, event_key) DO UPDATE SET "
-    "balance = excluded.balance, debt = excluded.debt, stamps = excluded.stamps, "
-    "version = excluded.version, updated_at = excluded.updated_at"
 )
 
 
@@ -173,7 +97,7 @@ def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
 def own_events(conn: sqlite3.Connection, member_id: str) -> list[Event]:
     """This terminal's events of one member, in the fold's sort order."""
     rows = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE {OF_MEMBER}", (member_id,)
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE member_id = ?", (member_id,)
     ).fetchall()
     return sorted((event_from_row(r) for r in rows), key=lambda e: e.sort_key)
 
@@ -183,147 +107,63 @@ def build_state(
 ) -> MemberState:
     """What the terminal shows for a member: the hub snapshot (read from the database, or
     `snapshot` when the caller has just received it) plus this terminal's own events that
-    the snapshot does not include yet."""
+    the snapshot does not include yet, applied on top in fold order. (The terminal cannot
+    refold: it holds only its own events, the snapshot stands for everyone else's.)"""
     if snapshot is None:
         row = conn.execute(
             "SELECT state FROM hub_snapshots WHERE member_id = ?", (member_id,)
         ).fetchone()
         snapshot = orjson.loads(row[0]) if row else None
-    if snapshot is None:
-        state = MemberState(member_id)
-        for event in own_events(conn, member_id):
-            apply(state, event)
-        return state
-    state = MemberState.from_dict(snapshot)
-    # Only decode the events the snapshot does not hold yet: after a sync that is none.
-    held = state.event_ids
-    rows = [
-        row for row in conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE {OF_MEMBER}", (member_id,))
-        if row[0] not in held
-    ]
-    for event in sorted((event_from_row(r) for r in rows), key=lambda e: e.sort_key):
-        apply(state, event)
+    state = MemberState.from_dict(snapshot) if snapshot else MemberState(member_id)
+    for event in own_events(conn, member_id):
+        apply(state, event)  # an event the snapshot holds changes nothing
     return state
 
 
-def state_version(conn: sqlite3.Connection, member_id: str) -> int:
-    row = conn.execute(_VERSION, (member_id,)).fetchone()
-    return row[0] if row else 0
+def write_balance(conn: sqlite3.Connection, state: MemberState, now_text: str) -> None:
+    """Write a member's balance row: the fold of the ledger, kept so readers (reports,
+    `pos check`) need not fold."""
+    conn.execute(
+        "INSERT INTO member_balances (member_id, balance, debt, stamps, updated_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
+        "balance = excluded.balance, debt = excluded.debt, stamps = excluded.stamps, "
+        "updated_at = excluded.updated_at",
+        (state.member_id, state.balance, state.debt,
+         canonical_json({k: v for k, v in state.stamps.items() if v}), now_text),
+    )
 
 
-def cached_state(store: Store, conn: sqlite3.Connection, member_id: str) -> MemberState:
-    """The member's state, from the process cache when the database says it is current.
-
-    `member_balances.version` moves on every write for that member (by any process) and
-    when a hub snapshot arrives, so a cached state with the same version is exact; any
-    other case rebuilds from the ledger. Rebuilding is the truth; the cache only saves
-    folding a long history on every sale.
-    """
-    return _versioned_state(store, conn, member_id)[1]
-
-
-def _versioned_state(
-    store: Store, conn: sqlite3.Connection, member_id: str
-) -> tuple[int, MemberState]:
-    version = state_version(conn, member_id)
-    hit = store.states.get(member_id)
-    store.verified.add(member_id)
-    if hit is not None and hit[0] == version and version:
-        return hit
-    state = build_state(conn, member_id)
-    store.states[member_id] = (version, state)
-    return version, state
-
-
-def write_balance(
-    conn: sqlite3.Connection, state: MemberState, now_text: str, version: int | None = None
-) -> int:
-    """Write the cached balance row of a member; returns its new version."""
-    if version is None:
-        version = state_version(conn, state.member_id) + 1
-    write_balance_row(conn, state.member_id, state.balance, state.debt, state.stamps,
-                      now_text, version)
-    return version
-
-
-def write_balance_row(
-    conn: sqlite3.Connection | sqlite3.Cursor, member_id: str, balance: int, debt: int,
-    stamps: dict[str, int], now_text: str, version: int, *, exists: bool = False,
-) -> None:
-    """Write a member's cached balance row; `exists` when the caller knows the row is
-    there (a version above 0 was read under the write lock): a plain UPDATE is cheaper
-    than the upsert."""
-    stamps_text = dumps({k: v for k, v in stamps.items() if v})
-    if exists:
-        conn.execute(_UPDATE_BALANCE,
-                     (balance, debt, stamps_text, version, now_text, member_id))
-        return
-    conn.execute(_UPSERT_BALANCE, (member_id, balance, debt, stamps_text, version, now_text))
+def _read_identity(conn: sqlite3.Connection) -> Identity:
+    row = conn.execute(
+        "SELECT origin, store, terminal, epoch, created_at, epoch_started_at, card_serial, "
+        "receipt_serial, hlc, hub_url, hub_token, qr_key, card_issuer FROM identity "
+        "WHERE id = 1"
+    ).fetchone()
+    if row is None:
+        raise NotInitialised(
+            "this terminal has no identity yet: run `pos init --store S001 --terminal T1`"
+        )
+    return Identity(*row)
 
 
 class Recorder:
-    """Writes one operation inside an open transaction (made by `record`).
+    """Writes one operation inside the open transaction `record` made.
 
     `identity` is the terminal's identity as this operation found it; the serials and the
-    clock this operation moves are `card_serial`, `receipt_serial` and `clock`, and its
-    origin and epoch are `origin` and `epoch`."""
+    clock it moves are `card_serial`, `receipt_serial` and `clock`, written back by
+    `finish`."""
 
-    def __init__(self, store: Store, conn: sqlite3.Connection, at: datetime,
-                 cursor: sqlite3.Cursor | None = None) -> None:
+    def __init__(self, store: Store, conn: sqlite3.Connection, at: datetime) -> None:
         if at.tzinfo is None:
             raise StoreError("operation instants must be time-zone aware")
         self.store = store
         self.conn = conn
-        # The operation's own statements go through one cursor: conn.execute makes a new
-        # cursor for every statement, and a sale runs six.
-        self.cursor = cursor or conn.cursor()
         self.at = at
         self.at_text = format_instant(at)
-        # What parse_instant(at_text) gives: the instant the fold applies an event at.
-        self.at_utc = at.astimezone(UTC)
         self.wall_ms = int(at.timestamp() * 1000)
-        # Under the write lock: if nothing was written by anyone since this connection's
-        # last operation committed, what that operation left (identity, chain head,
-        # program, member states) is still exact and need not be read again.
-        cache = store.writer_cache
-        self.data_version = self.cursor.execute("PRAGMA data_version").fetchone()[0]
-        self.fresh = cache is not None and cache.token == (self.data_version, conn.total_changes)
-        if self.fresh:
-            # The cached identity's serials and clock are those its head read found; the
-            # cache carries the current ones beside it.
-            self._identity, self.program = cache.identity, cache.program
-            self.seq, self.prev_hash = cache.seq, cache.prev_hash
-            self.card_serial, self.receipt_serial = cache.card_serial, cache.receipt_serial
-            self.clock = HybridClock(cache.clock_ms, cache.clock_counter)
-        else:
-            store.writer_cache = None
-            store.verified.clear()
-            store.birthdays.clear()
-            self._read_head(store, conn)
-        self.origin, self.epoch = self._identity.origin, self._identity.epoch
-        self._start = (self.card_serial, self.receipt_serial, self.clock.wall_ms,
-                       self.clock.counter)
-        self.events: list[Event] = []
-        # Receipt numbers taken and not yet inserted as a receipt row (see finish()), and
-        # their keys.
-        self.unreceipted: dict[str, int] = {}
-        self.touched: dict[str, MemberState] = {}
-        # member_balances.version read under this transaction's write lock, so finish()
-        # can write version + 1 without reading it again.
-        self.versions: dict[str, int] = {}
-
-    def _read_head(self, store: Store, conn: sqlite3.Connection) -> None:
-        row = conn.execute(
-            "SELECT origin, store, terminal, epoch, created_at, epoch_started_at, card_serial, "
-            "receipt_serial, hlc, hub_url, hub_token, qr_key, card_issuer FROM identity "
-            "WHERE id = 1"
-        ).fetchone()
-        if row is None:
-            raise NotInitialised(
-                "this terminal has no identity yet: run `pos init --store S001 --terminal T1`"
-            )
-        self._identity = identity = Identity(*row)
+        # Read under the write lock: nobody else can move them until the commit.
+        self.identity = identity = _read_identity(conn)
+        self.origin, self.epoch = identity.origin, identity.epoch
         self.program = store.active_program(conn)
         head = conn.execute(
             "SELECT origin_seq, content_hash FROM events WHERE event_key > ? AND event_key <= ? "
@@ -331,39 +171,21 @@ class Recorder:
             (*_after(identity.epoch, 0), identity.origin),
         ).fetchone()
         self.seq, self.prev_hash = head if head else (0, GENESIS)
-        # The identity row's receipt serial and clock are floors, not written by every
-        # operation (one b-tree page less in each commit): the last receipt number and the
-        # newest event's stamp say where they are now.
         self.card_serial = identity.card_serial
-        self.receipt_serial = max(identity.receipt_serial,
-                                  _last_receipt_serial(conn, identity.epoch))
+        self.receipt_serial = identity.receipt_serial
+        # The clock starts from the last stamp this terminal wrote (or observed from the
+        # hub), so its stamps never go backwards, even if the wall clock does.
         self.clock = HybridClock(*parse_hlc(identity.hlc)) if identity.hlc else HybridClock()
-        newest = conn.execute("SELECT hlc FROM events ORDER BY event_key DESC LIMIT 1").fetchone()
-        if newest:
-            self.clock.observe(newest[0])
-
-    @property
-    def identity(self) -> Identity:
-        """The identity row as this operation found it (built on demand: a sale only
-        needs its origin and epoch)."""
-        card_serial, receipt_serial, wall_ms, counter = self._start
-        i = self._identity
-        return Identity(i.origin, i.store, i.terminal, i.epoch, i.created_at,
-                        i.epoch_started_at, card_serial, receipt_serial,
-                        format_hlc(wall_ms, counter) if (wall_ms or counter) else "",
-                        i.hub_url, i.hub_token, i.qr_key, i.card_issuer)
+        self.events: list[Event] = []
+        self.touched: dict[str, MemberState] = {}
 
     # -- numbers ---------------------------------------------------------------------
     def next_receipt_no(self) -> str:
         """`S001-T1-000042`; from epoch 2 on `S001-T1-E2-000042`, so a restored database
-        never prints a number it already printed before the restore."""
+        never prints a number it already printed before the restore. Serials go on
+        across epochs."""
         self.receipt_serial += 1
-        if self.receipt_serial > SEQ_MAX:  # the key holds 32 bits of serial
-            raise StoreError("this terminal has used all 4,294,967,295 receipt numbers: "
-                             "tell HQ")
-        receipt_no = f"{receipt_prefix(self.origin, self.epoch)}{self.receipt_serial:06d}"
-        self.unreceipted[receipt_no] = receipt_key(self.epoch, self.receipt_serial)
-        return receipt_no
+        return f"{receipt_prefix(self.origin, self.epoch)}{self.receipt_serial:06d}"
 
     def next_card_serial(self) -> int:
         self.card_serial += 1
@@ -373,33 +195,22 @@ class Recorder:
     def state(self, member_id: str) -> MemberState:
         """The member's current state; changes made by `append` are applied to it."""
         if member_id not in self.touched:
-            hit = self.store.states.get(member_id) if self.fresh else None
-            if hit is not None and member_id in self.store.verified:
-                version, state = hit
-            else:
-                version, state = _versioned_state(self.store, self.conn, member_id)
-            self.touched[member_id] = state
-            self.versions[member_id] = version
+            self.touched[member_id] = build_state(self.conn, member_id)
         return self.touched[member_id]
 
     def birthday(self, member_id: str) -> date | None:
-        """The member's birthday; MemberNotFound if the member is not on this terminal.
-        Kept per connection while nobody writes (a profile only changes by a write)."""
-        birthdays = self.store.birthdays
-        if member_id in birthdays:
-            return birthdays[member_id]
+        """The member's birthday; MemberNotFound if the member is not on this terminal."""
         row = self.conn.execute(
             "SELECT birthday FROM members WHERE member_id = ?", (member_id,)
         ).fetchone()
         if row is None:
             raise MemberNotFound(f"no member {member_id} on this terminal")
-        birthdays[member_id] = day = date.fromisoformat(row[0]) if row[0] else None
-        return day
+        return date.fromisoformat(row[0]) if row[0] else None
 
     # -- events ------------------------------------------------------------------------
     def append(self, draft: EventDraft, *, approved_offline: bool = False) -> Event:
         """Seal `draft` as the next event of this origin, insert it, apply it."""
-        state = self.touched.get(draft.member_id) or self.state(draft.member_id)
+        state = self.state(draft.member_id)
         event = seal(
             draft,
             origin=self.origin,
@@ -410,18 +221,18 @@ class Recorder:
             hlc=self.clock.now(self.wall_ms),
             program_version=self.program.version,
         )
-        content_hash = _content_hash(event)
-        self.cursor.execute(
+        content_hash = event.content_hash()
+        self.conn.execute(
             _INSERT_EVENT,
             (event_key(event.origin_epoch, event.origin_seq),
              event.event_id, event.origin, event.origin_seq, event.origin_epoch,
-             event.member_id, event.kind, event.points, dumps(event.stamps), event.amount,
-             event.currency, event.program_version, event.prev_hash, event.ref,
-             event.occurred_at, event.hlc, dumps(event.data), content_hash,
+             event.member_id, event.kind, event.points, canonical_json(event.stamps),
+             event.amount, event.currency, event.program_version, event.prev_hash, event.ref,
+             event.occurred_at, event.hlc, canonical_json(event.data), content_hash,
              int(approved_offline)),
         )
         self.seq, self.prev_hash = event.origin_seq, content_hash
-        apply(state, event, None if draft.occurred_at else self.at_utc)
+        apply(state, event)
         self.events.append(event)
         return event
 
@@ -442,140 +253,49 @@ class Recorder:
         approved_offline: bool = False,
         print_job: bool = True,
     ) -> None:
-        """Insert the receipt row; `print_job=False`: a receipt never to print.
-
-        The receipt is "to print" from its commit on, with no print job row yet: the
-        printing code gives it one after the commit (`pos_agent.printing.queue_receipts`,
-        which finds it past its epoch's print mark), so the sale's transaction writes
-        neither the job nor the queue's index."""
+        """Insert the receipt row and, unless `print_job=False` (a receipt never to print),
+        its print job: in the same transaction, so a committed receipt is always in the
+        print queue, whatever happens before it prints. The job's bytes are rendered when
+        it is first sent (`pos_agent.printing`)."""
         balance_after = self.touched[member_id].balance if member_id in self.touched else None
-        key = self.unreceipted.pop(receipt_no, None)
-        if key is None and (key := receipt_key_of(self.origin, receipt_no)) is None:
-            raise StoreError(f"{receipt_no} is not a receipt number of this terminal")
-        self.cursor.execute(
-            "INSERT INTO receipts (receipt_key, receipt_no, kind, member_id, total, currency, "
-            "lines, points_earned, points_spent, points_reversed, balance_after, details, "
-            "reverses, approved_offline, created_at, no_print) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, receipt_no, kind, member_id, total, self.program.currency,
-             dumps(lines or []), points_earned, points_spent, points_reversed, balance_after,
-             dumps(details or {}), reverses, int(approved_offline), self.at_text,
-             0 if print_job else 1),
+        self.conn.execute(
+            "INSERT INTO receipts (receipt_no, kind, member_id, total, currency, lines, "
+            "points_earned, points_spent, points_reversed, balance_after, details, reverses, "
+            "approved_offline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (receipt_no, kind, member_id, total, self.program.currency,
+             canonical_json(lines or []), points_earned, points_spent, points_reversed,
+             balance_after, canonical_json(details or {}), reverses, int(approved_offline),
+             self.at_text),
         )
+        if print_job:
+            self.conn.execute(
+                "INSERT INTO print_jobs (receipt_no, kind, created_at) VALUES (?, ?, ?)",
+                (receipt_no, kind, self.at_text),
+            )
 
     # -- end -------------------------------------------------------------------------
-    def finish(self) -> dict[str, tuple[int, MemberState]]:
-        """Write serials and clock when the ledger cannot tell them, and cached balances;
-        return the new cache entries.
-
-        The receipt serial is read back from the last receipt's key (`_read_head`), so it
-        needs writing only when a number was taken without a receipt row. The clock is
-        read back from the newest event."""
-        if self.card_serial != self._start[0] or self.unreceipted:
-            self.conn.execute(
-                "UPDATE identity SET card_serial = ?, receipt_serial = ?, hlc = ? "
-                "WHERE id = 1",
-                # The clock started from the stored stamp and only moves forward.
-                (self.card_serial, self.receipt_serial,
-                 format_hlc(self.clock.wall_ms, self.clock.counter)),
-            )
-        entries = {}
+    def finish(self) -> None:
+        """Write the identity's serials and clock, and the balances of the members whose
+        events this operation appended."""
+        self.conn.execute(
+            "UPDATE identity SET card_serial = ?, receipt_serial = ?, hlc = ? WHERE id = 1",
+            (self.card_serial, self.receipt_serial,
+             format_hlc(self.clock.wall_ms, self.clock.counter)
+             if self.clock.wall_ms or self.clock.counter else self.identity.hlc),
+        )
         changed = {e.member_id for e in self.events}
         for member_id, state in self.touched.items():
             if member_id in changed:
-                version = self.versions[member_id] + 1
-                write_balance_row(self.cursor, member_id, state.balance, state.debt,
-                                  state.stamps, self.at_text, version, exists=version > 1)
-                entries[member_id] = (version, state)
-        return entries
+                write_balance(self.conn, state, self.at_text)
 
 
-def _content_hash(event: Event) -> str:
-    # Same bytes as Event.content_hash(), without dataclasses.asdict's deep copy: an
-    # Event's __dict__ holds exactly its fields (tests check the two hashes agree).
-    return hashlib.sha256(canonical_bytes(vars(event))).hexdigest()
-
-
-class record:  # noqa: N801 - used as `with record(store, at) as rec:`, like a function
-    """One operation = one transaction; see the module docstring.
-
-    A class rather than a generator context manager: this wraps every sale, and the
-    generator machinery (three nested ones before) was a measurable part of its time."""
-
-    __slots__ = ("store", "at", "rec")
-
-    def __init__(self, store: Store, at: datetime | None = None) -> None:
-        self.store = store
-        self.at = at or datetime.now(UTC)
-        self.rec: Recorder | None = None
-
-    def __enter__(self) -> Recorder:
-        conn = self.store.db.conn
-        if conn.in_transaction:
-            raise StoreError("a terminal transaction is already open on this connection")
-        # BEGIN IMMEDIATE takes the write lock up front, so two processes serialise
-        # instead of failing half-way with SQLITE_BUSY on their first write.
-        cursor = conn.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
-        try:
-            self.rec = Recorder(self.store, conn, self.at, cursor)
-        except BaseException:
-            self._abandon(conn)
-            raise
-        return self.rec
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:
-        rec = self.rec
-        assert rec is not None
-        conn = rec.conn
-        if exc_type is not None:
-            self._abandon(conn)
-            return
-        try:
-            entries = rec.finish()
-            rec.cursor.execute("COMMIT")
-        except BaseException:
-            self._abandon(conn)
-            raise
-        store = self.store
-        store.states.update(entries)
-        store.verified.update(entries)
-        # Our own commit does not move data_version on this connection.
-        store.writer_cache = WriterCache(
-            (rec.data_version, conn.total_changes), rec._identity, rec.program, rec.seq,
-            rec.prev_hash, rec.card_serial, rec.receipt_serial, rec.clock.wall_ms,
-            rec.clock.counter,
-        )
-
-    def _abandon(self, conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        # States in the cache were mutated by events that are now rolled back.
-        store = self.store
-        store.writer_cache = None
-        if self.rec is not None:
-            for member_id in self.rec.touched:
-                store.states.pop(member_id, None)
-                store.verified.discard(member_id)
-
-
-class WriterCache(NamedTuple):
-    """What this connection's last operation left, exact while its token has not moved:
-    `PRAGMA data_version` moves when another connection commits, `total_changes` when
-    this one writes. A sale then reads no identity, program, chain head, member version
-    or birthday again. `identity` is the row its last read found; the serials and clock
-    moved since are the fields beside it."""
-
-    token: tuple[int, int]
-    identity: Identity
-    program: Program
-    seq: int
-    prev_hash: str
-    card_serial: int
-    receipt_serial: int
-    clock_ms: int
-    clock_counter: int
+@contextmanager
+def record(store: Store, at: datetime | None = None) -> Iterator[Recorder]:
+    """One operation = one transaction; see the module docstring."""
+    with transaction(store.db) as conn:
+        rec = Recorder(store, conn, at or datetime.now(UTC))
+        yield rec
+        rec.finish()
 
 
 # -- for the sync agent -------------------------------------------------------------------
@@ -600,43 +320,19 @@ def unacked_streams(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
     return sorted(((o, e, s) for (o, e), s in marks.items()), key=lambda m: (m[1], m[0]))
 
 
-def pending_events(
-    conn: sqlite3.Connection, limit: int, epoch: int | None = None, after_seq: int = 0
-) -> list[Event]:
-    """Unacknowledged events in (epoch, origin_seq) order, at most `limit` (one epoch: the
-    oldest that has any, or `epoch`), optionally only those after `after_seq` (the agent
-    reads the next batch while the current one is on its way)."""
-    return [event_from_row(r) for r in _pending_rows(conn, limit, epoch, after_seq)]
-
-
-def pending_wire(
-    conn: sqlite3.Connection, limit: int, epoch: int | None = None, after_seq: int = 0
-) -> list[dict]:
-    """`pending_events` as the dicts a push sends (`Event.to_dict()`), made straight from
-    the rows: `stamps` and `data` are the stored JSON text, embedded as it is
-    (`orjson.Fragment`), never parsed and encoded again. Building Event objects only to
-    encode them was most of the agent's own time in an end-of-day push."""
-    return [dict(zip(_WIRE_FIELDS, (*r[:7], orjson.Fragment(r[7]), *r[8:15],
-                                    orjson.Fragment(r[15])), strict=True))
-            for r in _pending_rows(conn, limit, epoch, after_seq)]
-
-
-_WIRE_FIELDS = tuple(c.strip() for c in _EVENT_COLUMNS.split(","))
-
-
-def _pending_rows(
-    conn: sqlite3.Connection, limit: int, epoch: int | None, after_seq: int
-) -> list[tuple]:
+def pending_events(conn: sqlite3.Connection, limit: int, epoch: int | None = None) -> list[Event]:
+    """Unacknowledged events in (epoch, origin_seq) order, at most `limit`, all of one
+    epoch: the oldest that has any, or `epoch`."""
     for origin, stream_epoch, acked in unacked_streams(conn):
         if epoch is not None and stream_epoch != epoch:
             continue
         rows = conn.execute(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_key > ? AND event_key <= ? "
             "AND origin = ? AND acked_hub_seq IS NULL ORDER BY event_key LIMIT ?",
-            (*_after(stream_epoch, max(acked, after_seq)), origin, limit),
+            (*_after(stream_epoch, acked), origin, limit),
         ).fetchall()
         if rows:
-            return rows
+            return [event_from_row(r) for r in rows]
     return []
 
 

@@ -9,11 +9,15 @@ limit is the store's own, much lower, one: a coffee shop's 10,000 EUR sale is a 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from loyalty.money import format_amount, parse_amount
-from loyalty.program import Program
-from loyalty.sale import Sale
 from pos_agent.exceptions import StoreError
-from pos_agent.settings import PosSettings
+
+if TYPE_CHECKING:
+    from loyalty.program import Program
+    from loyalty.sale import Sale
+    from pos_agent.settings import PosSettings
 
 
 def check_sale_total(settings: PosSettings, program: Program, sale: Sale) -> Sale:

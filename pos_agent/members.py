@@ -26,7 +26,7 @@ from loyalty.ids import is_valid_card_number, make_card_number, new_member_id
 from loyalty.member_qr import looks_like_payload, sign_card, verify_payload
 from loyalty.summary import MemberSummary, member_summary
 from pos_agent.exceptions import MemberNotFound, StoreError
-from pos_agent.ledger import Recorder, cached_state, record
+from pos_agent.ledger import Recorder, build_state, record
 from pos_agent.store import Store
 
 FoundBy = Literal["card", "phone", "qr"]
@@ -118,16 +118,15 @@ def _by_card(store: Store, card: str, found_by: FoundBy) -> MemberMatch:
 
 
 def member_state(store: Store, member_id: str) -> MemberState:
-    """The folded state (hub snapshot + own events not in it). Do not mutate it: it is
-    the store's cached copy."""
+    """The folded state (hub snapshot + own events not in it)."""
     conn = store.conn
-    conn.execute("BEGIN")  # one read snapshot for the version and the events
+    conn.execute("BEGIN")  # one read snapshot for the snapshot and the events
     try:
         if not conn.execute(
             "SELECT 1 FROM members WHERE member_id = ?", (member_id,)
         ).fetchone():
             raise MemberNotFound(f"no member {member_id} on this terminal")
-        return cached_state(store, conn, member_id)
+        return build_state(conn, member_id)
     finally:
         conn.execute("COMMIT")
 

@@ -38,12 +38,10 @@ from loyalty.sale import Sale
 from loyalty.tiers import tier_at
 from pos_agent.exceptions import MemberNotFound, ReceiptNotFound, StoreError
 from pos_agent.ledger import (
-    OF_MEMBER,
     SEQ_MAX,
     event_key,
     mark_acknowledged,
     pending_events,
-    receipt_key_of,
     record,
     unacked_streams,
 )
@@ -157,8 +155,7 @@ def record_sale(
         events = tuple([rec.append(d) for d in earn.drafts])
         points = earn.points
         details: dict = {"tier": earn.tier}
-        # Only what this sale had: the readers take a missing list as empty, and a
-        # smaller row fills the receipts' b-tree pages (split on every full one) slower.
+        # Only what this sale had: the readers take a missing list as empty.
         if earn.stamps:
             details["stamps"] = earn.stamps
         if earn.promotions:
@@ -312,10 +309,9 @@ def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
              reason: str) -> ReversalResult:
     kind: Literal["void", "refund"] = "void" if amount is None else "refund"
     with record(store, at) as rec:
-        key = receipt_key_of(rec.origin, receipt_no)
         row = rec.conn.execute(
             "SELECT kind, member_id, total, refunded, voided_by FROM receipts "
-            "WHERE receipt_key = ?", (key,)
+            "WHERE receipt_no = ?", (receipt_no,)
         ).fetchone()
         if row is None:
             raise ReceiptNotFound(
@@ -355,12 +351,12 @@ def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
                         details={"reason": reason} if reason else None)
         if kind == "void":
             rec.conn.execute(
-                "UPDATE receipts SET voided_by = ? WHERE receipt_key = ?", (new_no, key)
+                "UPDATE receipts SET voided_by = ? WHERE receipt_no = ?", (new_no, receipt_no)
             )
         else:
             rec.conn.execute(
-                "UPDATE receipts SET refunded = refunded + ? WHERE receipt_key = ?",
-                (amount, key),
+                "UPDATE receipts SET refunded = refunded + ? WHERE receipt_no = ?",
+                (amount, receipt_no),
             )
     return ReversalResult(new_no, receipt_no, kind, money, reversed_points, member_id, balance,
                           events)
@@ -421,7 +417,7 @@ def _offline_context(conn: sqlite3.Connection, program: Program, member_id: str,
     ).fetchone()
     start, end = _local_day_bounds(program, at)
     spent = conn.execute(
-        f"SELECT COALESCE(-SUM(points), 0) FROM events WHERE {OF_MEMBER} AND kind = 'redeem' "
+        "SELECT COALESCE(-SUM(points), 0) FROM events WHERE member_id = ? AND kind = 'redeem' "
         "AND approved_offline = 1 AND occurred_at >= ? AND occurred_at < ?",
         (member_id, start, end),
     ).fetchone()[0]
@@ -434,7 +430,7 @@ def _local_day_bounds(program: Program, at: datetime) -> tuple[str, str]:
 
 
 def _money(program: Program, minor: int) -> str:
-    return format_money(minor, program.currency, program.currency_exponent)
+    return format_money(minor, program.currency_exponent, program.currency)
 
 
 __all__ = [

@@ -1,26 +1,22 @@
 """The print queue: store rows -> `printers.Receipt` -> ESC/POS bytes -> the printer.
 
-    >>> result = record_sale(store, member_id, sale)      # commits the receipt, no job yet
+    >>> result = record_sale(store, member_id, sale)      # commits the receipt and its job
     >>> for outcome in print_receipt(store, result.receipt_no):  # after commit
     ...     if not outcome.ok: warn(outcome.error)        # the sale stands; the job is 'failed'
     >>> print_pending(store)                               # every receipt not printed yet
     >>> reprint(store, "S001-T1-000042")                   # the same bytes again
     >>> retry_failed(store)
 
-A receipt is "to print" from the moment its operation commits, without a print job row:
-the sale's transaction writes only the receipt (a job row and the queue's index were two
-more b-trees in every sale's commit). Each epoch has a print mark (`print_marks`): every
-receipt up to its serial has been given its job. `queue_receipts` gives the receipts past
-the mark their jobs (status `queued`, no bytes yet) and moves the mark, in one
-transaction; everything that prints, lists or counts the queue starts from it, so a
-receipt committed just before a crash (or made by `pos sale --no-print`) is found at the
-next start, by `pos print retry`, or by the manager's retry, like a queued job.
+A receipt's print job (status `queued`, no bytes yet) is written in the receipt's own
+transaction (`ledger.Recorder.add_receipt`): a committed receipt is in the queue whatever
+happens next, so a receipt committed just before a crash (or made by `pos sale
+--no-print`) is printed at the next start, by `pos print retry`, or by the manager's retry.
 
-The bytes are rendered at the first attempt: rendering a QR image costs 1-7 ms, several
-times a whole sale's transaction, and a cashier must not wait on it, nor a sale fail
-because of it. The bytes and a text preview are kept on the job with its outcome, so a
-reprint sends exactly what was printed. A job rendered late (after a crash between commit
-and print) shows the member's balance at rendering time.
+The bytes are rendered at the first attempt, after the commit: a sale must neither wait
+for a QR image to be drawn nor fail because the printer side cannot render. The bytes and
+a text preview are kept on the job with its outcome, so a reprint sends exactly what was
+printed. A job rendered late (after a crash between commit and print) shows the member's
+balance at rendering time.
 """
 
 from __future__ import annotations
@@ -34,9 +30,7 @@ from datetime import UTC, datetime
 from loyalty.fold import MemberState
 from loyalty.program import Program
 from loyalty.summary import MemberSummary
-from pos_agent.db import transaction
 from pos_agent.exceptions import ReceiptNotFound
-from pos_agent.ledger import SEQ_MAX, receipt_key, receipt_key_of
 from pos_agent.members import member_view, qr_payload_for
 from pos_agent.store import Store
 from printers import (
@@ -97,14 +91,9 @@ def _voucher_reward_name(program: Program, details: dict) -> str:
     return reward.name if reward else "voucher"
 
 
-def _receipt_key(store: Store, receipt_no: str) -> int | None:
-    return receipt_key_of(store.identity.origin, receipt_no)
-
-
 def build_receipt(store: Store, receipt_no: str) -> Receipt:
     """The printable receipt of a `receipts` row."""
-    rows = list(store.db.query("SELECT * FROM receipts WHERE receipt_key = ?",
-                               [_receipt_key(store, receipt_no)]))
+    rows = list(store.db.query("SELECT * FROM receipts WHERE receipt_no = ?", [receipt_no]))
     if not rows:
         raise ReceiptNotFound(f"no receipt {receipt_no} on this terminal")
     row = rows[0]
@@ -189,13 +178,11 @@ def queue_test_print(store: Store) -> int:
 def reprint(store: Store, receipt_no: str) -> int:
     """Queue a reprint: the bytes first printed for this receipt, else a fresh rendering."""
     kind = store.conn.execute(
-        "SELECT kind FROM receipts WHERE receipt_key = ?", (_receipt_key(store, receipt_no),)
+        "SELECT kind FROM receipts WHERE receipt_no = ?", (receipt_no,)
     ).fetchone()
     if kind is None:
         raise ReceiptNotFound(f"no receipt {receipt_no} on this terminal: check the number")
-    # A receipt not printed yet keeps its own first print: the reprint is a second copy,
-    # as when the job was written with the sale.
-    queue_receipts(store)
+    # A receipt not printed yet keeps its own job: the reprint is a second copy.
     last = store.conn.execute(
         "SELECT payload, text_preview FROM print_jobs WHERE receipt_no = ? AND payload IS NOT "
         "NULL ORDER BY id LIMIT 1", (receipt_no,)
@@ -213,67 +200,17 @@ def _insert_job(store: Store, receipt_no: str | None, kind: str, payload: bytes 
     return cur.lastrowid
 
 
-def _waiting(conn: sqlite3.Connection) -> list[tuple[int, list[tuple]]]:
-    """Per epoch, the receipts past its print mark, in serial order: (epoch, [(receipt_key,
-    receipt_no, kind, no_print, created_at)]), read along the receipts' key from the mark."""
-    head = conn.execute("SELECT epoch FROM identity WHERE id = 1").fetchone()
-    if head is None:
-        return []
-    marks = dict(conn.execute("SELECT epoch, queued_serial FROM print_marks").fetchall())
-    waiting = []
-    for epoch in range(1, head[0] + 1):
-        rows = conn.execute(
-            "SELECT receipt_key, receipt_no, kind, no_print, created_at FROM receipts "
-            "WHERE receipt_key > ? AND receipt_key <= ? ORDER BY receipt_key",
-            (receipt_key(epoch, marks.get(epoch, 0)), receipt_key(epoch, SEQ_MAX)),
-        ).fetchall()
-        if rows:
-            waiting.append((epoch, rows))
-    return waiting
-
-
-def queue_receipts(store: Store) -> int:
-    """Give every receipt past its epoch's print mark its print job (unless it is never to
-    print, or already has one) and move the marks; returns the number of jobs made. One
-    transaction, under the write lock: two processes never make two jobs for a receipt."""
-    if not _waiting(store.conn):  # the usual case for a left-over check: no write lock
-        return 0
-    made = 0
-    now = _now()
-    with transaction(store.db) as conn:
-        for epoch, rows in _waiting(conn):
-            for _, receipt_no, kind, no_print, _ in rows:
-                if no_print or conn.execute(
-                    "SELECT 1 FROM print_jobs WHERE receipt_no = ? LIMIT 1", (receipt_no,)
-                ).fetchone():
-                    continue
-                conn.execute(
-                    "INSERT INTO print_jobs (receipt_no, kind, created_at) VALUES (?, ?, ?)",
-                    (receipt_no, kind, now),
-                )
-                made += 1
-            conn.execute(
-                "INSERT INTO print_marks (epoch, queued_serial) VALUES (?, ?) "
-                "ON CONFLICT (epoch) DO UPDATE SET queued_serial = excluded.queued_serial",
-                (epoch, rows[-1][0] & SEQ_MAX),
-            )
-    return made
-
-
 def waiting_count(conn: sqlite3.Connection) -> int:
-    """Receipts and pages not printed and not failed: queued jobs plus receipts not given
-    their job yet (read only, for the status bar)."""
-    queued = conn.execute(
+    """Receipts and pages queued to print (read only, for the status bar)."""
+    return conn.execute(
         # `status <> 'printed'` lets SQLite use the not-printed partial index.
         "SELECT COUNT(*) FROM print_jobs WHERE status <> 'printed' AND status = 'queued'"
     ).fetchone()[0]
-    return queued + sum(not row[3] for _, rows in _waiting(conn) for row in rows)
 
 
 def print_receipt(store: Store, receipt_no: str, sender: Sender = send) -> list[PrintOutcome]:
-    """Send a receipt just made (its job is made first if it has none yet). Never raises
-    for a printer problem: the outcome says what went wrong."""
-    queue_receipts(store)
+    """Send a receipt just made. Never raises for a printer problem: the outcome says what
+    went wrong."""
     return print_pending(store, jobs_for_receipt(store, receipt_no), sender=sender)
 
 
@@ -281,12 +218,9 @@ def print_pending(
     store: Store, job_ids: list[int] | None = None, *, include_failed: bool = False,
     sender: Sender = send,
 ) -> list[PrintOutcome]:
-    """Render (if needed) and send queued jobs, oldest first; mark each printed or failed.
-    Without `job_ids`, every receipt still to print is sent, including those that have no
-    job yet (`queue_receipts`). Never raises for a printer problem: the outcome says what
+    """Render (if needed) and send queued jobs (only `job_ids`, if given), oldest first;
+    mark each printed or failed. Never raises for a printer problem: the outcome says what
     went wrong."""
-    if job_ids is None:
-        queue_receipts(store)
     statuses = ("queued", "failed") if include_failed else ("queued",)
     rows = store.conn.execute(
         f"SELECT id, receipt_no, payload FROM print_jobs WHERE status <> 'printed' AND status "
@@ -335,20 +269,15 @@ def jobs_for_receipt(store: Store, receipt_no: str) -> list[int]:
 
 
 def print_queue(store: Store, *, all_jobs: bool = False, limit: int = 50) -> list[dict]:
-    """Jobs not printed yet (or the latest `limit` jobs with `all_jobs`), newest last,
-    then the receipts still waiting for their job (`id` None, status `queued`). Read
-    only: the manager screen lists the queue without waiting for the write lock."""
+    """Jobs not printed yet (or the latest `limit` jobs with `all_jobs`), newest last.
+    Read only: the manager screen lists the queue without waiting for the write lock."""
     where = "" if all_jobs else "WHERE status <> 'printed'"
     rows = list(store.db.query(
         f"SELECT id, receipt_no, kind, status, attempts, last_error, created_at, printed_at "
         f"FROM print_jobs {where} ORDER BY id DESC LIMIT ?", [limit],
     ))
     rows.reverse()
-    rows += [{"id": None, "receipt_no": receipt_no, "kind": kind, "status": "queued",
-              "attempts": 0, "last_error": None, "created_at": created_at, "printed_at": None}
-             for _, receipts in _waiting(store.conn)
-             for _, receipt_no, kind, no_print, created_at in receipts if not no_print]
-    return rows[-limit:]
+    return rows
 
 
 def job_preview(store: Store, job_id: int) -> str | None:
@@ -358,6 +287,6 @@ def job_preview(store: Store, job_id: int) -> str | None:
 
 
 __all__ = ["PrintOutcome", "build_receipt", "job_preview", "jobs_for_receipt",
-           "member_block", "print_pending", "print_queue", "print_receipt", "queue_receipts",
+           "member_block", "print_pending", "print_queue", "print_receipt",
            "queue_report_print", "queue_test_print", "reprint", "retry_failed",
            "test_receipt", "waiting_count"]

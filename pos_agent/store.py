@@ -18,30 +18,25 @@ Where things are:
 | `pos_agent.reports` | the day report |
 | `pos_agent.printing` | receipts from rows, the print queue |
 
-A `Store` holds the database, the settings, and a cache of folded member states that is
-checked against the database on every use (see `ledger.cached_state`). One `Store` per
-thread: SQLite connections are not shared between threads here.
+A `Store` holds the database and the settings; everything else is read from the database
+when it is needed. One `Store` per thread: SQLite connections are not shared between
+threads here.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from loyalty.fold import MemberState
 from loyalty.program import Program, program_from_dict
 from pos_agent.db import open_database
 from pos_agent.identity import Identity, load_identity
 from pos_agent.settings import PosSettings
-
-if TYPE_CHECKING:
-    from pos_agent.ledger import WriterCache
 
 
 def open_store(settings: PosSettings, *, path: str | Path | None = None) -> Store:
@@ -56,14 +51,6 @@ def open_store(settings: PosSettings, *, path: str | Path | None = None) -> Stor
 class Store:
     db: Database
     settings: PosSettings
-    states: dict[str, tuple[int, MemberState]] = field(default_factory=dict)
-    """member_id -> (member_balances.version, folded state); see `ledger.cached_state`."""
-    verified: set[str] = field(default_factory=set)
-    """Members whose cached state was checked or written since `writer_cache`'s token."""
-    birthdays: dict[str, date | None] = field(default_factory=dict)
-    """Members' birthdays read since `writer_cache`'s token (see `Recorder.birthday`)."""
-    writer_cache: WriterCache | None = None
-    """What the last operation on this connection left (see `ledger.record`)."""
     _config_program: Program | None = None
     _hub_program: tuple[str, Program] | None = None
 

@@ -5,9 +5,9 @@
     >>> data = render_for_printer(receipt, settings)      # bytes for the print queue
     >>> send(data, settings)                              # file, network, serial, usb
 
-Modules: `receipt` (model, money formatting), `layout` (the layout, written once),
-`render_text`, `render_escpos`, `member_qr` (QR image), `connections` (settings,
-opening printers, sending), `exceptions`.
+Modules: `receipt` (model, money formatting: `loyalty.money.format_money` re-exported),
+`layout` (the layout, written once), `render_text`, `render_escpos`, `member_qr` (QR
+image), `connections` (settings, opening printers, sending), `exceptions`.
 """
 
 from printers.connections import (

@@ -3,6 +3,7 @@
 A `Receipt` holds facts only (amounts, points, names); `printers.layout` decides how
 they look. Money is always an integer number of minor units (cents) with the currency's
 exponent beside it, never a float, so a receipt shows exactly what the ledger holds.
+`format_money` is the domain's (`loyalty.money`), re-exported here.
 
     >>> format_money(1250, 2, "EUR")
     '12.50 EUR'
@@ -15,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Literal, get_args
+
+from loyalty.money import format_money
 
 __all__ = [
     "RECEIPT_KINDS",
@@ -36,22 +39,6 @@ RECEIPT_KINDS: tuple[str, ...] = get_args(ReceiptKind)
 def _is_int(value: object) -> bool:
     # bool is an int subclass; True as an amount is always a bug.
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def format_money(minor: int, exponent: int = 2, code: str = "") -> str:
-    """Format integer minor units: `format_money(123450, 2, "EUR")` -> '1,234.50 EUR'.
-
-    Without `code` only the amount is returned ('1,234.50'). Negative amounts keep
-    their sign. Floats are refused: they cannot hold cents exactly.
-    """
-    if not _is_int(minor):
-        raise TypeError(f"money must be integer minor units, not {type(minor).__name__}")
-    if not _is_int(exponent) or exponent < 0:
-        raise ValueError(f"currency exponent must be an integer >= 0, not {exponent!r}")
-    sign = "-" if minor < 0 else ""
-    whole, frac = divmod(abs(minor), 10**exponent)
-    amount = f"{sign}{whole:,}" if exponent == 0 else f"{sign}{whole:,}.{frac:0{exponent}d}"
-    return f"{amount} {code}" if code else amount
 
 
 def format_points(points: int, points_name: str) -> str:

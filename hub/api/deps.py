@@ -11,7 +11,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub.context import HubContext
 from hub.exceptions import Forbidden, Unauthorized
-from hub.store import projector
 from hub.store.credentials import Credential, authenticate
 
 bearer = HTTPBearer(auto_error=False, description="A token from `pos-hub ... add`")
@@ -19,15 +18,6 @@ bearer = HTTPBearer(auto_error=False, description="A token from `pos-hub ... add
 
 def context(request: Request) -> HubContext:
     return request.app.state.ctx
-
-
-def caught_up(request: Request) -> HubContext:
-    """The context, once every event pushed so far is folded (hub.store.projector): for
-    endpoints that answer from members, flags or the change feed. List it after the
-    credential, so an unauthenticated request never makes the hub fold."""
-    ctx = context(request)
-    projector.catch_up(ctx)
-    return ctx
 
 
 def credential(

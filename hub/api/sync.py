@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -13,16 +12,16 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from hub.api.deps import caught_up, context, terminal, terminal_or_channel
+from hub.api.deps import context, terminal, terminal_or_channel
 from hub.api.models import AuthorizeAnswer, PullPage, PushAnswer, PushRequest
 from hub.context import HubContext
 from hub.db import now_text
 from hub.exceptions import ApiError, Forbidden, Invalid, PayloadTooLarge
-from hub.store import changes, programs, projector
+from hub.store import changes, programs
 from hub.store import flags as flag_store
 from hub.store.credentials import Credential
-from hub.store.ledger import IngestResult, ingest
-from hub.store.members import current_state
+from hub.store.ingest import IngestResult, ingest
+from hub.store.members import member_state
 from hub.tables import events, origins
 from loyalty.events import Event
 from loyalty.ids import HUB_ISSUERS
@@ -43,10 +42,10 @@ def whoami(cred: Credential = Depends(terminal_or_channel),
             "hub_time": now_text(), "program_version": version, "card_issuer": issuer}
 
 
-async def push_body(request: Request) -> PushRequest:
-    """The batch validated straight from the raw bytes: pydantic-core parses the JSON
-    itself, instead of FastAPI building a dict tree with json.loads and validating that
-    (a third of a push's time went to parsing a 500-event body twice over)."""
+async def push_body(request: Request, cred: Credential = Depends(terminal)) -> PushRequest:
+    """The batch, read only once the terminal's token is checked (a request without one is
+    answered 401 before its body is read), and validated by pydantic from the raw bytes
+    so its errors name the field the way FastAPI's own do."""
     raw = await request.body()
     try:
         return PushRequest.model_validate_json(raw)
@@ -89,26 +88,19 @@ def _check_origin(ctx: HubContext, cred: Credential, body: PushRequest) -> list[
 
 def run_ingest(ctx: HubContext, origin: str, epoch: int, batch: list[Event],
                authorize: bool = False) -> IngestResult:
-    """One transaction per batch; a refusal's flag is written after the rollback. The
-    batch is appended only (an authorisation is judged first against all the member's
-    events: `ledger._authorize_ahead`) and handed to the projector once committed."""
-    busy = ctx.projector.pushing() if ctx.projector is not None else nullcontext()
-    with busy:
-        try:
-            with ctx.db.write() as conn:
-                result = ingest(conn, ctx, origin, epoch, batch, authorize=authorize,
-                                defer=True)
-        except ApiError as exc:
-            flag_store.record_refusal(ctx.db, getattr(exc, "flag", None), origin=origin,
-                                      code=exc.code)
-            raise
-        if result.events:
-            projector.hand_over(ctx, result.events)
-    return result
+    """One transaction per batch, appended and folded; a refusal's flag is written after
+    the rollback."""
+    try:
+        with ctx.db.write() as conn:
+            return ingest(conn, ctx, origin, epoch, batch, authorizing=authorize)
+    except ApiError as exc:
+        flag_store.record_refusal(ctx.db, getattr(exc, "flag", None), origin=origin,
+                                  code=exc.code)
+        raise
 
 
 @router.post("/v1/sync/push", response_model=PushAnswer, openapi_extra=PUSH_BODY)
-def push(body: PushRequest = Depends(push_body), cred: Credential = Depends(terminal),
+def push(cred: Credential = Depends(terminal), body: PushRequest = Depends(push_body),
          ctx: HubContext = Depends(context)) -> Response:
     """Record a batch of this terminal's events, idempotently."""
     batch = _check_origin(ctx, cred, body)
@@ -117,7 +109,7 @@ def push(body: PushRequest = Depends(push_body), cred: Credential = Depends(term
 
 @router.post("/v1/redemptions/authorize", response_model=AuthorizeAnswer,
              openapi_extra=PUSH_BODY)
-def authorize(body: PushRequest = Depends(push_body), cred: Credential = Depends(terminal),
+def authorize(cred: Credential = Depends(terminal), body: PushRequest = Depends(push_body),
               ctx: HubContext = Depends(context)) -> Response:
     """Record pending events plus a final redemption, only if the hub balance covers it."""
     batch = _check_origin(ctx, cred, body)
@@ -129,7 +121,7 @@ def authorize(body: PushRequest = Depends(push_body), cred: Credential = Depends
     state = result.states.get(last.member_id)
     if state is None:  # the redemption was already recorded: answer from the ledger
         with ctx.db.read() as conn:
-            state = current_state(conn, last.member_id)
+            state = member_state(conn, last.member_id)
         balance = state.balance if state is not None else None
     else:
         balance = state.balance
@@ -140,7 +132,7 @@ def authorize(body: PushRequest = Depends(push_body), cred: Credential = Depends
 def pull(cursor: int = Query(0, ge=0, le=2**62), limit: int = Query(500, ge=1, le=2000),
          high_seq: int | None = Header(None, alias="X-Origin-High-Seq", ge=0, le=2**53),
          cred: Credential = Depends(terminal_or_channel),
-         ctx: HubContext = Depends(caught_up)) -> Response:
+         ctx: HubContext = Depends(context)) -> Response:
     """Changes after `cursor`: member snapshots and profiles, programs, stock."""
     page = changes.pull(ctx.db, cursor, limit)
     values: dict[str, Any] = {"last_pull_at": now_text(), "last_cursor": page["cursor"]}
@@ -153,7 +145,7 @@ def pull(cursor: int = Query(0, ge=0, le=2**62), limit: int = Query(500, ge=1, l
 
 @router.get("/v1/sync/flags")
 def store_flags(cred: Credential = Depends(terminal),
-                ctx: HubContext = Depends(caught_up)) -> dict[str, Any]:
+                ctx: HubContext = Depends(context)) -> dict[str, Any]:
     """Open flags about this terminal's store."""
     with ctx.db.read() as conn:
         return {"flags": flag_store.list_flags(conn, status="open", store=cred.store,

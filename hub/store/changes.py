@@ -21,8 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from hub.db import Database, insert_rows, next_counter
-from hub.store import members as member_store
+from hub.db import Database, bulk_insert, next_counter
 from hub.tables import cards, changes, members, programs, reward_stock
 
 COUNTER = "change"
@@ -36,33 +35,21 @@ def touch(conn: Connection, db: Database, kind: str, keys: Iterable[str]) -> int
         return 0
     top = next_counter(conn, db, COUNTER, len(keys))
     first = top - len(keys) + 1
-    insert_rows(conn, changes, ("kind", "key", "change_seq"),
-                [(kind, key, first + i) for i, key in enumerate(keys)],
+    bulk_insert(conn, changes, [{"kind": kind, "key": key, "change_seq": first + i}
+                                for i, key in enumerate(keys)],
                 conflict=("kind", "key"), update=("change_seq",))
     return top
 
 
 def pull(db: Database, cursor: int, limit: int) -> dict[str, Any]:
-    """One page of changes after `cursor` (see docs/ARCHITECTURE.md, pull). Snapshots are
-    `orjson.Fragment`s of the stored JSON (encode the page with orjson); a member whose
-    snapshot is behind its events is caught up first, in a short write transaction."""
+    """One page of changes after `cursor` (see docs/ARCHITECTURE.md, pull), in one read
+    transaction. Snapshots are `orjson.Fragment`s of the stored JSON: encode the page
+    with orjson."""
     with db.read() as conn:
-        page, member_rows = _page(conn, db, cursor, limit)
-    snapshots = {m: (r.state, r.state_seq) for m, r in member_rows.items()}
-    stale = sorted(m for m, r in member_rows.items() if r.state_seq < r.hub_seq)
-    if stale:
-        with db.write() as conn:
-            snapshots.update(member_store.fresh_snapshots(conn, db, stale))
-    for change in page["changes"]:
-        if change["type"] == "member":
-            text, seq = snapshots[change["member_id"]]
-            change["snapshot"] = orjson.Fragment(text)
-            change["hub_seq"] = seq
-    return page
+        return _page(conn, db, cursor, limit)
 
 
-def _page(conn: Connection, db: Database, cursor: int,
-          limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def _page(conn: Connection, db: Database, cursor: int, limit: int) -> dict[str, Any]:
     rows = conn.execute(
         select(changes.c.kind, changes.c.key, changes.c.change_seq)
         .where(changes.c.change_seq > cursor)
@@ -77,8 +64,7 @@ def _page(conn: Connection, db: Database, cursor: int,
     if member_ids:
         for m in conn.execute(
             select(members.c.member_id, members.c.name, members.c.phone, members.c.email,
-                   members.c.birthday, members.c.state, members.c.state_seq,
-                   members.c.hub_seq)
+                   members.c.birthday, members.c.state, members.c.hub_seq)
             .where(db.among(members.c.member_id, member_ids))
         ):
             member_rows[m.member_id] = m
@@ -97,7 +83,7 @@ def _page(conn: Connection, db: Database, cursor: int,
                 "type": "member", "change_seq": r.change_seq, "member_id": r.key,
                 "profile": {"card_numbers": card_lists.get(r.key, []), "phone": m.phone,
                             "name": m.name, "email": m.email, "birthday": m.birthday},
-                "snapshot": None, "hub_seq": m.state_seq,  # filled in by pull()
+                "snapshot": orjson.Fragment(m.state), "hub_seq": m.hub_seq,
             })
         elif r.kind == "program":
             content = conn.execute(
@@ -112,4 +98,4 @@ def _page(conn: Connection, db: Database, cursor: int,
                 out.append({"type": "stock", "change_seq": r.change_seq, "reward_id": r.key,
                             "left": int(left)})
     new_cursor = rows[-1].change_seq if rows else cursor
-    return {"changes": out, "cursor": int(new_cursor), "more": more}, member_rows
+    return {"changes": out, "cursor": int(new_cursor), "more": more}

@@ -22,7 +22,6 @@ from hub.exceptions import Invalid
 from hub.tables import credentials, origins
 
 KINDS = ("terminal", "channel", "admin")
-HUB_ORIGINS = ("hub",)
 CHANNELS = ("online",)
 TERMINAL_ID = re.compile(r"^[A-Za-z0-9]{1,12}-[A-Za-z0-9]{1,8}$")
 ADMIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")

@@ -12,27 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, select, update
 
 from hub.context import HubContext
-from hub.db import insert_rows, now_text
+from hub.db import bulk_insert, now_text
 from hub.store import programs
 from hub.tables import notifications
-
-
-def _payload(value: dict[str, Any]) -> str:
-    # orjson writes what json.dumps(sort_keys=True) would, minus the spaces; a payload is
-    # read back with json.loads, so only its speed differs (a note per earn that
-    # crosses a reward's cost).
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:
-        return json.dumps(value, sort_keys=True)
-
-
-COLUMNS = ("dedup_key", "member_id", "kind", "payload", "status", "attempts",
-           "next_attempt_at", "created_at")
 
 
 def enqueue_many(conn: Connection, ctx: HubContext, rows: list[dict[str, Any]]) -> int:
@@ -41,10 +26,12 @@ def enqueue_many(conn: Connection, ctx: HubContext, rows: list[dict[str, Any]]) 
     if not rows:
         return 0
     now = now_text()
-    return insert_rows(conn, notifications, COLUMNS, [
-        (f"{r['member_id']}|{r['kind']}|{r['dedup']}"[:200], r["member_id"], r["kind"],
-         _payload({"member_id": r["member_id"], "kind": r["kind"], **r["payload"]}),
-         "pending", 0, now, now)
+    return bulk_insert(conn, notifications, [
+        {"dedup_key": f"{r['member_id']}|{r['kind']}|{r['dedup']}"[:200],
+         "member_id": r["member_id"], "kind": r["kind"],
+         "payload": json.dumps({"member_id": r["member_id"], "kind": r["kind"],
+                                **r["payload"]}, sort_keys=True),
+         "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
         for r in rows
     ], conflict=("dedup_key",))
 

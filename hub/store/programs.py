@@ -88,9 +88,3 @@ def program_by_version(conn: Connection, version: str) -> Program | None:
 def current_program(conn: Connection) -> Program | None:
     version = current_version(conn)
     return program_by_version(conn, version) if version else None
-
-
-def list_versions(conn: Connection) -> list[dict]:
-    rows = conn.execute(select(programs.c.version, programs.c.published_at)
-                        .order_by(programs.c.published_at))
-    return [dict(r._mapping) for r in rows]

@@ -3,8 +3,6 @@ the sync agent in the background. Screens hold the flows; this file stays thin."
 
 from __future__ import annotations
 
-import gc
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -53,18 +51,10 @@ class PosApp(App):
         self._before_burst: tuple[Input, str, int] | None = None
 
     def on_mount(self) -> None:
-        # Receipts are rendered in a thread; with Python's default 5 ms switch interval a
-        # key could wait that long for the interpreter each time the app touches SQLite.
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(0.0005)
         checkout = CheckoutScreen()
         self.push_screen(checkout)
         self.receipts.print_left_over(checkout)
         self.set_interval(self.STATUS_EVERY_S, self.refresh_status)
-        # Everything built so far (Textual, the program, the first screen) lives as long as
-        # the app: out of the collector's sight, a full collection no longer walks it and
-        # stalls a keypress for tens of milliseconds.
-        self.call_after_refresh(gc.freeze)
         if self.agent is not None:
             self.agent.start_background()
         if self.settings.terminal.scanner_port and self.scanner is None:
@@ -145,8 +135,6 @@ class PosApp(App):
 
     def on_unmount(self) -> None:
         self.receipts.close()  # the receipts asked for are sent before the app ends
-        gc.unfreeze()  # what was frozen at start can be collected again once the app ends
-        sys.setswitchinterval(self._switch_interval)
         if self.agent is not None:
             self.agent.shutdown()
         if self.scanner is not None:

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from loyalty.program import Program
 from pos_agent.commands.output import emit, money, open_for, warn
 from pos_agent.exceptions import StoreError
-from pos_agent.ledger import queued_count, verify_ledger
-from pos_agent.printing import (
-    job_preview,
-    print_pending,
-    print_queue,
-    queue_report_print,
-    queue_test_print,
-    reprint,
-    retry_failed,
-)
-from pos_agent.reports import day_report
+
+if TYPE_CHECKING:
+    from loyalty.program import Program
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -64,6 +56,7 @@ def _outcome_lines(outcomes: list) -> list[str]:
 
 
 def _send(args: argparse.Namespace, store, job_id: int) -> int:
+    from pos_agent.printing import print_pending
     outcomes = print_pending(store, [job_id])
     for o in outcomes:
         if not o.ok:
@@ -74,16 +67,19 @@ def _send(args: argparse.Namespace, store, job_id: int) -> int:
 
 
 def run_print_test(args: argparse.Namespace) -> int:
+    from pos_agent.printing import queue_test_print
     store = open_for(args)
     return _send(args, store, queue_test_print(store))
 
 
 def run_reprint(args: argparse.Namespace) -> int:
+    from pos_agent.printing import reprint
     store = open_for(args)
     return _send(args, store, reprint(store, args.receipt.strip()))
 
 
 def run_queue(args: argparse.Namespace) -> int:
+    from pos_agent.printing import job_preview, print_queue
     store = open_for(args)
     if args.preview is not None:
         exists = store.conn.execute("SELECT 1 FROM print_jobs WHERE id = ?",
@@ -106,6 +102,7 @@ def run_queue(args: argparse.Namespace) -> int:
 
 
 def run_retry(args: argparse.Namespace) -> int:
+    from pos_agent.printing import retry_failed
     store = open_for(args)
     outcomes = retry_failed(store)
     emit(args, {"printed": sum(o.ok for o in outcomes),
@@ -115,6 +112,8 @@ def run_retry(args: argparse.Namespace) -> int:
 
 
 def run_report_day(args: argparse.Namespace) -> int:
+    from pos_agent.printing import queue_report_print
+    from pos_agent.reports import day_report
     store = open_for(args)
     program = store.active_program()
     if args.date:
@@ -168,6 +167,7 @@ def report_rows(r: dict, program: Program) -> list[tuple[str, str]]:
 
 
 def _send_quiet(store, job_id: int) -> bool:
+    from pos_agent.printing import print_pending
     outcomes = print_pending(store, [job_id])
     for o in outcomes:
         if not o.ok:
@@ -176,6 +176,7 @@ def _send_quiet(store, job_id: int) -> bool:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from pos_agent.ledger import queued_count, verify_ledger
     store = open_for(args)
     problems = verify_ledger(store.conn)
     queued = queued_count(store.conn)

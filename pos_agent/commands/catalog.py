@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 
 from pos_agent.commands.output import emit, money, open_for
-from pos_agent.operations import stock_left
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -17,6 +16,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run_rewards(args: argparse.Namespace) -> int:
+    from pos_agent.operations import stock_left
     store = open_for(args)
     program = store.active_program()
     pn = program.points_name

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from pos_agent.commands.output import add_no_print, emit, money, open_for, print_receipt
 from pos_agent.exceptions import StoreError
-from pos_agent.members import enrol, find_member, link_card, member_profile, member_view
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -58,6 +57,7 @@ def _birthday(text: str | None) -> date | None:
 
 
 def run_enrol(args: argparse.Namespace) -> int:
+    from pos_agent.members import enrol
     store = open_for(args)
     result = enrol(store, name=args.name, phone=args.phone, email=args.email,
                    birthday=_birthday(args.birthday), card_number=args.card,
@@ -74,6 +74,7 @@ def run_enrol(args: argparse.Namespace) -> int:
 
 
 def run_member(args: argparse.Namespace) -> int:
+    from pos_agent.members import find_member, member_profile, member_view
     store = open_for(args)
     match = find_member(store, args.query)
     now = datetime.now(UTC)
@@ -113,6 +114,7 @@ def run_member(args: argparse.Namespace) -> int:
 
 
 def run_link(args: argparse.Namespace) -> int:
+    from pos_agent.members import find_member, link_card
     store = open_for(args)
     match = find_member(store, args.member)
     card = link_card(store, match.member_id, args.card)

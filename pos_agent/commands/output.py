@@ -10,17 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loyalty.money import format_amount, parse_amount
-from loyalty.program import Program
-from pos_agent.identity import load_identity
-from pos_agent.printing import print_receipt as send_receipt
-from pos_agent.settings import load_settings
-from pos_agent.store import Store, open_store
+
+if TYPE_CHECKING:
+    from loyalty.program import Program
+    from pos_agent.store import Store
 
 
 def open_for(args: argparse.Namespace, *, initialised: bool = True) -> Store:
+    from pos_agent.identity import load_identity
+    from pos_agent.settings import load_settings
+    from pos_agent.store import open_store
     settings = load_settings(args.config)
     store = open_store(settings)
     if initialised:
@@ -54,6 +56,8 @@ def print_receipt(store: Store, args: argparse.Namespace, receipt_no: str | None
     """Send the receipt now; a printer problem is a warning, never a failure of the
     command (the operation is already committed). Returns True if printed. With
     `--no-print` the receipt stays to print (`pos print retry`, or the app's next start)."""
+    from pos_agent.printing import print_receipt as send_receipt
+
     if receipt_no is None or getattr(args, "no_print", False):
         return False
     outcomes = send_receipt(store, receipt_no)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from loyalty.sale import make_sale, parse_line
 from pos_agent.commands.output import (
     add_no_print,
     amount_arg,
@@ -15,16 +14,6 @@ from pos_agent.commands.output import (
 )
 from pos_agent.exceptions import StoreError
 from pos_agent.limits import check_sale_total
-from pos_agent.members import find_member
-from pos_agent.operations import (
-    check_in,
-    record_sale,
-    redeem_reward,
-    redeem_voucher,
-    refund_receipt,
-    void_receipt,
-)
-from pos_agent.sync.setup import build_agent, build_authorizer
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -74,6 +63,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run_sale(args: argparse.Namespace) -> int:
+    from loyalty.sale import make_sale, parse_line
+    from pos_agent.members import find_member
+    from pos_agent.operations import record_sale
     store = open_for(args)
     program = store.active_program()
     lines = [parse_line(text, program.currency_exponent) for text in args.line]
@@ -105,6 +97,9 @@ def run_sale(args: argparse.Namespace) -> int:
 
 
 def run_redeem(args: argparse.Namespace) -> int:
+    from pos_agent.members import find_member
+    from pos_agent.operations import redeem_reward, redeem_voucher
+    from pos_agent.sync.setup import build_agent, build_authorizer
     store = open_for(args)
     if bool(args.reward) == bool(args.voucher):
         raise StoreError("say what to redeem: --reward ID or --voucher CODE (one of them)")
@@ -154,11 +149,13 @@ def _reversal(args: argparse.Namespace, result, store) -> int:
 
 
 def run_void(args: argparse.Namespace) -> int:
+    from pos_agent.operations import void_receipt
     store = open_for(args)
     return _reversal(args, void_receipt(store, args.receipt.strip(), reason=args.reason), store)
 
 
 def run_refund(args: argparse.Namespace) -> int:
+    from pos_agent.operations import refund_receipt
     store = open_for(args)
     amount = amount_arg(store.active_program(), args.amount)
     result = refund_receipt(store, args.receipt.strip(), amount, reason=args.reason)
@@ -166,6 +163,8 @@ def run_refund(args: argparse.Namespace) -> int:
 
 
 def run_checkin(args: argparse.Namespace) -> int:
+    from pos_agent.members import find_member
+    from pos_agent.operations import check_in
     store = open_for(args)
     member = find_member(store, args.member)
     result = check_in(store, member.member_id)

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from pydantic import ValidationError
-
-from loyalty.ids import HUB_ISSUERS
 from pos_agent.commands.output import emit, open_for, warn
 from pos_agent.exceptions import StoreError
-from pos_agent.identity import fetch_whoami, init_terminal, is_initialised, new_epoch
-from pos_agent.settings import TerminalSettings, load_settings
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -33,6 +28,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from loyalty.ids import HUB_ISSUERS
+    from pos_agent.identity import fetch_whoami, init_terminal, is_initialised, new_epoch
+    from pos_agent.settings import TerminalSettings, load_settings
     if args.new_epoch:
         store = open_for(args)
         ident = new_epoch(store.db)
@@ -43,6 +41,8 @@ def run_init(args: argparse.Namespace) -> int:
         raise StoreError("say which terminal this is: pos init --store S001 --terminal T1")
     if bool(args.hub) != bool(args.token):
         raise StoreError("--hub and --token go together (the token comes from HQ)")
+    from pydantic import ValidationError
+
     settings = load_settings(args.config)  # check the config before touching anything
     try:
         TerminalSettings(store=args.store, terminal=args.terminal)

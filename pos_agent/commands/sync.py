@@ -14,15 +14,14 @@ import logging
 import signal
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pos_agent.commands.output import emit, open_for
 from pos_agent.exceptions import PosError, StoreError
-from pos_agent.hubdata import sync_state
-from pos_agent.ledger import queued_count
-from pos_agent.reports import day_report
-from pos_agent.sync.agent import SyncReport, duration
-from pos_agent.sync.setup import build_agent
+
+if TYPE_CHECKING:
+    from pos_agent.sync.agent import SyncReport
 
 EXIT_UNSYNCED = 1
 
@@ -46,6 +45,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    from pos_agent.sync.setup import build_agent
     store = open_for(args)
     if args.status:
         return _status(args, store)
@@ -116,6 +116,7 @@ def _sync_with_progress(agent, *, quiet: bool) -> SyncReport:
 
 
 def _summary(args: argparse.Namespace, store, agent, report: SyncReport) -> int:
+    from pos_agent.reports import day_report
     program = store.active_program()
     zone = ZoneInfo(store.settings.terminal.timezone or program.timezone)
     today = datetime.now(UTC).astimezone(zone).date()
@@ -156,6 +157,8 @@ def _summary(args: argparse.Namespace, store, agent, report: SyncReport) -> int:
 
 
 def _status(args: argparse.Namespace, store) -> int:
+    from pos_agent.hubdata import sync_state
+    from pos_agent.ledger import queued_count
     state = sync_state(store)
     queued = queued_count(store.conn)
     flags = json.loads(state.get("flags") or "[]")
@@ -182,6 +185,8 @@ def _status(args: argparse.Namespace, store) -> int:
 
 def _when(stamp: str | None) -> str:
     """A stored UTC time as the terminal's local time, with how long ago."""
+    from pos_agent.sync.agent import duration
+
     if not stamp:
         return "never"
     at = datetime.fromisoformat(stamp)

@@ -12,16 +12,18 @@ holds; money is integer minor units, instants are ISO-8601 UTC text, JSON is tex
 | members | profiles known here (enrolled here or pulled from the hub) |
 | cards | card numbers -> member (issued here, linked here, or from the hub) |
 | events | this terminal's own ledger (sealed `loyalty.events.Event`s), keyed by epoch and seq |
-| member_ledger | per member: own events' keys, then the cached fold (rebuildable, versioned) |
-| member_balances | a view: the cached-fold rows of member_ledger |
+| member_balances | per member, the fold of the ledger (rebuildable; `pos check` compares) |
 | hub_snapshots | the hub's folded state of a member (`MemberState.to_dict`) |
 | sync_state | pull cursor, last push/pull, last error (one row) |
 | programs | program versions from the config file and from the hub |
 | reward_stock | units of a reward left across all stores, as the hub last said |
-| receipts | every receipt this terminal made, numbered per terminal |
-| print_jobs | the print queue: rendered ESC/POS bytes and a text preview per receipt |
+| receipts | every receipt this terminal made, by receipt number |
+| print_jobs | the print queue: one job per receipt to print, written with the receipt |
 | acked_marks | per origin and epoch, the origin_seq up to which the hub acknowledged all |
-| print_marks | per epoch, the receipt serial up to which every receipt was given its print job |
+
+Migrations 6-9 traded this plainness for fewer pages per commit (print jobs written after
+the sale, receipts and balances keyed by packed integers, triggers); migration 10 undid
+them: a sale at the counter is bounded by the cashier, not by SQLite.
 """
 
 from __future__ import annotations
@@ -450,6 +452,77 @@ MIGRATIONS: tuple[Migration, ...] = (
             WHERE member_id = old.member_id AND event_key = old.event_key;
             INSERT INTO member_ledger (member_id, event_key) VALUES (new.member_id, new.event_key);
         END;
+        """,
+    ),
+    Migration(
+        10,
+        "plain schema: member_balances a table, receipts by number, print job with the receipt",
+        # Migrations 6-9 saved WAL pages per sale at the price of rules a reader had to
+        # learn (print marks, packed receipt keys, a sentinel balance row kept by
+        # triggers, serials re-derived from keys). None of it was needed for a till's
+        # load, so the schema goes back to one table per thing:
+        # - identity.receipt_serial and hlc become the plain truth, written by every
+        #   operation: they start here from the last receipt and the newest event.
+        # - every receipt still to print (past its epoch's print mark, not no_print,
+        #   without a job) is given its job now; from here on the job is written in the
+        #   receipt's own transaction, so print_marks and receipts.no_print go.
+        # - receipts keyed by receipt_no again (rows copied in their old key's order).
+        # - member_balances a plain table again; events indexed by member.
+        """
+        UPDATE identity SET
+            receipt_serial = MAX(receipt_serial,
+                                 COALESCE((SELECT MAX(receipt_key & 4294967295) FROM receipts), 0)),
+            hlc = MAX(hlc, COALESCE((SELECT hlc FROM events ORDER BY event_key DESC LIMIT 1), ''));
+        INSERT INTO print_jobs (receipt_no, kind, created_at)
+            SELECT r.receipt_no, r.kind, r.created_at FROM receipts r
+            WHERE r.no_print = 0
+              AND (r.receipt_key & 4294967295) > COALESCE((SELECT m.queued_serial
+                  FROM print_marks m WHERE m.epoch = r.receipt_key >> 32), 0)
+              AND NOT EXISTS (SELECT 1 FROM print_jobs j WHERE j.receipt_no = r.receipt_no)
+            ORDER BY r.receipt_key;
+        DROP TABLE print_marks;
+        CREATE TABLE receipts_v10 (
+            receipt_no TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            member_id TEXT,
+            total INTEGER NOT NULL DEFAULT 0,
+            currency TEXT NOT NULL,
+            lines TEXT NOT NULL DEFAULT '[]',
+            points_earned INTEGER NOT NULL DEFAULT 0,
+            points_spent INTEGER NOT NULL DEFAULT 0,
+            points_reversed INTEGER NOT NULL DEFAULT 0,
+            balance_after INTEGER,
+            details TEXT NOT NULL DEFAULT '{}',
+            reverses TEXT,
+            refunded INTEGER NOT NULL DEFAULT 0,
+            voided_by TEXT,
+            approved_offline INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        INSERT INTO receipts_v10
+            SELECT receipt_no, kind, member_id, total, currency, lines, points_earned,
+                   points_spent, points_reversed, balance_after, details, reverses, refunded,
+                   voided_by, approved_offline, created_at
+            FROM receipts ORDER BY receipt_key;
+        DROP TABLE receipts;
+        ALTER TABLE receipts_v10 RENAME TO receipts;
+        CREATE TABLE member_balances_v10 (
+            member_id TEXT PRIMARY KEY,
+            balance INTEGER NOT NULL,
+            debt INTEGER NOT NULL,
+            stamps TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        INSERT INTO member_balances_v10
+            SELECT member_id, balance, debt, stamps, updated_at FROM member_ledger
+            WHERE event_key = 9223372036854775807 ORDER BY member_id;
+        DROP TRIGGER events_member_ledger_insert;
+        DROP TRIGGER events_member_ledger_delete;
+        DROP TRIGGER events_member_ledger_update;
+        DROP VIEW member_balances;
+        DROP TABLE member_ledger;
+        ALTER TABLE member_balances_v10 RENAME TO member_balances;
+        CREATE INDEX events_by_member ON events (member_id);
         """,
     ),
 )

@@ -14,19 +14,16 @@ any instant therefore loses nothing and counts nothing twice; the next run finis
 
 from __future__ import annotations
 
-import gc
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from pos_agent.exceptions import CredentialRejected, HubRefused, HubUnreachable, SyncError
-from pos_agent.sync.client import HubClient, encode_push
+from pos_agent.sync.client import HubClient
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +37,9 @@ class LocalSync(Protocol):
     origin: str
     epoch: int
 
-    def pending_batch(self, limit: int, epoch: int | None = None,
-                      after_seq: int = 0) -> list[dict]:
-        """Unacknowledged events as push dicts (`Event.to_dict()`), in (epoch, seq) order:
-        one epoch's, optionally only those after `after_seq`."""
+    def pending_batch(self, limit: int) -> list[dict]:
+        """Unacknowledged events as push dicts (`Event.to_dict()`), in (epoch, seq) order,
+        all of one epoch (the oldest that has any)."""
         ...
     def queued_count(self) -> int: ...
     def high_seq(self) -> int: ...
@@ -101,18 +97,6 @@ class SyncStatus:
     next_attempt: datetime | None = None
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Switch the cycle collector off for a block (back on after it, if it was on)."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
-
-
 class SyncAgent:
     def __init__(
         self,
@@ -139,109 +123,59 @@ class SyncAgent:
 
     # -- one cycle ---------------------------------------------------------------------
     def push_all(self, report: SyncReport, progress: Progress | None = None) -> None:
+        """Push the queue in batches, oldest first, each acknowledged before the next is
+        read: an event is marked acknowledged only from the hub's answer, so a push cut
+        off anywhere is finished by the next one (the hub answers "duplicate")."""
         total = self.local.queued_count()
         done = 0
         rewinds = 0
-        batch = self._encoded(self.local.pending_batch(self.batch_size))
-        # One helper thread does the terminal's side while the hub works on a batch: it
-        # reads and encodes the next batch, and stores the acknowledgements of the last
-        # one. Acknowledging late is safe: until it is written the event is sent again
-        # and the hub answers "duplicate". The thread runs its jobs in order, so a rewind
-        # or the end of the push waits for every acknowledgement before it.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-push") as worker:
-            acked = None
-            while batch is not None:
-                events, body = batch
-                upcoming = worker.submit(self._read_encoded, events[-1]["origin_epoch"],
-                                         events[-1]["origin_seq"])
-                try:
-                    answer = self.client.push_encoded(body)
-                except HubRefused as exc:
-                    upcoming.cancel()
-                    if acked is not None:
-                        acked.result()
-                    expected = exc.body.get("expected_seq")
-                    # The hub lost events we had seen acknowledged (restored from a backup):
-                    # we still hold them, so send them again from where the hub stands.
-                    if (
-                        exc.body.get("error") == "gap"
-                        and isinstance(expected, int)
-                        and expected < events[0]["origin_seq"]
-                        and rewinds < 3
-                    ):
-                        rewinds += 1
-                        total += self.local.unacknowledge_from(expected)
-                        batch = self._encoded(self.local.pending_batch(self.batch_size))
-                        continue
-                    raise
-                except BaseException:
-                    upcoming.cancel()
-                    raise
-                results = answer.get("results", [])
-                if not results:
-                    # Resending the same batch forever would not help: stop and say so.
-                    upcoming.cancel()
-                    raise SyncError("the hub acknowledged none of the events sent")
-                if acked is not None:
-                    acked.result()  # a failed write of the previous batch stops the push
-                acked = worker.submit(self.local.mark_acknowledged, results)
-                new = sum(1 for r in results if r.get("status") == "new")
-                report.pushed += new
-                report.duplicates += len(results) - new
-                done += len(results)
-                if progress:
-                    progress("push", done, max(total, done))
-                # An empty read-ahead may only mean the epoch ended: ask again from the top
-                # (after the acknowledgements, which that read depends on).
-                batch = upcoming.result()
-                if batch is None:
-                    acked.result()
-                    batch = self._encoded(self.local.pending_batch(self.batch_size))
-            if acked is not None:
-                acked.result()
-
-    def _encoded(self, events: list[dict]) -> tuple[list[dict], bytes] | None:
-        if not events:
-            return None
-        # After a reinstall, events of an older epoch may still be queued: each batch
-        # names the epoch of its own events.
-        return events, encode_push(self.local.origin, events[0]["origin_epoch"], events)
-
-    def _read_encoded(self, epoch: int, after_seq: int) -> tuple[list[dict], bytes] | None:
-        return self._encoded(self.local.pending_batch(self.batch_size, epoch, after_seq))
+        while events := self.local.pending_batch(self.batch_size):
+            # After a reinstall, events of an older epoch may still be queued: each batch
+            # names the epoch of its own events.
+            try:
+                answer = self.client.push(self.local.origin, events[0]["origin_epoch"], events)
+            except HubRefused as exc:
+                expected = exc.body.get("expected_seq")
+                # The hub lost events we had seen acknowledged (restored from a backup): we
+                # still hold them, so send them again from where the hub stands.
+                if (
+                    exc.body.get("error") == "gap"
+                    and isinstance(expected, int)
+                    and expected < events[0]["origin_seq"]
+                    and rewinds < 3
+                ):
+                    rewinds += 1
+                    total += self.local.unacknowledge_from(expected)
+                    continue
+                raise
+            results = answer.get("results", [])
+            if not results:
+                # Resending the same batch forever would not help: stop and say so.
+                raise SyncError("the hub acknowledged none of the events sent")
+            self.local.mark_acknowledged(results)
+            new = sum(1 for r in results if r.get("status") == "new")
+            report.pushed += new
+            report.duplicates += len(results) - new
+            done += len(results)
+            if progress:
+                progress("push", done, max(total, done))
 
     def pull_all(self, report: SyncReport, progress: Progress | None = None) -> None:
+        """Pull every page of changes since the saved cursor; each page is applied with
+        its cursor in one transaction."""
         cursor = self.local.pull_cursor()
         high_seq = self.local.high_seq()
-        # The next page is asked for (and parsed) by a helper thread while this one applies
-        # the current page: the hub's work on a page (catching its snapshots up) then
-        # overlaps the terminal's. Pages are still applied one by one, in order, each with
-        # its own cursor. A page is hundreds of thousands of small objects that live until
-        # it is applied and form no cycles: the cycle collector would only walk them again
-        # and again while they are made (it was three quarters of the parsing time).
-        with gc_paused(), ThreadPoolExecutor(max_workers=1,
-                                             thread_name_prefix="sync-pull") as fetcher:
+        while True:
             body = self.client.pull(cursor, self.page_size, high_seq=high_seq)
-            while True:
-                changes = body.get("changes", [])
-                new_cursor = int(body.get("cursor", cursor))
-                upcoming = None
-                if body.get("more") and changes:
-                    upcoming = fetcher.submit(self.client.pull, new_cursor, self.page_size,
-                                              high_seq=high_seq)
-                try:
-                    self.local.apply_pull_page(changes, new_cursor)
-                except BaseException:
-                    if upcoming is not None:
-                        upcoming.cancel()
-                    raise
-                report.pulled += len(changes)
-                cursor = new_cursor
-                if progress:
-                    progress("pull", report.pulled, 0)
-                if upcoming is None:
-                    break
-                body = upcoming.result()
+            changes = body.get("changes", [])
+            new_cursor = int(body.get("cursor", cursor))
+            self.local.apply_pull_page(changes, new_cursor)
+            report.pulled += len(changes)
+            cursor = new_cursor
+            if progress:
+                progress("pull", report.pulled, 0)
+            if not (body.get("more") and changes):
+                break
 
     def sync_once(self, progress: Progress | None = None) -> SyncReport:
         """Push, pull, fetch this store's flags. Never raises for hub trouble: the report

@@ -23,11 +23,6 @@ from pos_agent.exceptions import CredentialRejected, HubRefused, HubUnreachable
 REVOKED = "this terminal's credential was revoked or is wrong: ask HQ for a new token"
 
 
-def encode_push(origin: str, epoch: int, events: list[dict]) -> bytes:
-    """The body of `POST /v1/sync/push` for a batch of events (dicts of `Event.to_dict`)."""
-    return orjson.dumps({"origin": origin, "origin_epoch": epoch, "events": events})
-
-
 class HubClient:
     def __init__(
         self,
@@ -115,11 +110,8 @@ class HubClient:
         return self._request("GET", "/v1/terminal/whoami")
 
     def push(self, origin: str, epoch: int, events: list[dict]) -> dict:
-        return self.push_encoded(encode_push(origin, epoch, events))
-
-    def push_encoded(self, body: bytes) -> dict:
-        """Push a batch already encoded by `encode_push` (the agent encodes the next batch
-        while the hub works on the current one)."""
+        """`POST /v1/sync/push`: a batch of one epoch's events (dicts of `Event.to_dict`)."""
+        body = orjson.dumps({"origin": origin, "origin_epoch": epoch, "events": events})
         return self._request("POST", "/v1/sync/push", content=body)
 
     def authorize(self, origin: str, epoch: int, events: list[dict], timeout: float) -> dict:

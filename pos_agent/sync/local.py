@@ -35,9 +35,8 @@ class StoreSync:
             self._stores.append(store)
         return store
 
-    def pending_batch(self, limit: int, epoch: int | None = None,
-                      after_seq: int = 0) -> list[dict]:
-        return ledger.pending_wire(self.store.conn, limit, epoch, after_seq)
+    def pending_batch(self, limit: int) -> list[dict]:
+        return [e.to_dict() for e in ledger.pending_events(self.store.conn, limit)]
 
     def queued_count(self) -> int:
         return ledger.queued_count(self.store.conn)

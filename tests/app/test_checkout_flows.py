@@ -13,7 +13,6 @@ from pos_agent.app.app import PosApp
 from pos_agent.identity import init_terminal
 from pos_agent.members import enrol
 from pos_agent.operations import record_sale
-from pos_agent.printing import queue_receipts
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
 from tests.app.pilot_wait import until
@@ -159,17 +158,15 @@ async def test_redeem_enrol_void_and_checkin(store):
 
 async def test_receipts_left_queued_are_printed_at_start(store, tmp_path):
     """Receipts committed but never printed (the app was closed, the power cut between
-    commit and print) go out when the app opens, to the printer in the config, in order,
-    whether they were given their print job or not yet; a job that already failed waits
-    for the manager's retry."""
+    commit and print) go out when the app opens, to the printer in the config, in order;
+    a job that already failed waits for the manager's retry."""
     ann = enrol(store, name="Ann Lee", phone="+33612345678")
     failed = record_sale(store, ann.member_id, make_sale(total=500))
-    assert queue_receipts(store) == 2  # the slip and this sale: jobs, not printed
     store.db.execute("UPDATE print_jobs SET status = 'failed', last_error = 'paper out' "
                      "WHERE receipt_no = ?", [failed.receipt_no])
-    sale = record_sale(store, ann.member_id, make_sale(total=1000))  # no job row at all
-    assert rows(store, "SELECT COUNT(*) FROM print_jobs WHERE receipt_no = ?",
-                sale.receipt_no) == [(0,)]
+    sale = record_sale(store, ann.member_id, make_sale(total=1000))
+    assert rows(store, "SELECT status FROM print_jobs WHERE receipt_no = ?",
+                sale.receipt_no) == [("queued",)]  # committed with the sale
     out = tmp_path / "printer.escpos"
     store.settings.printer.kind = "file"
     store.settings.printer.path = str(out)

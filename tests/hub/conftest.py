@@ -35,7 +35,6 @@ from hub.app import create_app
 from hub.context import HubContext
 from hub.db import migrate
 from hub.settings import normalise_url, settings_for
-from hub.store import projector
 from hub.store.credentials import add_credential
 from hub.store.programs import publish
 from hub.tables import metadata
@@ -95,23 +94,7 @@ class Hub:
     def online(self) -> httpx.Client:
         return self.client(self.online_token)
 
-    def settle(self) -> int:
-        """Fold what pushes left pending (as every reader of the hub does first): tests
-        reading tables straight from the database call this."""
-        return projector.catch_up(self.ctx)
-
-    def quiet(self) -> int:
-        """`settle`, once the server's own projector is idle: it cannot then fold, during
-        a test, what the test wants to see waiting (pushed to a `variant` without one)."""
-        folder = self.server.config.app.state.ctx.projector if self.server else None
-        deadline = time.monotonic() + 20
-        while folder is not None and not folder.idle():
-            assert time.monotonic() < deadline, "the server's projector stays busy"
-            time.sleep(0.01)
-        return self.settle()
-
     def count(self, table: str, **where: Any) -> int:
-        self.settle()
         t = metadata.tables[table]
         stmt = select(func.count()).select_from(t)
         for key, value in where.items():
@@ -120,7 +103,6 @@ class Hub:
             return int(conn.execute(stmt).scalar_one())
 
     def rows(self, table: str, **where: Any) -> list[dict[str, Any]]:
-        self.settle()
         t = metadata.tables[table]
         stmt = select(t)
         for key, value in where.items():
@@ -149,8 +131,7 @@ def start_hub(url: str, backend: str, **hub_settings: Any) -> Hub:
         admin = add_credential(conn, "admin", f"tests-{uuid.uuid4().hex[:6]}")
     with ctx.db.write() as conn:
         online = add_credential(conn, "channel", "online")
-    server, thread, url = serve_app(create_app(settings, HubContext.from_settings(
-        settings, serving=True)))
+    server, thread, url = serve_app(create_app(settings, HubContext.from_settings(settings)))
     return Hub(url, ctx, admin, online, backend, server, thread)
 
 
@@ -165,9 +146,6 @@ def serve_app(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
-    folder = app.state.ctx.projector
-    if folder is not None:  # its catch-up at start must not land inside a test
-        assert folder.started_up.wait(20), "the projector did not start"
     return server, thread, f"http://127.0.0.1:{port}"
 
 

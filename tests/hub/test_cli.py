@@ -22,7 +22,7 @@ from hub.db import alembic_config
 from hub.jobs import tiers
 from hub.settings import settings_for
 from hub.store.flags import add_flag
-from hub.store.ledger import ingest
+from hub.store.ingest import ingest
 from loyalty.events import Event
 from tests.cli_help import undocumented, walk
 

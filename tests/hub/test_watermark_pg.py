@@ -2,9 +2,8 @@
 
 Transaction A takes its change_seq and stays open. A pull meanwhile must serve nothing
 past A's change_seq, or a terminal would move its cursor past A's row for ever. A push (B)
-arriving meanwhile is appended and answered at once (it takes no change_seq); its member
-changes are recorded when it is folded, after A's, by whoever folds it: here the next
-pull, which therefore waits for A to commit instead of answering without B.
+arriving meanwhile folds in its own transaction and takes its change_seq after A's, so
+it waits for A to commit; a pull never sees B's change before A's.
 """
 
 from __future__ import annotations
@@ -39,16 +38,19 @@ def test_pull_does_not_skip_a_slow_commit(pg_hub: Hub):
         changes.touch(conn, hub.ctx.db, "stock", ["slow-reward"])
         page = _pull(hub, reader.token, cursor)
         assert page["cursor"] == cursor and page["changes"] == []
-        # B: appended and answered while A is open
-        assert term.push(events).status_code == 200
-        puller = threading.Thread(target=lambda: pages.append(
-            _pull(hub, reader.token, cursor)))
-        puller.start()
+        # B: a push while A is open waits for A's change_seq to commit
+        answers: list = []
+        pusher = threading.Thread(target=lambda: answers.append(term.push(events)))
+        pusher.start()
         time.sleep(1.0)
-        assert not pages  # folding B takes a change_seq after A's: it waits for A
+        assert not answers
+        page = _pull(hub, reader.token, cursor)
+        assert page["cursor"] == cursor and page["changes"] == []
     finally:
         conn_cm.__exit__(None, None, None)
-    puller.join(30)
+    pusher.join(30)
+    assert answers and answers[0].status_code == 200
+    pages.append(_pull(hub, reader.token, cursor))
     page = pages[0]
     seqs = [c["change_seq"] for c in page["changes"]]
     assert seqs == sorted(seqs) and page["cursor"] == seqs[-1]

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from loyalty.earning import (
     earn_for_sale,
     enrolment_drafts,
     purchase_points,
-    round_points,
     stamps_for_lines,
 )
 from loyalty.events import Kind
 from loyalty.fold import MemberState
-from loyalty.program import Rounding
-from loyalty.promotions import line_multiplier
 from loyalty.sale import SaleLine, make_sale
 
 from .conftest import BASE, Ledger, make_program, utc
@@ -236,41 +230,3 @@ def test_sale_tier_is_the_tier_before_the_sale():
     # the next sale is Silver: 10.00 EUR = 100 x 1.5 = 150
     r3 = earn_for_sale(program, ledger.state("m"), make_sale(total=1000), at, receipt_no="R3")
     assert (r3.tier, r3.purchase_points) == ("Silver", 150)
-
-
-# -- the grouped sum is the per-line sum ---------------------------------------------------
-
-_SKUS = st.sampled_from([("BLEND", "beans"), ("CROI", "pastry"), ("TEA", "tea"),
-                         ("LATTE", "coffee"), ("MUG", "goods")])
-
-
-def _per_line_reference(program, tier, lines, day):
-    """The rule as written: each line's total times its own multiplier, summed exactly,
-    rounded once."""
-    exact = Decimal(0)
-    used = []
-    for ln in lines:
-        multiplier, promos = line_multiplier(program, tier, ln, day)
-        exact += Decimal(ln.total * program.earn_rate) * multiplier
-        used += [p for p in promos if p not in used]
-    return round_points(exact.scaleb(-program.currency_exponent), program.rounding), \
-        tuple(used)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    lines=st.lists(st.tuples(_SKUS, st.integers(1, 20), st.integers(1, 99_999)), min_size=1,
-                   max_size=6),
-    tier=st.sampled_from(["Green", "Silver", "Gold"]),
-    day=st.sampled_from([TUESDAY, WEDNESDAY, date(2026, 12, 1)]),
-    rounding=st.sampled_from(list(Rounding)),
-    mode=st.sampled_from(["multiply", "add"]),
-)
-def test_purchase_points_equal_the_per_line_rule(lines, tier, day, rounding, mode):
-    program = make_program(PROMOS + f'\n[program.stacking]\nmode = "{mode}"\n'
-                           'max_multiplier = "4"\n').model_copy(
-        update={"rounding": rounding})
-    sale_lines = tuple(SaleLine(sku, cat, qty, cents) for (sku, cat), qty, cents in lines)
-    tier_ = program.tier_named(tier)
-    assert purchase_points(program, tier_, sale_lines, day) == \
-        _per_line_reference(program, tier_, sale_lines, day)

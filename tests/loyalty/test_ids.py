@@ -36,9 +36,9 @@ def test_the_random_bits_differ():
 
 
 def test_a_forked_child_never_draws_the_parents_random_bits():
-    # Random bytes are drawn in blocks: a child must not hand out what is left of the
-    # parent's block, or both would make the same ids within one millisecond.
-    new_event_id()  # the parent now holds a block with bytes left
+    # Parent and child share the clock: only the random bits keep their ids of the same
+    # millisecond apart, so neither may hand out bits the other one drew.
+    new_event_id()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: send its next ids' random tails, then leave at once

@@ -13,7 +13,7 @@ from loyalty.earning import earn_for_sale, enrolment_drafts
 from loyalty.errors import LoyaltyError
 from loyalty.events import EventDraft, Kind, canonical_json, format_instant, parse_instant
 from loyalty.expiry import due_expiries
-from loyalty.fold import MemberState, apply, fold
+from loyalty.fold import MemberState, apply, fold, fold_onto
 from loyalty.redemption import redeem
 from loyalty.reversal import reverse_receipt
 from loyalty.sale import SaleLine, make_sale
@@ -357,9 +357,9 @@ def test_copy_is_independent_of_the_original():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(operation, max_size=25))
 def test_a_snapshot_written_after_every_event_equals_a_fresh_fold(ops):
-    """Receipt records keep the dict a snapshot writes until an event changes them (a
-    bonus on the same receipt, a refund, a void): written out after every single event,
-    the state must still write what a fold that never wrote anything writes."""
+    """Writing a snapshot changes nothing: written out after every single event (a bonus
+    on the same receipt, a refund, a void), the state still writes what a fold that never
+    wrote anything writes."""
     ledger = run(ops)
     events = sorted((e for e in ledger.events if e.member_id == "m1"), key=lambda e: e.sort_key)
     if not events:
@@ -367,7 +367,7 @@ def test_a_snapshot_written_after_every_event_equals_a_fresh_fold(ops):
     state = MemberState(member_id="m1")
     for event in events:
         apply(state, event)
-        state.to_dict()  # fills the records' cache
+        state.to_dict()
     assert json.dumps(state.to_dict()) == json.dumps(fold(events).to_dict())
 
 
@@ -375,8 +375,8 @@ def test_a_snapshot_written_after_every_event_equals_a_fresh_fold(ops):
                     timezones=st.timezones()),
        st.booleans())
 def test_instants_are_written_in_utc_with_microseconds_and_read_back_exactly(moment, whole):
-    # format_instant fills in a zero microsecond part itself (see there): the text must be
-    # what isoformat(timespec="microseconds") writes, whole seconds included.
+    # Always with a microsecond part, whole seconds included: the text has one length and
+    # sorts as the instants do.
     if whole:
         moment = moment.replace(microsecond=0)
     text = format_instant(moment)
@@ -384,3 +384,68 @@ def test_instants_are_written_in_utc_with_microseconds_and_read_back_exactly(mom
     assert len(text) == 32 and text.endswith("+00:00")
     # (Compared in UTC: a local time in a DST fold is unequal to every other zone's.)
     assert parse_instant(text) == moment.astimezone(UTC)
+
+
+def _member_events(ledger: Ledger, member: str = "m1") -> list:
+    return sorted((e for e in ledger.events if e.member_id == member), key=lambda e: e.sort_key)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(operation, max_size=25), st.integers(0, 100))
+def test_fold_onto_with_later_events_in_order_is_the_fold_of_everything(ops, cut):
+    """A state with the member's later events applied on top is the fold of all events,
+    without a refold: the state itself is carried on."""
+    events = _member_events(run(ops))
+    cut = cut % (len(events) + 1)
+    state = fold(events[:cut], MemberState(member_id="m1"))
+
+    def everything() -> list:
+        raise AssertionError("events in order need no refold")
+
+    result = fold_onto(state, events[cut:], everything)
+    assert result is state
+    assert result.to_dict() == fold(events).to_dict()
+    # events the state holds already are left out
+    assert fold_onto(state, events, everything).to_dict() == fold(events).to_dict()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(operation, min_size=1, max_size=25), st.randoms(use_true_random=False))
+def test_fold_onto_with_any_split_of_the_events_is_the_fold_of_everything(ops, rnd):
+    """Whatever part of the events the state holds, the rest folded onto it (in place, or
+    by a refold when one sorts before the state) is the fold of all events."""
+    events = _member_events(run(ops))
+    held = [e for e in events if rnd.random() < 0.5]
+    later = [e for e in events if e not in held]
+    rnd.shuffle(later)
+    state = fold(held, MemberState(member_id="m1"))
+    assert fold_onto(state, later, lambda: events).to_dict() == fold(events).to_dict()
+
+
+def test_fold_onto_refolds_when_a_later_event_sorts_before_the_state():
+    """An offline till catching up: its earlier spend (more than the member had then)
+    arrives after the other till's later credit is folded. Applied on top, the spend would
+    take the later credit's lot; in fold order it made a debt that the credit paid, which
+    a void of that credit must owe again. fold_onto refolds everything instead."""
+    a, b = Ledger(origin="S001-T1"), Ledger(origin="S002-T1")
+    a.record(EventDraft(kind=Kind.BONUS, member_id="m", points=100), START)
+    b.record(EventDraft(kind=Kind.REDEEM, member_id="m", points=-150, ref="B1"),
+             START + timedelta(hours=1))
+    a.record(EventDraft(kind=Kind.BONUS, member_id="m", points=50), START + timedelta(hours=2))
+    state = fold(a.events)
+    called = []
+
+    def everything() -> list:
+        called.append(True)
+        return a.events + b.events
+
+    result = fold_onto(state, b.events, everything)
+    assert called and b.events[0].hlc < state.last_hlc
+    assert result.to_dict() == fold(a.events + b.events).to_dict()
+    # the spend owed 50, and the later credit paid that debt instead of making a lot
+    assert [lot.remaining for lot in result.lots] == [0]
+    assert result.debt_paid == {a.events[1].event_id: 50}
+    # applying it on top would not be the same state
+    on_top = fold(a.events)
+    apply(on_top, b.events[0])
+    assert on_top.to_dict() != result.to_dict()

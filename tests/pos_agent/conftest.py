@@ -33,7 +33,10 @@ def old_version_copy(new: Path, old: Path, version: int, tables: Sequence[str],
     conn = db.conn
     conn.execute("ATTACH DATABASE ? AS new", (str(new),))
     for table in tables:
-        columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({table})"))
+        have = {r[1] for r in conn.execute(f"PRAGMA new.table_info({table})")}
+        # A column a later migration dropped (member_balances.version) gets 1.
+        columns = ", ".join(r[1] if r[1] in have else f"1 AS {r[1]}"
+                            for r in conn.execute(f"PRAGMA main.table_info({table})"))
         conn.execute(f"INSERT INTO main.{table} SELECT {columns} FROM new.{table}")
     conn.execute(f"INSERT INTO main.events ({event_columns}) "
                  f"SELECT {event_columns} FROM new.events")

@@ -272,8 +272,9 @@ def test_sale_no_print_leaves_the_receipt_to_print(ann, capsys):
     printed_before = Path("receipts.escpos").read_bytes()
     code, out, _ = run(capsys, "sale", "--amount", "3", "--no-print", "--json")
     receipt_no = out["receipt_no"]
-    # No job row yet (the sale's transaction writes none) and nothing sent...
-    assert rows("SELECT COUNT(*) FROM print_jobs WHERE receipt_no = ?", receipt_no) == [(0,)]
+    # Its job is queued (written with the sale) and nothing was sent...
+    assert rows("SELECT status FROM print_jobs WHERE receipt_no = ?", receipt_no) == \
+        [("queued",)]
     assert Path("receipts.escpos").read_bytes() == printed_before
     # ...but the queue lists it, and a retry prints it, once.
     code, out, _ = run(capsys, "print", "queue", "--json")

@@ -1,9 +1,8 @@
-"""The print queue after migration 6: an operation commits its receipt without a print job
-row; the receipt is "to print" past its epoch's print mark until the printing code gives
-it its job. Every way of printing, listing or counting the queue finds it: after a crash
-between commit and print, in an older epoch, past six-digit serials, from two processes,
-and in a database upgraded from schema version 5. Receipts keyed by (epoch, serial)
-(migration 8): upgraded keys, and numbers found only as printed."""
+"""The print queue: an operation commits its receipt and the receipt's print job together;
+the job is rendered and sent after the commit. Every way of printing, listing or counting
+the queue finds it: in an older epoch, past six-digit serials, from two processes, and in
+databases upgraded from schema versions 5 and 7. Receipt numbers are found only as
+printed."""
 
 from __future__ import annotations
 
@@ -17,14 +16,12 @@ from pos_agent.db.migrations import current_version
 from pos_agent.db.schema import MIGRATIONS
 from pos_agent.exceptions import ReceiptNotFound
 from pos_agent.identity import init_terminal, new_epoch
-from pos_agent.ledger import receipt_key_of
 from pos_agent.members import enrol
 from pos_agent.operations import Authorization, record_sale, redeem_reward, void_receipt
 from pos_agent.printing import (
     print_pending,
     print_queue,
     print_receipt,
-    queue_receipts,
     reprint,
     retry_failed,
     waiting_count,
@@ -53,23 +50,18 @@ def jobs(store) -> list[tuple]:
         "SELECT receipt_no, status FROM print_jobs ORDER BY id").fetchall()
 
 
-def marks(store) -> list[tuple]:
-    return store.conn.execute("SELECT epoch, queued_serial FROM print_marks").fetchall()
-
-
-def test_a_sale_commits_no_job_and_is_printed_after(store):
+def test_a_sale_commits_its_job_and_is_printed_after(store):
     ann = enrol(store, name="Ann Lee", phone="0611223344")
     sale = record_sale(store, ann.member_id, make_sale(total=1250))
-    assert jobs(store) == [] and marks(store) == []
+    assert jobs(store) == [(ann.receipt_no, "queued"), (sale.receipt_no, "queued")]
     assert waiting_count(store.conn) == 2  # the enrolment slip and the sale
     assert printer_text(store) == "printer: 2 to print"
     printer = Printer()
     outcomes = print_receipt(store, sale.receipt_no, sender=printer)
-    # Only the sale is sent; the slip before it got its job and stays queued.
+    # Only the sale is sent; the slip before it stays queued.
     assert [(o.receipt_no, o.ok) for o in outcomes] == [(sale.receipt_no, True)]
     assert printer.receipts(ann.receipt_no, sale.receipt_no) == [[sale.receipt_no]]
     assert jobs(store) == [(ann.receipt_no, "queued"), (sale.receipt_no, "printed")]
-    assert marks(store) == [(1, 2)]
     assert waiting_count(store.conn) == 1
     assert [o.receipt_no for o in print_pending(store, sender=printer)] == [ann.receipt_no]
     assert waiting_count(store.conn) == 0 and printer_text(store) == "printer ok"
@@ -116,13 +108,13 @@ def test_a_cancelled_redemption_is_never_printed(store):
         redeem_reward(store, ann.member_id, "gift-10",
                       authorizer=lambda e, p: Authorization("unreachable", sent=True))
     cancelled = store.conn.execute(
-        "SELECT receipt_no FROM receipts WHERE no_print = 1").fetchall()
+        "SELECT receipt_no FROM receipts WHERE kind = 'redemption'").fetchall()
     assert cancelled == [("S001-T1-000003",)]
     assert waiting_count(store.conn) == 2
     printer = Printer()
     assert [o.receipt_no for o in print_pending(store, sender=printer)] == [
         "S001-T1-000001", "S001-T1-000002"]
-    assert marks(store) == [(1, 3)] and waiting_count(store.conn) == 0
+    assert waiting_count(store.conn) == 0
     # The next receipt is found past the cancelled one.
     later = record_sale(store, None, make_sale(total=100))
     assert [o.receipt_no for o in print_pending(store, sender=printer)] == [later.receipt_no]
@@ -133,15 +125,11 @@ def test_receipts_left_in_an_older_epoch_are_printed_in_order(store):
     new_epoch(store.db)
     second = record_sale(store, None, make_sale(total=200))
     assert second.receipt_no == "S001-T1-E2-000002"  # serials go on across epochs
-    # Listed as waiting for their job; listing writes nothing (the manager screen must
-    # not wait for the write lock).
-    assert [(j["id"], j["receipt_no"], j["status"]) for j in print_queue(store)] == [
-        (None, first.receipt_no, "queued"), (None, second.receipt_no, "queued")]
-    assert marks(store) == [] and jobs(store) == []
+    assert [(j["receipt_no"], j["status"]) for j in print_queue(store)] == [
+        (first.receipt_no, "queued"), (second.receipt_no, "queued")]
     printer = Printer()
     assert [o.receipt_no for o in print_pending(store, sender=printer)] == [
         first.receipt_no, second.receipt_no]
-    assert marks(store) == [(1, 1), (2, 2)]
     assert printer.receipts(first.receipt_no, second.receipt_no) == [
         [first.receipt_no], [second.receipt_no]]
 
@@ -150,16 +138,14 @@ def test_past_six_digit_serials_receipts_are_numbered_and_printed_in_order(store
     store.conn.execute("UPDATE identity SET receipt_serial = 999998")
     six = record_sale(store, None, make_sale(total=100))
     seven = record_sale(store, None, make_sale(total=200))
-    # Text order would put 1000000 before 999999; the receipts' key is (epoch, serial).
+    # Text order would put 1000000 before 999999; the queue is in the jobs' order.
     assert (six.receipt_no, seven.receipt_no) == ("S001-T1-999999", "S001-T1-1000000")
-    assert jobs(store) == [] and waiting_count(store.conn) == 2
+    assert waiting_count(store.conn) == 2
     printer = Printer()
     assert [o.receipt_no for o in print_pending(store, sender=printer)] == [
         six.receipt_no, seven.receipt_no]
-    assert marks(store) == [(1, 1_000_000)]
-    # The identity row is not rewritten for long serials: the last one is read back from
-    # the key by another process too.
-    assert store.conn.execute("SELECT receipt_serial FROM identity").fetchone() == (999998,)
+    # The identity row holds the last serial, for every process.
+    assert store.conn.execute("SELECT receipt_serial FROM identity").fetchone() == (1_000_000,)
     other = open_store(load_settings(str(config)))
     try:
         eight = record_sale(other, None, make_sale(total=300))
@@ -177,8 +163,6 @@ def test_two_processes_give_a_receipt_one_job(store, config):
     other = open_store(load_settings(str(config)))
     try:
         sales = [record_sale(s, None, make_sale(total=100)) for s in (store, other, store)]
-        assert queue_receipts(other) == 3
-        assert queue_receipts(store) == 0
         assert [r for r, _ in jobs(store)] == [s.receipt_no for s in sales]
         # A receipt made by one process is printed by the other's print_receipt only if
         # asked for: each process prints its own, the job is found whoever made it.
@@ -216,8 +200,7 @@ def test_a_version_5_database_keeps_its_printed_receipts_printed(tmp_path):
         indexes = {r[0] for r in store.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "print_jobs_by_receipt" in indexes and "receipts_by_day" not in indexes
-        assert marks(store) == [(1, 4)]
-        assert waiting_count(store.conn) == 1  # the queued job; no receipt past the mark
+        assert waiting_count(store.conn) == 1  # the queued job; the printed stay printed
         printer = Printer()
         assert [o.receipt_no for o in print_pending(store, sender=printer)] == [
             sales[-1].receipt_no]
@@ -231,7 +214,7 @@ def test_a_version_5_database_keeps_its_printed_receipts_printed(tmp_path):
         store.close()
 
 
-def test_a_version_7_database_gets_integer_receipt_keys_and_keeps_its_print_jobs(tmp_path):
+def test_a_version_7_database_keeps_its_receipts_and_print_jobs(tmp_path):
     settings = load_settings(str(write_config(tmp_path)))
     new = open_store(settings, path=tmp_path / "new.db")
     init_terminal(new.db, "S001", "T1")
@@ -242,7 +225,7 @@ def test_a_version_7_database_gets_integer_receipt_keys_and_keeps_its_print_jobs
     new.close()
     path = tmp_path / "old.db"
     old = old_version_copy(tmp_path / "new.db", path, 7, (
-        "identity", "members", "cards", "member_balances", "receipts", "print_marks"),
+        "identity", "members", "cards", "member_balances", "receipts"),
         f"event_key, {ledger._EVENT_COLUMNS}, content_hash")
     conn = old.conn
     conn.execute("INSERT INTO print_jobs (receipt_no, kind, payload, status, created_at) "
@@ -255,18 +238,15 @@ def test_a_version_7_database_gets_integer_receipt_keys_and_keeps_its_print_jobs
     store = open_store(settings, path=path)
     try:
         conn = store.conn
-        assert conn.execute(
-            "SELECT receipt_key, receipt_no FROM receipts ORDER BY receipt_key").fetchall() == [
-            ((1 << 32) + 1, ann.receipt_no), ((1 << 32) + 2, first.receipt_no),
-            ((2 << 32) + 3, second.receipt_no)]
+        assert conn.execute("SELECT receipt_no FROM receipts ORDER BY rowid").fetchall() == [
+            (ann.receipt_no,), (first.receipt_no,), (second.receipt_no,)]
         assert conn.execute("PRAGMA foreign_key_list(print_jobs)").fetchall() == []
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert conn.execute("SELECT id, receipt_no, status FROM print_jobs ORDER BY id"
                             ).fetchall() == [(1, ann.receipt_no, "printed"),
                                              (2, first.receipt_no, "printed"),
                                              (3, second.receipt_no, "printed")]
-        # Lookups by number go through the key: a reprint sends the stored bytes, a void
-        # finds its receipt, and numbering goes on.
+        # A reprint sends the stored bytes, a void finds its receipt, numbering goes on.
         printer = Printer()
         print_pending(store, [reprint(store, first.receipt_no)], sender=printer)
         assert printer.jobs == [f"bytes of {first.receipt_no}".encode()]
@@ -278,22 +258,6 @@ def test_a_version_7_database_gets_integer_receipt_keys_and_keeps_its_print_jobs
             void.receipt_no]
     finally:
         store.close()
-
-
-@pytest.mark.parametrize(("text", "key"), [
-    ("S001-T1-000042", (1 << 32) + 42),
-    ("S001-T1-1000000", (1 << 32) + 1_000_000),
-    ("S001-T1-E2-000003", (2 << 32) + 3),
-    ("S001-T1-42", None),            # not as printed
-    ("S001-T1-E1-000003", None),     # epoch 1 numbers carry no epoch
-    ("S001-T1-E02-000003", None),
-    ("S001-T2-000042", None),        # another till's
-    ("S001-T1-000000", None),
-    ("S001-T1-00004a", None),
-    ("S001-T1-", None),
-])
-def test_a_receipt_number_is_found_only_as_printed(text, key):
-    assert receipt_key_of("S001-T1", text) == key
 
 
 def test_a_receipt_number_written_otherwise_is_not_found(store):

@@ -19,7 +19,6 @@ from pos_agent.exceptions import HubUnreachable, MemberNotFound, SyncError
 from pos_agent.hubdata import apply_pull_page, pull_cursor
 from pos_agent.identity import fetch_whoami, init_terminal, new_epoch
 from pos_agent.ledger import (
-    _content_hash,
     mark_acknowledged,
     own_events,
     pending_events,
@@ -149,13 +148,6 @@ def test_a_snapshot_with_every_own_event_adds_nothing_twice(store):
     assert member_view(store, ann.member_id)[0].balance == full.balance == 50 + 105
 
 
-def test_stored_content_hash_equals_the_domain_hash(store):
-    ann = enrol(store, name="Ann", phone="0611223344")
-    record_sale(store, ann.member_id, make_sale(total=1234))
-    for event in own_events(store.conn, ann.member_id):
-        assert _content_hash(event) == event.content_hash()
-
-
 def _member_with_points(store, total: int = 20000):
     ann = enrol(store, name="Ann", phone="0611223344")
     record_sale(store, ann.member_id, make_sale(total=total))
@@ -252,7 +244,7 @@ def test_whoami_is_read_and_errors_are_clear():
         fetch_whoami("http://127.0.0.1:9", "tok", timeout=2)
 
 
-def test_state_cache_follows_writes_from_another_process(store, config):
+def test_member_view_follows_writes_from_another_process(store, config):
     ann = _member_with_points(store, 1000)
     assert member_view(store, ann.member_id)[0].balance == 155
     other = open_store(load_settings(str(config)))  # a second connection, as the app would be
@@ -265,8 +257,8 @@ def test_state_cache_follows_writes_from_another_process(store, config):
 
 
 def test_two_connections_alternating_sales_keep_one_chain_and_exact_balances(store, config):
-    """Each connection skips its reads while nobody else wrote (`ledger.WriterCache`); a
-    commit by the other one must make it read the chain head, serials and states again."""
+    """Each operation reads the chain head, serials and states under the write lock, so
+    two connections taking turns (the app and a `pos` command) keep one chain."""
     ann = enrol(store, name="Ann", phone="0611223344")
     other = open_store(load_settings(str(config)))
     try:
@@ -274,7 +266,7 @@ def test_two_connections_alternating_sales_keep_one_chain_and_exact_balances(sto
         for i in range(6):
             side = store if i % 2 == 0 else other
             receipts.append(record_sale(side, ann.member_id, make_sale(total=1000)).receipt_no)
-            # the same connection twice in a row takes the cached path
+            # the same connection twice in a row, then the other one
             receipts.append(record_sale(side, ann.member_id, make_sale(total=500)).receipt_no)
         assert len(set(receipts)) == 12
         assert receipts[-1] == "S001-T1-000013"  # enrolment printed 000001
@@ -293,8 +285,7 @@ def test_two_connections_alternating_sales_keep_one_chain_and_exact_balances(sto
 def test_a_write_on_the_same_connection_outside_an_operation_is_seen(store):
     ann = _member_with_points(store, 1000)
     record_sale(store, ann.member_id, make_sale(total=1000))
-    # A direct change (as a hub page or a repair would make) moves total_changes, so the
-    # next sale reads the state again instead of trusting its cache.
+    # A direct change (as a repair would make) is what the next sale starts from.
     store.conn.execute("UPDATE identity SET receipt_serial = 100")
     result = record_sale(store, ann.member_id, make_sale(total=1000))
     assert result.receipt_no == "S001-T1-000101"
@@ -329,14 +320,14 @@ def _next_receipt_elsewhere(config, member_id, at=None):
         other.close()
 
 
-def test_receipt_numbers_and_the_clock_are_read_back_from_the_ledger(store, config):
-    """Operations do not rewrite the identity row's receipt serial and clock (it is a
-    floor): another connection, or a restart, carries on from the last receipt and the
-    newest event."""
-    ann = enrol(store, name="Ann", phone="0611223344")  # 000001, writes the card serial
+def test_receipt_numbers_and_the_clock_are_kept_in_the_identity_row(store, config):
+    """Every operation writes the identity row's receipt serial and clock: another
+    connection, or a restart, carries on from them."""
+    ann = enrol(store, name="Ann", phone="0611223344")  # 000001
     last = [record_sale(store, ann.member_id, make_sale(total=500)) for _ in range(3)][-1]
     assert last.receipt_no == "S001-T1-000004"
-    assert store.conn.execute("SELECT receipt_serial FROM identity").fetchone()[0] == 1
+    assert store.conn.execute("SELECT receipt_serial, hlc FROM identity").fetchone() \
+        == (4, last.events[-1].hlc)
     # A sale dated in the past: the clock still moves on from the newest event.
     early = datetime(2020, 1, 1, tzinfo=UTC)
     sale = _next_receipt_elsewhere(config, ann.member_id, at=early)
@@ -365,5 +356,4 @@ def test_receipt_serials_past_six_digits_are_kept_in_the_identity_row(store, con
     numbers = [record_sale(store, ann.member_id, make_sale(total=500)).receipt_no
                for _ in range(3)]
     assert numbers == ["S001-T1-999999", "S001-T1-1000000", "S001-T1-1000001"]
-    # Text order puts 999999 last; the identity row knows better.
     assert _next_receipt_elsewhere(config, ann.member_id).receipt_no == "S001-T1-1000002"
