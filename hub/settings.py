@@ -14,18 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub.exceptions import ConfigError
 from loyalty.errors import ProgramError
-from loyalty.program import Program, program_from_dict
-from loyalty.validation import describe
+from loyalty.program import Program
+from loyalty.settings import ConfigFile, load_config
 
 DEFAULT_CONFIG = "hub.toml"
 CONFIG_ENV = "POS_HUB_CONFIG"
@@ -60,29 +54,8 @@ class HubSection(BaseModel):
     """Database connections per hub process (PostgreSQL)."""
 
 
-class HubSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="POS_", env_nested_delimiter="__", extra="ignore", toml_file=None
-    )
-
+class HubSettings(ConfigFile):
     hub: HubSection = HubSection()
-    program: dict[str, Any] = {}
-    config_path: str = ""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
-
-    @property
-    def base_dir(self) -> Path:
-        return Path(self.config_path).resolve().parent if self.config_path else Path.cwd()
 
     @property
     def database_url(self) -> str:
@@ -92,7 +65,7 @@ class HubSettings(BaseSettings):
         if not self.program:
             raise ConfigError(f"{self.config_path or 'config'}: the [program] table is missing")
         try:
-            return program_from_dict(self.program)
+            return super().config_program()
         except ProgramError as exc:
             raise ConfigError(f"{self.config_path}: {exc}") from exc
 
@@ -114,21 +87,7 @@ def config_path_from(arg: str | None) -> str:
 
 def load_settings(path: str | None = None) -> HubSettings:
     """Read settings from `path` (or $POS_HUB_CONFIG, or ./hub.toml)."""
-    path = config_path_from(path)
-    if not Path(path).is_file():
-        raise ConfigError(
-            f"config file {path} not found: copy config.example.toml there or pass --config"
-        )
-
-    class _FromFile(HubSettings):
-        model_config = SettingsConfigDict(toml_file=path)
-
-    try:
-        return _FromFile(config_path=str(path))
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {describe(exc)}") from exc
-    except ValueError as exc:  # TOML syntax errors
-        raise ConfigError(f"{path}: {exc}") from exc
+    return load_config(HubSettings, config_path_from(path), ConfigError)
 
 
 def settings_for(database_url: str, program: dict[str, Any], **hub: Any) -> HubSettings:

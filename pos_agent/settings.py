@@ -10,19 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from loyalty.program import Program, program_from_dict
-from loyalty.validation import describe
+from loyalty.settings import ConfigFile, load_config
 from pos_agent.exceptions import ConfigError
 from printers.connections import PrinterSettings
 
@@ -101,31 +93,10 @@ class SyncSettings(BaseModel):
     """Seconds for other hub requests."""
 
 
-class PosSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="POS_", env_nested_delimiter="__", extra="ignore", toml_file=None
-    )
-
+class PosSettings(ConfigFile):
     terminal: TerminalSettings = TerminalSettings()
     printer: PrinterSettings = PrinterSettings()
     sync: SyncSettings = SyncSettings()
-    program: dict[str, Any] = {}
-    config_path: str = ""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
-
-    @property
-    def base_dir(self) -> Path:
-        return Path(self.config_path).resolve().parent if self.config_path else Path.cwd()
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -136,10 +107,6 @@ class PosSettings(BaseSettings):
     def database_path(self) -> Path:
         return self.resolve(self.terminal.database)
 
-    def config_program(self) -> Program:
-        """The program in this config file (used until the hub has published one)."""
-        return program_from_dict(self.program)
-
 
 def config_path_from(arg: str | None) -> str:
     return arg or os.environ.get("POS_CONFIG") or DEFAULT_CONFIG
@@ -147,21 +114,7 @@ def config_path_from(arg: str | None) -> str:
 
 def load_settings(path: str | None = None) -> PosSettings:
     """Read settings from the TOML file at `path` (or POS_CONFIG, or ./pos.toml)."""
-    path = config_path_from(path)
-    if not Path(path).is_file():
-        raise ConfigError(
-            f"config file {path} not found: copy config.example.toml there or pass --config"
-        )
-
-    class _FromFile(PosSettings):
-        model_config = SettingsConfigDict(toml_file=path)
-
-    try:
-        settings = _FromFile(config_path=str(path))
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {describe(exc)}") from exc
-    except ValueError as exc:  # TOML syntax errors
-        raise ConfigError(f"{path}: {exc}") from exc
+    settings = load_config(PosSettings, config_path_from(path), ConfigError)
     if settings.printer.kind == "file":
         settings.printer = settings.printer.model_copy(
             update={"path": str(settings.resolve(settings.printer.path))}

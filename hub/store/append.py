@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select, text
 
 from hub.context import HubContext
-from hub.db import Database, now_text
+from hub.db import Database, bulk_insert, now_text
 from hub.exceptions import ApiError, Conflict
 from hub.tables import events, origin_totals, origins, streams
 from loyalty.events import GENESIS, Event, Kind
@@ -112,10 +112,24 @@ def insert_events(conn: Connection, db: Database, new: list[Event], received: st
     """Append the events; their hub_seqs, in order. An event id the ledger already holds
     under another stream position is refused (an id is the idempotency key everywhere)."""
     _refuse_reused_ids(conn, db, new)
-    rows = [event_row(e, received) for e in new]
-    result = conn.execute(events.insert().returning(events.c.hub_seq,
-                                                    sort_by_parameter_order=True), rows)
-    return [int(seq) for seq in result.scalars()]
+    seqs = _next_hub_seqs(conn, db, len(new))
+    bulk_insert(conn, events, [{"hub_seq": seq} | event_row(e, received)
+                               for e, seq in zip(new, seqs, strict=True)])
+    return seqs
+
+
+def _next_hub_seqs(conn: Connection, db: Database, n: int) -> list[int]:
+    """The hub_seqs the next n events get, taken before the insert so that it needs no
+    RETURNING, which would make it one statement with a placeholder per value.
+    PostgreSQL: n values of the column's own sequence. SQLite: the write transaction
+    holds the database's lock, so max + 1 ... is free (what SQLite itself would pick).
+    (`hub.db.bulk_insert` says why the insert is one statement.)"""
+    if db.is_postgres:
+        return sorted(conn.execute(text(
+            "SELECT nextval(pg_get_serial_sequence('events', 'hub_seq')) "
+            "FROM generate_series(1, :n)"), {"n": n}).scalars())
+    top = conn.execute(select(func.max(events.c.hub_seq))).scalar() or 0
+    return list(range(top + 1, top + 1 + n))
 
 
 def _refuse_reused_ids(conn: Connection, db: Database, new: list[Event]) -> None:

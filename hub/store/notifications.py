@@ -22,18 +22,21 @@ from hub.tables import notifications
 
 def enqueue_many(conn: Connection, ctx: HubContext, rows: list[dict[str, Any]]) -> int:
     """rows: {member_id, kind, payload, dedup}; duplicates (by dedup key) are skipped.
-    Returns the rows inserted."""
+    Returns how many were new."""
     if not rows:
         return 0
     now = now_text()
-    return bulk_insert(conn, notifications, [
-        {"dedup_key": f"{r['member_id']}|{r['kind']}|{r['dedup']}"[:200],
-         "member_id": r["member_id"], "kind": r["kind"],
+    fresh = {f"{r['member_id']}|{r['kind']}|{r['dedup']}"[:200]: r for r in rows}
+    have = set(conn.execute(select(notifications.c.dedup_key)
+                            .where(ctx.db.among(notifications.c.dedup_key, list(fresh)))).scalars())
+    bulk_insert(conn, notifications, [
+        {"dedup_key": key, "member_id": r["member_id"], "kind": r["kind"],
          "payload": json.dumps({"member_id": r["member_id"], "kind": r["kind"],
                                 **r["payload"]}, sort_keys=True),
          "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
-        for r in rows
+        for key, r in fresh.items() if key not in have
     ], conflict=("dedup_key",))
+    return len(fresh) - len(have)
 
 
 def rewards_unlocked(conn: Connection, ctx: HubContext, balances: dict[str, tuple[int, int]],
