@@ -104,7 +104,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(folder: Path, url: str, origins: list[str]
+def serve(folder: Path, url: str, origins: list[str], workers: int = 1
           ) -> tuple[subprocess.Popen, str, list[str], str]:
     env = {**os.environ, "POS_HUB__DATABASE_URL": url, "POS_HUB__JOBS_INTERVAL_S": "0"}
     bin_ = str(Path(sys.executable).parent / "pos-hub")
@@ -122,7 +122,7 @@ def serve(folder: Path, url: str, origins: list[str]
     online = cli("channel", "add", "online").strip().splitlines()[-1]
     port = free_port()
     proc = subprocess.Popen([bin_, "serve", *cfg, "--port", str(port), "--log-level",
-                             "warning"], env=env, cwd=folder)
+                             "warning", "--workers", str(workers)], env=env, cwd=folder)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -142,11 +142,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def hub_cpu(pid: int) -> float:
+    """CPU seconds of `pos-hub serve` and its worker processes (`--workers`)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = children.read_text().split() if children.exists() else []
+    return cpu_seconds(pid) + sum(cpu_seconds(int(k)) for k in kids)
+
+
 def hub_rate(folder: Path, url: str, streams: dict[str, list[Event]],
-             bodies: dict[str, list[bytes]], batch: int) -> tuple[float, float, float]:
+             bodies: dict[str, list[bytes]], batch: int,
+             workers: int = 1) -> tuple[float, float, float]:
     """(events/s from the first push until the last pushed balance is readable online,
-    the worst read-your-writes lag in ms, the hub process's CPU seconds)."""
-    proc, base, tokens, online_token = serve(folder, url, list(streams))
+    the worst read-your-writes lag in ms, the hub processes' CPU seconds)."""
+    proc, base, tokens, online_token = serve(folder, url, list(streams), workers)
     clients = [httpx.Client(base_url=base, timeout=120, headers={
         "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         for token in tokens]
@@ -182,11 +190,11 @@ def hub_rate(folder: Path, url: str, streams: dict[str, list[Event]],
         with ThreadPoolExecutor(len(clients)) as pool:
             done = [pool.submit(push, c, streams[o], bodies[o])
                     for c, o in zip(clients, streams, strict=True)]
-            cpu = cpu_seconds(proc.pid)
+            cpu = hub_cpu(proc.pid)
             start.wait()
             t0 = time.perf_counter()
             last = max(future.result() for future in done)
-            cpu = cpu_seconds(proc.pid) - cpu
+            cpu = hub_cpu(proc.pid) - cpu
     finally:
         for c in [*clients, shop]:
             c.close()
@@ -247,7 +255,7 @@ def raw_rate(url: str, streams: list[list[dict]], batch: int) -> float:
 
 
 def run_backend(name: str, url: str, streams: dict[str, list[Event]], batch: int,
-                folder: Path) -> None:
+                folder: Path, workers: int = 1) -> None:
     bodies = {origin: [json.dumps({"origin": origin, "origin_epoch": 1,
                                    "events": [e.to_dict() for e in evs[i:i + batch]]}).encode()
                        for i in range(0, len(evs), batch)]
@@ -258,11 +266,12 @@ def run_backend(name: str, url: str, streams: dict[str, list[Event]], batch: int
     # The raw limit is timed before and after the hub and averaged: on a shared 2-core
     # machine either one alone can land in someone else's busy minute.
     before = raw_rate(url, rows, batch)
-    readable, lag_ms, cpu = hub_rate(folder, url, streams, bodies, batch)
+    readable, lag_ms, cpu = hub_rate(folder, url, streams, bodies, batch, workers)
     after = raw_rate(url, rows, batch)
     raw = (before + after) / 2
     n = sum(map(len, rows))
-    print(f"{name}: {n:,} events from {len(streams)} terminals; the hub's CPU "
+    print(f"{name}: {n:,} events from {len(streams)} terminals, {workers} hub worker(s); "
+          f"the hub's CPU "
           f"{cpu:.1f} s ({cpu / n * 1e6:.0f} us an event); raw {before:,.0f} rows/s "
           f"before, {after:,.0f} after", flush=True)
     print(f"readable_events_per_s={readable:.0f} raw_rows_per_s={raw:.0f} "
@@ -280,6 +289,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=("both", "sqlite", "postgresql"), default="both",
                         help="which database(s) to measure (PostgreSQL needs "
                              "POS_HUB_TEST_DATABASE_URL)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="`pos-hub serve --workers N` (PostgreSQL only)")
     args = parser.parse_args()
     t0 = time.perf_counter()
     k = max(1, args.terminals)
@@ -308,7 +319,7 @@ def main() -> None:
             try:
                 sep = "&" if "?" in base else "?"
                 run_backend("postgresql", f"{base}{sep}options=-csearch_path%3D{schema}",
-                            streams, args.batch, folder)
+                            streams, args.batch, folder, args.workers)
             finally:
                 with admin.begin() as conn:
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -35,6 +35,14 @@ Errors are always `{"error": code, "detail": sentence}`.
 """
 
 
+def app_from_environment() -> FastAPI:
+    """The app of one worker of `pos-hub serve --workers N`: settings from the file named
+    by `$POS_HUB_CONFIG`, with the same `POS_HUB__...` overrides."""
+    from hub.settings import load_settings
+
+    return create_app(load_settings())
+
+
 def create_app(settings: HubSettings, ctx: HubContext | None = None) -> FastAPI:
     ctx = ctx or HubContext.from_settings(settings)
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -23,7 +25,7 @@ from sqlalchemy import select
 from hub.context import HubContext
 from hub.db import migrate, safe_url
 from hub.exceptions import ApiError, HubError, NotFound
-from hub.settings import HubSettings, load_settings
+from hub.settings import CONFIG_ENV, HubSettings, load_settings
 from hub.store.flags import KINDS as FLAG_KINDS
 
 EXIT_ERROR = 1
@@ -90,7 +92,11 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
         print(f"the database {safe_url(settings.database_url)} is empty: run `pos-hub init`",
               file=sys.stderr)
         return EXIT_ERROR
-    app = create_app(settings, ctx)
+    workers = args.workers
+    if workers > 1 and ctx.db.is_sqlite:
+        print("several workers need PostgreSQL: SQLite takes one writer at a time, so they "
+              "would only wait for each other (leave out --workers)", file=sys.stderr)
+        return EXIT_ERROR
     scheduler = None
     if settings.hub.jobs_interval_s and not args.no_jobs:
         scheduler = start_scheduler(ctx)
@@ -99,8 +105,16 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
     print(f"pos-hub serving on http://{host}:{port} (database {safe_url(ctx.db.url)})",
           flush=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=args.log_level,
-                    timeout_graceful_shutdown=5)
+        if workers > 1:
+            # Each worker process builds its app from the same file and environment; the
+            # jobs run here, in the supervising process only, so once per `pos-hub serve`.
+            os.environ[CONFIG_ENV] = str(Path(settings.config_path).resolve())
+            uvicorn.run("hub.app:app_from_environment", factory=True, workers=workers,
+                        host=host, port=port, log_level=args.log_level,
+                        timeout_graceful_shutdown=5)
+        else:
+            uvicorn.run(create_app(settings, ctx), host=host, port=port,
+                        log_level=args.log_level, timeout_graceful_shutdown=5)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
@@ -306,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default: [hub] host)")
     p.add_argument("--port", type=int, help="port (default: [hub] port, 8750)")
     p.add_argument("--no-jobs", action="store_true", help="do not run the jobs in this process")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="hub processes serving requests (PostgreSQL only; default 1): one "
+                        "per CPU core the database server leaves free")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"],
                    help="how much the server logs (default: info)")

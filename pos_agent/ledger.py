@@ -115,8 +115,13 @@ def build_state(
         ).fetchone()
         snapshot = orjson.loads(row[0]) if row else None
     state = MemberState.from_dict(snapshot) if snapshot else MemberState(member_id)
-    for event in own_events(conn, member_id):
-        apply(state, event)  # an event the snapshot holds changes nothing
+    held = state.event_ids  # after a sync: all of them, so nothing is decoded
+    rows = conn.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE member_id = ?", (member_id,)
+    ).fetchall()
+    for event in sorted((event_from_row(r) for r in rows if r[0] not in held),
+                        key=lambda e: e.sort_key):
+        apply(state, event)
     return state
 
 

@@ -30,6 +30,7 @@ from typing import Literal
 from loyalty.earning import earn_for_sale, visit_bonuses
 from loyalty.errors import RedemptionError, ReversalError
 from loyalty.events import Event, EventDraft, parse_instant
+from loyalty.fold import MemberState
 from loyalty.money import format_money
 from loyalty.program import Program
 from loyalty.redemption import OfflineContext, redeem, use_voucher
@@ -67,6 +68,8 @@ class SaleResult:
     balance: int | None = None
     tier: str | None = None
     events: tuple[Event, ...] = ()
+    state: MemberState | None = None
+    """The member's state just after the sale (what `member_view` reads back now)."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def record_sale(
     return SaleResult(
         receipt_no, member_id, sale.total, points, earn.purchase_points,
         earn.promotions, tuple(earn.bonuses), dict(earn.stamps), tuple(earn.vouchers),
-        state.balance, tier.name, events,
+        state.balance, tier.name, events, state,
     )
 
 

@@ -84,6 +84,9 @@ class Store:
         ).fetchone()
         if row is None:
             return self.config_program
+        # A version's content never changes once received (the upsert keeps it), so the
+        # parsed program is kept by version: parsing is pydantic validation of the whole
+        # program, and every operation asks for it.
         if self._hub_program is None or self._hub_program[0] != row[0]:
             self._hub_program = (row[0], program_from_dict(json.loads(row[1])))
         return self._hub_program[1]

@@ -8,7 +8,6 @@ event is checked against the version it names, however old.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -19,7 +18,6 @@ from hub.tables import programs, reward_stock
 from loyalty.program import Program, program_from_dict
 
 _cache: dict[str, Program] = {}
-_cache_lock = threading.Lock()
 
 
 def _json_default(value: Any) -> str:
@@ -72,16 +70,13 @@ def raw_program(conn: Connection, version: str) -> dict[str, Any] | None:
 
 def program_by_version(conn: Connection, version: str) -> Program | None:
     """The program of `version`, parsed once per process (versions never change)."""
-    with _cache_lock:
-        cached = _cache.get(version)
+    cached = _cache.get(version)
     if cached is not None:
         return cached
     raw = raw_program(conn, version)
     if raw is None:
         return None
-    program = program_from_dict(raw)
-    with _cache_lock:
-        _cache[version] = program
+    program = _cache[version] = program_from_dict(raw)
     return program
 
 

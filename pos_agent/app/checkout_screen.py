@@ -21,7 +21,7 @@ from loyalty.fold import MemberState
 from loyalty.money import parse_amount
 from loyalty.redemption import eligible_rewards
 from loyalty.sale import Sale, make_sale, parse_line
-from loyalty.summary import MemberSummary
+from loyalty.summary import MemberSummary, member_summary
 from pos_agent.app.enrol_screen import EnrolScreen
 from pos_agent.app.prompt_screen import PromptScreen
 from pos_agent.app.receipts import LEFT_OVER, ReceiptPrinted
@@ -172,10 +172,16 @@ class CheckoutScreen(Screen):
                  + (" (scanned)." if scanned else "."))
         return True
 
-    def show_member(self) -> None:
+    def show_member(self, state: MemberState | None = None) -> None:
+        """Show the member as the database has them now, or as `state` (what an operation
+        just committed returned: the same, without folding the history again)."""
         if self.member is None:
             return
-        self.view = member_view(self.store, self.member.member_id)
+        if state is None:
+            self.view = member_view(self.store, self.member.member_id)
+        else:
+            self.view = (state, member_summary(self.store.active_program(), state,
+                                               datetime.now(UTC)))
         self.query_one("#member", MemberPanel).show(
             member_text(self.member.name, self.member.card_number, self.view[1]))
 
@@ -223,7 +229,7 @@ class CheckoutScreen(Screen):
         earned = (f", +{result.points_earned} {pn}" if self.member
                   else " without a member (F3 enrols the customer for next time)")
         self.query_one("#sale-input", Input).value = ""
-        self.show_member()
+        self.show_member(result.state)
         self.say_and_print(f"Sale {result.receipt_no} recorded{earned}.", result.receipt_no)
         if self.app.agent is not None:
             self.app.agent.trigger_now()
