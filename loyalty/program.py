@@ -18,9 +18,11 @@ comments, key order or number spelling in the file.
 
 Money in the file is written in currency units ("300", "12.50") and held as integer minor
 units; multipliers are exact decimals ("1.5"). Floats never reach the arithmetic.
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations` here: with it, pydantic compiles every field's
+annotation string (some sixty) back into a type when the module is imported, and every
+`pos` command imports it.
+"""
 
 import hashlib
 import json
@@ -29,7 +31,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -126,7 +128,7 @@ class StampCard(_Model):
     """Id of the reward issued as a voucher when the card completes."""
 
     @model_validator(mode="after")
-    def _stamps_something(self) -> StampCard:
+    def _stamps_something(self) -> Self:
         if not self.categories and not self.products:
             raise ValueError("needs at least one entry in categories or products")
         return self
@@ -167,7 +169,7 @@ class Reward(_Model):
         return data
 
     @model_validator(mode="after")
-    def _kind_fields(self) -> Reward:
+    def _kind_fields(self) -> Self:
         needs = {
             RewardKind.FIXED_DISCOUNT: "value",
             RewardKind.GIFT_CARD: "value",
@@ -230,7 +232,7 @@ class Promotion(_Model):
         return value
 
     @model_validator(mode="after")
-    def _window(self) -> Promotion:
+    def _window(self) -> Self:
         if self.starts and self.ends and self.ends < self.starts:
             raise ValueError("ends is before starts")
         return self
@@ -284,7 +286,7 @@ class Program(_Model):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> Program:
+    def _consistent(self) -> Self:
         if not self.tiers:
             raise ProgramError("program.tiers", "at least one tier is needed")
         if self.tiers[0].threshold != 0:

@@ -11,7 +11,8 @@ Every command takes `--config PATH` (default `$POS_CONFIG`, else `pos.toml` here
 `pos print`, `pos check` found a problem); 2 refused: bad input or a rule said no, with one
 line on stderr saying what to do, and nothing written.
 
-The command modules import the store, printers, Textual and httpx inside the handlers that
+Only the module of the command being run is imported, and only its arguments are built;
+the command modules import the store, printers, Textual and httpx inside the handlers that
 use them, so `pos --help` and a lookup do not pay for what they never touch.
 """
 
@@ -20,35 +21,65 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib import import_module
 
-from loyalty.errors import LoyaltyError
-from pos_agent.commands import admin, app, catalog, demo, members, sales, setup, sync
-from pos_agent.exceptions import PosError
+from pos_agent.commands import AREAS
 
 EXIT_REFUSED = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH",
-                        help="config file (default: $POS_CONFIG, else pos.toml here)")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The `pos` parser. Given the arguments it will parse, only the command they name
+    gets its arguments built (and its module imported); the other commands are listed, by
+    name and one-line help, for `pos --help` and the "invalid choice" message."""
     parser = argparse.ArgumentParser(
         prog="pos", description="The store terminal's loyalty ledger: enrol, sell, redeem, "
         "void, refund, report. Works offline.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (setup, members, sales, catalog, admin, sync, app, demo):
-        module.register(sub, common)
+    wanted = None if argv is None else _command_in(argv)
+    common = None
+    for area, commands in AREAS.items():
+        if argv is None or wanted in commands:
+            if common is None:
+                common = _common()
+            import_module(f"pos_agent.commands.{area}").register(sub, common)
+        else:
+            for name, text in commands.items():
+                sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH",
+                        help="config file (default: $POS_CONFIG, else pos.toml here)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    return common
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command argparse will run: the first argument that is not an option (`pos`
+    itself has no option taking a value; anything else before the command is an error)."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return argv[i + 1] if i + 1 < len(argv) else None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed
         return int(exc.code or 0)
+    from loyalty.errors import LoyaltyError
+    from pos_agent.exceptions import PosError
+
     try:
         return args.handler(args)
     except (PosError, LoyaltyError) as exc:

@@ -16,9 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from loyalty.earning import enrolment_drafts
 from loyalty.errors import QRError
 from loyalty.events import EventDraft, Kind
 from loyalty.fold import MemberState
@@ -26,8 +25,11 @@ from loyalty.ids import is_valid_card_number, make_card_number, new_member_id
 from loyalty.member_qr import looks_like_payload, sign_card, verify_payload
 from loyalty.summary import MemberSummary, member_summary
 from pos_agent.exceptions import MemberNotFound, StoreError
-from pos_agent.ledger import Recorder, build_state, record
-from pos_agent.store import Store
+from pos_agent.ledger import build_state, record
+
+if TYPE_CHECKING:
+    from pos_agent.ledger import Recorder
+    from pos_agent.store import Store
 
 FoundBy = Literal["card", "phone", "qr"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -172,6 +174,8 @@ def enrol(
     """Enrol a new member offline: a new member_id, a card number made here (or the
     physical card given), the welcome bonus and, with a referrer (card/phone/QR), the
     referral bonus for both. The enrol event carries the profile so the hub learns it."""
+    from loyalty.earning import enrolment_drafts  # the earning rules: only enrolment here
+
     at = at or datetime.now(UTC)
     name = " ".join(name.split())
     if not name or len(name) > MAX_NAME:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loyalty.settings import ConfigFile, load_config
 from pos_agent.exceptions import ConfigError
-from printers.connections import PrinterSettings
+from printers.settings import PrinterSettings
 
 DEFAULT_CONFIG = "pos.toml"
 

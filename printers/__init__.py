@@ -7,16 +7,19 @@
 
 Modules: `receipt` (model, money formatting: `loyalty.money.format_money` re-exported),
 `layout` (the layout, written once), `render_text`, `render_escpos`, `member_qr` (QR
-image), `connections` (settings, opening printers, sending), `exceptions`.
+image), `settings` (`[printer]`), `connections` (opening printers, sending), `exceptions`.
+
+The ESC/POS driver and the QR libraries take about half a second to import, and most
+`pos` commands never print: the names of `connections`, `render_escpos` and `member_qr`
+are imported from their module on first use. (`printers.render_escpos` is the module;
+its function of the same name is imported from it.)
 """
 
-from printers.connections import (
-    PrinterSettings,
-    describe_target,
-    open_printer,
-    render_for_printer,
-    send,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
 from printers.exceptions import (
     PrinterConfigError,
     PrinterConnectionError,
@@ -38,7 +41,6 @@ from printers.layout import (
     layout,
     width_for,
 )
-from printers.member_qr import qr_image, qr_png_bytes
 from printers.receipt import (
     RECEIPT_KINDS,
     MemberBlock,
@@ -49,43 +51,31 @@ from printers.receipt import (
     format_money,
     format_points,
 )
-from printers.render_escpos import render_escpos, render_escpos_bytes
 from printers.render_text import render_text
+from printers.settings import PrinterSettings, describe_target
+
+_LAZY = {
+    "open_printer": "connections",
+    "render_for_printer": "connections",
+    "send": "connections",
+    "render_escpos_bytes": "render_escpos",
+    "qr_image": "member_qr",
+    "qr_png_bytes": "member_qr",
+}
 
 __all__ = [
-    "PAPER_WIDTH_CHARS",
-    "QR",
-    "RECEIPT_KINDS",
-    "Block",
-    "Columns",
-    "Cut",
-    "Feed",
-    "MemberBlock",
-    "PrinterConfigError",
-    "PrinterConnectionError",
-    "PrinterError",
-    "PrinterSettings",
-    "PrinterTimeoutError",
-    "PrinterWriteError",
-    "Receipt",
-    "ReceiptKind",
-    "ReceiptLine",
-    "ReceiptRenderError",
-    "Rule",
-    "StampLine",
-    "Text",
-    "describe_target",
-    "format_card_number",
-    "format_money",
-    "format_points",
-    "layout",
-    "open_printer",
-    "qr_image",
-    "qr_png_bytes",
-    "render_escpos",
-    "render_escpos_bytes",
-    "render_for_printer",
-    "render_text",
-    "send",
-    "width_for",
+    "PAPER_WIDTH_CHARS", "QR", "RECEIPT_KINDS", "Block", "Columns", "Cut", "Feed",
+    "MemberBlock", "PrinterConfigError", "PrinterConnectionError", "PrinterError",
+    "PrinterSettings", "PrinterTimeoutError", "PrinterWriteError", "Receipt", "ReceiptKind",
+    "ReceiptLine", "ReceiptRenderError", "Rule", "StampLine", "Text", "describe_target",
+    "format_card_number", "format_money", "format_points", "layout", "render_text",
+    "width_for", *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'printers' has no attribute {name!r}")
+    value = getattr(import_module(f"printers.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value

@@ -16,14 +16,11 @@ import errno
 import logging
 import os
 import socket
-from typing import Any, Literal
 
 import serial
-from escpos.capabilities import CAPABILITIES
 from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
 from escpos.printer import File, Network, Serial, Usb
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from printers.exceptions import (
     PrinterConfigError,
@@ -34,6 +31,7 @@ from printers.exceptions import (
 )
 from printers.receipt import Receipt
 from printers.render_escpos import make_dummy, render_escpos_bytes
+from printers.settings import PrinterKind, PrinterSettings, describe_target
 
 __all__ = [
     "PrinterKind",
@@ -45,101 +43,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-PrinterKind = Literal["file", "network", "serial", "usb", "dummy"]
-
-
-class PrinterSettings(BaseModel):
-    """The `[printer]` section of the terminal's config."""
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    kind: PrinterKind = "file"
-    """How the printer is reached: file, network (TCP, port 9100), serial, usb or dummy."""
-    path: str = "receipts.escpos"
-    """kind=file: file the ESC/POS bytes are appended to (or a device such as /dev/usb/lp0)."""
-    host: str | None = None
-    """kind=network: the printer's IP address or host name."""
-    port: int = Field(default=9100, ge=1, le=65535)
-    """kind=network: TCP port; 9100 is the raw printing port of nearly every printer."""
-    device: str | None = None
-    """kind=serial: port such as /dev/ttyUSB0 or COM3, or a pyserial URL such as loop://."""
-    baudrate: int = Field(default=19200, gt=0)
-    """kind=serial: speed; must match the printer's DIP switches (often 9600 or 19200)."""
-    vendor_id: int | None = Field(default=None, ge=0, le=0xFFFF)
-    """kind=usb: USB vendor id, e.g. 0x04b8 (Epson); see `lsusb`."""
-    product_id: int | None = Field(default=None, ge=0, le=0xFFFF)
-    """kind=usb: USB product id, e.g. 0x0202."""
-    paper_mm: Literal[58, 80] = 80
-    """Paper roll width in mm: 58 (32 characters a line) or 80 (48)."""
-    profile: str = "default"
-    """python-escpos capabilities profile (code pages, QR support), e.g. TM-T20II."""
-    qr_native: bool | None = None
-    """Print the QR with the printer's own command (true) or as an image (false);
-    empty: decide from the profile."""
-    timeout_s: float = Field(default=5.0, gt=0, le=120)
-    """Seconds to wait when connecting to or writing to the printer."""
-
-    @field_validator("paper_mm", mode="before")
-    @classmethod
-    def _paper_from_text(cls, value: Any) -> Any:
-        # POS_PRINTER__PAPER_MM=58 arrives as the string "58"
-        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
-
-    @field_validator("vendor_id", "product_id", mode="before")
-    @classmethod
-    def _usb_id(cls, value: Any) -> Any:
-        # Config files and environment variables give strings; USB ids are written in hex.
-        if isinstance(value, str):
-            text = value.strip().lower()
-            if text.startswith("0x"):
-                try:
-                    return int(text, 16)
-                except ValueError:
-                    raise ValueError(f"{value!r} is not a hexadecimal USB id") from None
-            if text.isdigit():
-                return int(text)
-            raise ValueError(f"{value!r} is not a USB id: write it in hex like 0x04b8")
-        return value
-
-    @field_validator("profile")
-    @classmethod
-    def _known_profile(cls, value: str) -> str:
-        if value not in CAPABILITIES["profiles"]:
-            raise ValueError(
-                f"unknown printer profile {value!r}: use a python-escpos profile name "
-                "such as default, simple, TM-T20II or TM-T88V"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _kind_needs(self) -> PrinterSettings:
-        if self.kind == "network" and not self.host:
-            raise ValueError("host is required when kind is 'network' (the printer's address)")
-        if self.kind == "serial" and not self.device:
-            raise ValueError("device is required when kind is 'serial' (e.g. /dev/ttyUSB0)")
-        if self.kind == "usb" and (self.vendor_id is None or self.product_id is None):
-            missing = "vendor_id" if self.vendor_id is None else "product_id"
-            raise ValueError(f"{missing} is required when kind is 'usb' (see lsusb)")
-        if self.kind == "file" and not self.path.strip():
-            raise ValueError("path is required when kind is 'file'")
-        return self
-
-
-def describe_target(settings: PrinterSettings) -> str:
-    """Where the printer is, as a cashier reads it: 'printer at 10.0.0.5:9100'."""
-    match settings.kind:
-        case "file":
-            return f"file {settings.path}"
-        case "network":
-            return f"printer at {settings.host}:{settings.port}"
-        case "serial":
-            return f"serial port {settings.device}"
-        case "usb":
-            return f"USB printer {settings.vendor_id or 0:04x}:{settings.product_id or 0:04x}"
-        case _:
-            return "dummy printer"
-
 
 class _AppendingFile(File):
     """python-escpos's File truncates on open; a receipt log must keep the earlier receipts."""

@@ -15,7 +15,7 @@ from hub.settings import HubSection
 from hub.settings import load_settings as load_hub_settings
 from loyalty.program import Bonuses, Program, Promotion, Reward, Stacking, StampCard, Tier
 from pos_agent.settings import SyncSettings, TerminalSettings, load_settings
-from printers.connections import PrinterSettings
+from printers.settings import PrinterSettings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 TEXT = EXAMPLE.read_text()

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from pos_agent.commands import HELP
 from pos_agent.commands.output import emit, money, open_for, warn
 from pos_agent.exceptions import StoreError
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    pr = sub.add_parser("print", help="the printer and the print queue",
+    pr = sub.add_parser("print", help=HELP["print"],
                         description="Test page, reprints and the print queue.")
     psub = pr.add_subparsers(dest="print_command", required=True, metavar="COMMAND")
     p = psub.add_parser("test", parents=[common], help="print a test page",
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                         description="Send every queued or failed print job again.")
     p.set_defaults(handler=run_retry)
 
-    rep = sub.add_parser("report", help="reports", description="Reports: `pos report day`.")
+    rep = sub.add_parser("report", help=HELP["report"], description="Reports: `pos report day`.")
     rsub = rep.add_subparsers(dest="report_command", required=True, metavar="COMMAND")
     p = rsub.add_parser("day", parents=[common], help="the day report of this terminal",
                         description="Sales, points issued and redeemed, enrolments, rewards, "
@@ -44,7 +45,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="also print it on the receipt printer")
     p.set_defaults(handler=run_report_day)
 
-    p = sub.add_parser("check", parents=[common], help="verify the local ledger",
+    p = sub.add_parser("check", parents=[common], help=HELP["check"],
                        description="Verify origin_seq has no gaps, the prev_hash chain holds, "
                        "and cached balances match the ledger.")
     p.set_defaults(handler=run_check)

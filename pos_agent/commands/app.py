@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from pos_agent.commands import HELP
 from pos_agent.commands.output import open_for
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "app", parents=[common], help="open the cashier's terminal app",
+        "app", parents=[common], help=HELP["app"],
         description="The keyboard-first checkout app: scan or type a member, ring up a sale, "
         "redeem, enrol, void, reprint. Keys are shown at the bottom; Ctrl+Q quits. It syncs "
         "with the hub in the background when one is configured.",

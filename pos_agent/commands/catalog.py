@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 
+from pos_agent.commands import HELP
 from pos_agent.commands.output import emit, money, open_for
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("rewards", parents=[common], help="list the rewards catalog",
+    p = sub.add_parser("rewards", parents=[common], help=HELP["rewards"],
                        description="The rewards members can redeem (`pos redeem --reward ID`):"
                        " id, name, cost, tiers allowed, validity and stock left.")
     p.set_defaults(handler=run_rewards)

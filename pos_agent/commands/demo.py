@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from pos_agent.commands import HELP
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "demo", help="run the demo: a local hub, a seeded terminal, then the app",
+        "demo", help=HELP["demo"],
         description="Create ./demo (config copied from config.example.toml), start a hub on "
         "127.0.0.1, set up terminal S001-T1, walk through a day at the counter (enrol, "
         "sales, a stamp card, a tier crossing, a redemption, a void, the end-of-day sync), "

@@ -6,12 +6,13 @@ import argparse
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from pos_agent.commands import HELP
 from pos_agent.commands.output import add_no_print, emit, money, open_for, print_receipt
 from pos_agent.exceptions import StoreError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("enrol", parents=[common], help="enrol a new member (offline)",
+    p = sub.add_parser("enrol", parents=[common], help=HELP["enrol"],
                        description="Enrol a member: prints member_id, card number and QR.")
     p.add_argument("--name", required=True, help="the member's name as printed on receipts")
     p.add_argument("--phone", required=True,
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_no_print(p)
     p.set_defaults(handler=run_enrol)
 
-    p = sub.add_parser("member", parents=[common], help="show a member",
+    p = sub.add_parser("member", parents=[common], help=HELP["member"],
                        description="Balance, tier, stamps, progress, expiring points, "
                        "vouchers and recent history of a member.")
     p.add_argument("query", metavar="CARD|PHONE|QR",
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--history", type=int, default=10, help="receipts to show (default 10)")
     p.set_defaults(handler=run_member)
 
-    card = sub.add_parser("card", help="member cards",
+    card = sub.add_parser("card", help=HELP["card"],
                           description="Member cards: `pos card link`.")
     card_sub = card.add_subparsers(dest="card_command", required=True, metavar="COMMAND")
     p = card_sub.add_parser("link", parents=[common], help="register a physical card",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pos_agent.commands import HELP
 from pos_agent.commands.output import (
     add_no_print,
     amount_arg,
@@ -17,7 +18,7 @@ from pos_agent.limits import check_sale_total
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("sale", parents=[common], help="record a sale (and its points)",
+    p = sub.add_parser("sale", parents=[common], help=HELP["sale"],
                        description="Record a sale; with --member, its points and stamps.")
     p.add_argument("--member", metavar="CARD|PHONE|QR", help="the member (optional)")
     p.add_argument("--amount", help="total, e.g. 12.50 (default: the lines' sum)")
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_no_print(p)
     p.set_defaults(handler=run_sale)
 
-    p = sub.add_parser("redeem", parents=[common], help="redeem a reward or use a voucher",
+    p = sub.add_parser("redeem", parents=[common], help=HELP["redeem"],
                        description="Spend points on a reward (or use a voucher). Offline, "
                        "the program's offline limits apply.")
     p.add_argument("--member", required=True, metavar="CARD|QR",
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_no_print(p)
     p.set_defaults(handler=run_redeem)
 
-    p = sub.add_parser("void", parents=[common], help="void a sale or redemption",
+    p = sub.add_parser("void", parents=[common], help=HELP["void"],
                        description="Void a receipt: reverses all its points and stamps.")
     p.add_argument("--receipt", required=True, metavar="NO",
                    help="receipt number as printed, e.g. S001-T1-000042")
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_no_print(p)
     p.set_defaults(handler=run_void)
 
-    p = sub.add_parser("refund", parents=[common], help="refund part of a sale",
+    p = sub.add_parser("refund", parents=[common], help=HELP["refund"],
                        description="Refund part of a sale; points go back in proportion.")
     p.add_argument("--receipt", required=True, metavar="NO",
                    help="receipt number of the sale, as printed, e.g. S001-T1-000042")
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_no_print(p)
     p.set_defaults(handler=run_refund)
 
-    p = sub.add_parser("checkin", parents=[common], help="store visit without a sale",
+    p = sub.add_parser("checkin", parents=[common], help=HELP["checkin"],
                        description="Record a store visit: the day's visit bonus if due.")
     p.add_argument("--member", required=True, metavar="CARD|PHONE|QR",
                    help="card number, phone number or scanned QR")

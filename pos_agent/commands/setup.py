@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from pos_agent.commands import HELP
 from pos_agent.commands.output import emit, open_for, warn
 from pos_agent.exceptions import StoreError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "init", parents=[common], help="create the terminal database and identity",
+        "init", parents=[common], help=HELP["init"],
         description="Create the terminal database and its identity (epoch 1). After "
         "restoring the database from a backup, run `pos init --new-epoch` before selling.",
     )

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from pos_agent.commands import HELP
 from pos_agent.commands.output import emit, open_for
 from pos_agent.exceptions import PosError, StoreError
 
@@ -28,7 +29,7 @@ EXIT_UNSYNCED = 1
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "sync", parents=[common], help="sync with the hub: end-of-day run, service, status",
+        "sync", parents=[common], help=HELP["sync"],
         description="Send this terminal's sales to the hub and fetch what changed elsewhere "
         "(balances, programme, stock). --now is the end-of-day run: it shows progress, then "
         "what was sent, what is still queued and what the hub flagged for this store, and "

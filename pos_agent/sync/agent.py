@@ -1,6 +1,7 @@
-"""The sync cycle: push every unacknowledged event in batches, then pull every page of
-changes since the saved cursor; retry with exponential backoff and jitter when the hub is
-away; stop (and say why) when the hub rejects the terminal's credential.
+"""The sync cycle: push every unacknowledged event in batches (`push.py`), then pull every
+page of changes since the saved cursor (`pull.py`); retry with exponential backoff and
+jitter when the hub is away; stop (and say why) when the hub rejects the terminal's
+credential.
 
     >>> agent = SyncAgent(local, HubClient(url, token), batch_size=500)
     >>> report = agent.sync_once()          # the manager's end-of-day run
@@ -22,8 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from pos_agent.exceptions import CredentialRejected, HubRefused, HubUnreachable, SyncError
+from pos_agent.exceptions import CredentialRejected, HubUnreachable, SyncError
 from pos_agent.sync.client import HubClient
+from pos_agent.sync.pull import pull
+from pos_agent.sync.push import push
 
 log = logging.getLogger(__name__)
 
@@ -122,69 +125,14 @@ class SyncAgent:
         self._stopped_by: str | None = None
 
     # -- one cycle ---------------------------------------------------------------------
-    def push_all(self, report: SyncReport, progress: Progress | None = None) -> None:
-        """Push the queue in batches, oldest first, each acknowledged before the next is
-        read: an event is marked acknowledged only from the hub's answer, so a push cut
-        off anywhere is finished by the next one (the hub answers "duplicate")."""
-        total = self.local.queued_count()
-        done = 0
-        rewinds = 0
-        while events := self.local.pending_batch(self.batch_size):
-            # After a reinstall, events of an older epoch may still be queued: each batch
-            # names the epoch of its own events.
-            try:
-                answer = self.client.push(self.local.origin, events[0]["origin_epoch"], events)
-            except HubRefused as exc:
-                expected = exc.body.get("expected_seq")
-                # The hub lost events we had seen acknowledged (restored from a backup): we
-                # still hold them, so send them again from where the hub stands.
-                if (
-                    exc.body.get("error") == "gap"
-                    and isinstance(expected, int)
-                    and expected < events[0]["origin_seq"]
-                    and rewinds < 3
-                ):
-                    rewinds += 1
-                    total += self.local.unacknowledge_from(expected)
-                    continue
-                raise
-            results = answer.get("results", [])
-            if not results:
-                # Resending the same batch forever would not help: stop and say so.
-                raise SyncError("the hub acknowledged none of the events sent")
-            self.local.mark_acknowledged(results)
-            new = sum(1 for r in results if r.get("status") == "new")
-            report.pushed += new
-            report.duplicates += len(results) - new
-            done += len(results)
-            if progress:
-                progress("push", done, max(total, done))
-
-    def pull_all(self, report: SyncReport, progress: Progress | None = None) -> None:
-        """Pull every page of changes since the saved cursor; each page is applied with
-        its cursor in one transaction."""
-        cursor = self.local.pull_cursor()
-        high_seq = self.local.high_seq()
-        while True:
-            body = self.client.pull(cursor, self.page_size, high_seq=high_seq)
-            changes = body.get("changes", [])
-            new_cursor = int(body.get("cursor", cursor))
-            self.local.apply_pull_page(changes, new_cursor)
-            report.pulled += len(changes)
-            cursor = new_cursor
-            if progress:
-                progress("pull", report.pulled, 0)
-            if not (body.get("more") and changes):
-                break
-
     def sync_once(self, progress: Progress | None = None) -> SyncReport:
         """Push, pull, fetch this store's flags. Never raises for hub trouble: the report
         says what happened, and the status is updated for the app."""
         report = SyncReport()
         with self._lock:
             try:
-                self.push_all(report, progress)
-                self.pull_all(report, progress)
+                push(self.local, self.client, self.batch_size, report, progress)
+                pull(self.local, self.client, self.page_size, report, progress)
                 report.flags = self.client.flags()
             except CredentialRejected as exc:
                 report.error = str(exc)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import zxingcpp
 from escpos.printer import Dummy
 
-from printers import QR, layout, render_escpos, render_escpos_bytes, render_text
-from printers.render_escpos import QR_MODULE_DOTS, uses_native_qr
+from printers import QR, layout, render_escpos_bytes, render_text
+from printers.render_escpos import QR_MODULE_DOTS, render_escpos, uses_native_qr
 from tests.printers.escpos_stream import (
     printed_lines,
     qr_setting,

@@ -46,7 +46,7 @@ def test_hub_down_all_day_then_everything_delivered_once(tmp_path: Path, hub: Hu
     with FaultProxy(hub.url) as proxy:
         proxy.mode = "down"
         agent = t.agent(proxy.url, token, batch_size=500)
-        ids = sell(t, 10_000)
+        ids = sell(t, 10_000, members=200)  # a day of a store: ~50 sales a member
         report = agent.sync_once()
         assert report.error and not report.ok
         assert agent.status.online is False and agent.status.offline_since is not None
