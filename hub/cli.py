@@ -83,7 +83,7 @@ def cmd_program_publish(args: argparse.Namespace, settings: HubSettings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
     import uvicorn
 
-    from hub.app import create_app
+    from hub.app import create_app, tune_collector
     from hub.db import schema_revision
     from hub.jobs import start_scheduler
 
@@ -113,8 +113,10 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
                         host=host, port=port, log_level=args.log_level,
                         timeout_graceful_shutdown=5)
         else:
-            uvicorn.run(create_app(settings, ctx), host=host, port=port,
-                        log_level=args.log_level, timeout_graceful_shutdown=5)
+            app = create_app(settings, ctx)
+            tune_collector()
+            uvicorn.run(app, host=host, port=port, log_level=args.log_level,
+                        timeout_graceful_shutdown=5)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
