@@ -8,6 +8,7 @@ the events table, measured in the same run, is printed beside it for reference.
 
     .venv/bin/python bench/bench_hub_ingest.py --terminals 50      # 100,000 events
     .venv/bin/python bench/bench_hub_ingest.py --terminals 50 --backend postgresql
+    .venv/bin/python bench/bench_hub_ingest.py --backend postgresql --workers 2
     .venv/bin/python bench/bench_hub_ingest.py --events 20000 --terminals 4
 
 Events are real: enrolments and sales sealed with the domain code (earn points computed by

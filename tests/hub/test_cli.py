@@ -200,13 +200,15 @@ def test_cli_jobs_run_does_the_due_work(fresh_url: str, tmp_path: Path):
 
 
 def test_cli_serve_answers_runs_its_jobs_and_stops(fresh_url: str, tmp_path: Path):
+    """On PostgreSQL with two worker processes: the jobs run in the serving process."""
     config = write_config(tmp_path, fresh_url, jobs_interval_s=1)
     run_cli(config, "init")
     token = run_cli(config, "terminal", "add", "S009-T2").stdout.strip().splitlines()[-1]
     member, lots = _due_work(fresh_url)
     port = free_port()
+    workers = "2" if "postgresql" in fresh_url else "1"
     proc = subprocess.Popen([str(BIN), "serve", "--config", str(config), "--port", str(port),
-                             "--log-level", "warning"], cwd=tmp_path,
+                             "--log-level", "warning", "--workers", workers], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -228,6 +230,8 @@ def test_cli_serve_answers_runs_its_jobs_and_stops(fresh_url: str, tmp_path: Pat
             assert time.monotonic() < deadline, f"the scheduler did not run: {evs}"
             time.sleep(0.5)
         assert row["balance"] == 0
+        time.sleep(2)  # two more job runs: nothing is expired twice
+        assert sum(1 for e in _rows(fresh_url, member)[0] if e["kind"] == "expire") == lots
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -237,3 +241,10 @@ def test_cli_serve_answers_runs_its_jobs_and_stops(fresh_url: str, tmp_path: Pat
             proc.wait()
             raise
     assert code == 0
+
+
+def test_cli_serve_refuses_several_workers_on_sqlite(tmp_path: Path):
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}")
+    run_cli(config, "init")
+    done = run_cli(config, "serve", "--workers", "2", ok=False)
+    assert done.returncode == 1 and "several workers need PostgreSQL" in done.stderr
