@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
 
-from loyalty.events import Event
+from hub.store.members import event_from_row
 from loyalty.fold import fold
 
 from .conftest import Hub, new_terminal
@@ -82,8 +81,7 @@ def test_online_enrol_lookup_order_refund_redeem(hub: Hub):
         bad = c.post("/v1/online/orders", json={**order, "order_id": "W3", "total": -5})
         assert bad.status_code == 422 and bad.json()["detail"].startswith("total")
         assert hub.count("online_orders", order_id="W3") == 0
-    rows = [Event.from_dict(json.loads(r["content"]))
-            for r in hub.rows("events", member_id=member)]
+    rows = [event_from_row(r["content"]) for r in hub.rows("events", member_id=member)]
     assert fold(rows).balance == balance
     assert [e.origin_seq for e in sorted((e for e in rows), key=lambda e: e.origin_seq)] == \
         sorted(e.origin_seq for e in rows)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from hub.store.members import event_from_row
 from loyalty.events import Event, EventDraft, with_changes
 from loyalty.fold import fold
 
@@ -19,8 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def hub_events(hub: Hub, member_id: str) -> list[Event]:
-    return [Event.from_dict(json.loads(r["content"]))
-            for r in hub.rows("events", member_id=member_id)]
+    return [event_from_row(r["content"]) for r in hub.rows("events", member_id=member_id)]
 
 
 def test_tokens_missing_wrong_revoked_and_wrong_kind(hub: Hub):

@@ -8,7 +8,6 @@ negative_balance flag; an offline double spend is forced by a rule and checked t
 from __future__ import annotations
 
 import itertools
-import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from hub.store.members import event_from_row
 from loyalty.errors import LoyaltyError
 from loyalty.events import Event
 from loyalty.fold import fold
@@ -61,7 +61,7 @@ PRODUCTS = [
 def all_events(hub: HubServer) -> list[Event]:
     with sqlite3.connect(hub.folder / "hub.db") as conn:
         rows = conn.execute("SELECT content FROM events").fetchall()
-    return [Event.from_dict(json.loads(r[0])) for r in rows]
+    return [event_from_row(r[0]) for r in rows]
 
 
 def ever_negative(hub: HubServer) -> set[str]:
