@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from hub.context import HubContext
 from hub.db import Database
-from hub.settings import HubSettings
+from hub.settings import settings_for
 
 
 def fold_left_behind(url: str) -> int:
@@ -24,7 +24,7 @@ def fold_left_behind(url: str) -> int:
     from hub.store.fold import fold_batch
 
     db = Database(url, pool_size=0)
-    ctx = HubContext(db, HubSettings())
+    ctx = HubContext(db, settings_for(url, {}))  # (the fold reads no setting)
     done = 0
     try:
         with db.write() as conn:
