@@ -40,10 +40,10 @@ def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> lis
             f"program knows ({latest}): upgrade pos-loyalty"
         )
     applied: list[int] = []
+    from pos_agent.db import transaction  # (the package imports this module first)
+
     for migration in sorted(migrations, key=lambda m: m.version):
-        conn = db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db) as conn:
             # Re-check under the write lock: another process may have just applied it.
             done = conn.execute(
                 "SELECT 1 FROM schema_version WHERE version = ?", (migration.version,)
@@ -56,10 +56,6 @@ def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> lis
                     (migration.version, migration.description, datetime.now(UTC).isoformat()),
                 )
                 applied.append(migration.version)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     return applied
 
 
