@@ -264,15 +264,13 @@ def alembic_config(url: str) -> Any:
 def migrate(url: str) -> str:
     """Create or upgrade the schema to the newest migration; returns the revision."""
     from alembic import command
-    from alembic.runtime.migration import MigrationContext
 
     from hub.upgrade import fold_left_behind
 
     def revision() -> str | None:
         engine = create_engine(url, poolclass=NullPool)
         try:
-            with engine.connect() as conn:
-                return MigrationContext.configure(conn).get_current_revision()
+            return _revision(engine)
         finally:
             engine.dispose()
 
@@ -289,7 +287,11 @@ def migrate(url: str) -> str:
 
 
 def schema_revision(db: Database) -> str | None:
+    return _revision(db.reader)
+
+
+def _revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with db.reader.connect() as conn:
+    with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -13,7 +13,10 @@ line on stderr saying what to do, and nothing written.
 
 Only the module of the command being run is imported, and only its arguments are built;
 the command modules import the store, printers, Textual and httpx inside the handlers that
-use them, so `pos --help` and a lookup do not pay for what they never touch.
+use them, so `pos --help` and a lookup do not pay for what they never touch. This serves
+the start-up floor (`pos --help` at most 3x a bare `python -c pass`, issue #15): building
+every command's parser and importing every module took ~1.1 s; now ~53 ms against a bare
+~36 ms (hyperfine medians, 2026-12-02).
 """
 
 from __future__ import annotations

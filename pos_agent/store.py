@@ -52,7 +52,6 @@ class Store:
     db: Database
     settings: PosSettings
     _config_program: Program | None = None
-    _hub_program: tuple[str, Program] | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -79,17 +78,12 @@ class Store:
         """The latest program the hub published, else the config file's."""
         conn = conn or self.conn
         row = conn.execute(
-            "SELECT version, content FROM programs WHERE source = 'hub' AND active = 1 "
+            "SELECT content FROM programs WHERE source = 'hub' AND active = 1 "
             "ORDER BY received_at DESC, rowid DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return self.config_program
-        # A version's content never changes once received (the upsert keeps it), so the
-        # parsed program is kept by version: parsing is pydantic validation of the whole
-        # program, and every operation asks for it.
-        if self._hub_program is None or self._hub_program[0] != row[0]:
-            self._hub_program = (row[0], program_from_dict(json.loads(row[1])))
-        return self._hub_program[1]
+        return program_from_dict(json.loads(row[0]))
 
     def register_config_program(self) -> None:
         """Keep the config's program in `programs`, so every program_version an event

@@ -10,7 +10,8 @@ Modules: `receipt` (model, money formatting: `loyalty.money.format_money` re-exp
 image), `settings` (`[printer]`), `connections` (opening printers, sending), `exceptions`.
 
 The ESC/POS driver and the QR libraries take about half a second to import, and most
-`pos` commands never print: the names of `connections`, `render_escpos` and `member_qr`
+`pos` commands never print (the start-up floor of issue #15: `pos member` went from ~0.9
+to ~0.5 s without them, 2026-12-02): the names of `connections`, `render_escpos` and `member_qr`
 are imported from their module on first use. (`printers.render_escpos` is the module;
 its function of the same name is imported from it.)
 """

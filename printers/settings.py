@@ -78,7 +78,8 @@ class PrinterSettings(BaseModel):
     def _known_profile(cls, value: str) -> str:
         if value == "default":  # every python-escpos has it
             return value
-        # escpos's capabilities database takes a quarter second to load: only a config
+        # escpos's capabilities database takes a quarter second to load (a third of
+        # `pos member` before, against the start-up floor of issue #15): only a config
         # naming another profile pays for it, not every `pos` command that reads settings
         from escpos.capabilities import CAPABILITIES
 

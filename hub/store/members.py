@@ -33,7 +33,6 @@ CHUNK = 900
 class Snapshot:
     member_id: str
     state: MemberState
-    balance: int
     hub_seq: int
     """The member's newest event in the ledger; `state` holds every event up to it."""
 
@@ -46,13 +45,11 @@ def lock_members(conn: Connection, db: Database, member_ids: Iterable[str], *,
     out: dict[str, Snapshot] = {}
     ids = sorted(set(member_ids))
     for start in range(0, len(ids), CHUNK):
-        stmt = (select(members.c.member_id, members.c.state, members.c.balance,
-                       members.c.hub_seq)
+        stmt = (select(members.c.member_id, members.c.state, members.c.hub_seq)
                 .where(db.among(members.c.member_id, ids[start:start + CHUNK]))
                 .order_by(members.c.member_id))
         for r in conn.execute(db.for_update(stmt) if lock else stmt):
-            out[r.member_id] = Snapshot(r.member_id, state_from_json(r.state), r.balance,
-                                        r.hub_seq)
+            out[r.member_id] = Snapshot(r.member_id, state_from_json(r.state), r.hub_seq)
     return out
 
 

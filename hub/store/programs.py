@@ -69,7 +69,12 @@ def raw_program(conn: Connection, version: str) -> dict[str, Any] | None:
 
 
 def program_by_version(conn: Connection, version: str) -> Program | None:
-    """The program of `version`, parsed once per process (versions never change)."""
+    """The program of `version`, parsed once per process (a published version never
+    changes, so nothing can make the entry wrong).
+
+    Serves the storm floor (bench/bench_hub_ingest.py): every pushed earn is rechecked
+    under the version it names, and reading and validating the program each time costs
+    ~0.1 ms, a third again of the hub's ~250 us an event (2026-12-02)."""
     cached = _cache.get(version)
     if cached is not None:
         return cached
