@@ -45,6 +45,9 @@ class Kind(StrEnum):
     MEMBERSHIP = "membership"  # a paid tier bought for a period
     LINK = "link"            # a physical card linked to the member
     MERGE = "merge"          # points moved between two accounts of one person
+    HOLD = "hold"            # hub: points an origin asserted beyond the rules, not spendable
+    RELEASE = "release"      # hub: HQ released (or voided) a hold after review
+    PIN = "pin"              # the member's PIN set or changed, or a wrong/right try of it
 
 
 @dataclass(frozen=True)

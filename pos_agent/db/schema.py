@@ -525,4 +525,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX events_by_member ON events (member_id);
         """,
     ),
+    Migration(
+        11,
+        "terminal signing key and certificates (placeholder until filled)",
+        """
+        SELECT 1;
+        """,
+    ),
+    Migration(
+        12,
+        "member PINs and staff (placeholder until filled)",
+        """
+        SELECT 1;
+        """,
+    ),
 )

@@ -79,7 +79,7 @@ def test_a_version_9_database_upgrades_to_the_plain_schema(tmp_path):
     store = open_store(settings, path=path)
     try:
         conn = store.conn
-        assert current_version(store.db) == max(m.version for m in MIGRATIONS) == 10
+        assert current_version(store.db) == max(m.version for m in MIGRATIONS) >= 10
         names = {r[0]: r[1] for r in conn.execute("SELECT name, type FROM sqlite_master")}
         assert names["member_balances"] == "table" and names["events_by_member"] == "index"
         assert not {"member_ledger", "print_marks"} & set(names)
