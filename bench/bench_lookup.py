@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench_checkout import card_for, open_seeded, p, phone_for
 
-from loyalty.member_qr import sign_card
+from pos_agent.keys import sign_member_card
 from pos_agent.members import find_member
 from pos_agent.store import Store
 
@@ -50,11 +50,10 @@ def main() -> None:
         store = open_seeded(folder, args.members, args.history, args.regulars)
         rng = random.Random(3)
         picks = [rng.randrange(args.members) for _ in range(args.lookups)]
-        key = store.qr_key
         kinds = {
             "card": [card_for(i) for i in picks],
             "phone": [phone_for(i) for i in picks],
-            "qr": [sign_card(card_for(i), key) for i in picks],
+            "qr": [sign_member_card(store, card_for(i)) for i in picks],  # Ed25519 verified
         }
         figures = []
         for name, queries in kinds.items():

@@ -61,7 +61,7 @@ def terminal(folder: Path, hub_url: str, config_src: Path, term: str, events: in
     token = hub_cli(config_src, "terminal", "add", f"S001-{term}").strip().splitlines()[-1]
     whoami = fetch_whoami(hub_url, token)
     init_terminal(store.db, "S001", term, hub_url=hub_url, hub_token=token,
-                  qr_key=whoami["qr_key"], card_issuer=whoami["card_issuer"])
+                  card_issuer=whoami["card_issuer"])
     members = [enrol(store, name=f"M{i}", phone=f"+3361{i:07d}").member_id for i in range(200)]
     i = 0
     while queued_count(store.conn) < events:

@@ -24,9 +24,10 @@ from sqlalchemy import select
 
 from hub.context import HubContext
 from hub.db import migrate, safe_url
-from hub.exceptions import ApiError, HubError, NotFound
+from hub.exceptions import ApiError, HubError, NotFound, failure_sentence
 from hub.settings import CONFIG_ENV, HubSettings, load_settings
 from hub.store.flags import KINDS as FLAG_KINDS
+from loyalty.validation import escape_text, integer  # integer: ASCII digits (argparse)
 
 EXIT_ERROR = 1
 
@@ -39,13 +40,15 @@ def _emit(args: argparse.Namespace, data: Any, lines: list[str]) -> None:
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, default=str))
     else:
-        print("\n".join(lines))
+        # names and notes come from tills and the web shop: shown escaped, never obeyed
+        print("\n".join(escape_text(line, keep_newlines=True) for line in lines))
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     if not rows:
         return ["(none)"]
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    cells = [[("" if r.get(c) is None else escape_text(str(r.get(c)))) for c in columns]
+             for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     out.append("  ".join("-" * w for w in widths))
@@ -55,9 +58,18 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
 
 # -- commands -------------------------------------------------------------------------------
 def cmd_init(args: argparse.Namespace, settings: HubSettings) -> int:
+    from hub.keys import create_key_file, load_key_file, readable_by_others
+
     url = settings.database_url
     revision = migrate(url)
     print(f"database {safe_url(url)} is at schema revision {revision}")
+    path = settings.signing_key_path
+    made = create_key_file(path)
+    load_key_file(path)  # an existing file must be a key we can use
+    print(f"hub signing key {path}: {'made (mode 0600): back it up' if made else 'kept'}")
+    if readable_by_others(path):
+        print(f"pos-hub: warning: {path} is readable by others: chmod 600 {path}",
+              file=sys.stderr)
     return _publish(settings)
 
 
@@ -86,7 +98,14 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
     from hub.app import create_app, tune_collector
     from hub.db import schema_revision
     from hub.jobs import start_scheduler
+    from hub.keys import load_key_file, readable_by_others
 
+    # No key, no hub: a built-in default would be public, and certificates and the
+    # cards the hub signs need the one key every verifier trusts.
+    load_key_file(settings.signing_key_path)
+    if readable_by_others(settings.signing_key_path):
+        print(f"pos-hub: warning: the hub signing key {settings.signing_key_path} is "
+              f"readable by others: chmod 600 {settings.signing_key_path}", file=sys.stderr)
     ctx = HubContext.from_settings(settings)
     if schema_revision(ctx.db) is None:
         print(f"the database {safe_url(settings.database_url)} is empty: run `pos-hub init`",
@@ -143,17 +162,22 @@ def _cred_add(kind: str) -> Callable[[argparse.Namespace, HubSettings], int]:
 def _cred_revoke(kind: str) -> Callable[[argparse.Namespace, HubSettings], int]:
     def run(args: argparse.Namespace, settings: HubSettings) -> int:
         from hub.store.credentials import revoke
+        from hub.store.terminal_keys import revoke_origin
 
         ctx = _ctx(settings)
         try:
             with ctx.db.write() as conn:
                 n = revoke(conn, kind, args.name)
+                # A stolen till's key must stop vouching for cards too, not only its token.
+                keys = revoke_origin(conn, ctx.db, args.name) if kind == "terminal" else 0
         finally:
             ctx.close()
-        if not n:
+        if not n and not keys:
             print(f"no live {kind} credential for {args.name}", file=sys.stderr)
             return EXIT_ERROR
-        print(f"revoked {n} {kind} credential(s) of {args.name}")
+        print(f"revoked {n} {kind} credential(s) of {args.name}"
+              + (f" and {keys} signing key certificate(s): terminals refuse the member QR "
+                 "codes it signed once they sync" if keys else ""))
         return 0
     return run
 
@@ -242,10 +266,14 @@ def cmd_flags_resolve(args: argparse.Namespace, settings: HubSettings) -> int:
 
     ctx = _ctx(settings)
     try:
-        flag = resolve_flag(ctx, args.id, note=args.note, points=args.points, by="cli")
+        flag = resolve_flag(ctx, args.id, note=args.note, points=args.points, by="cli",
+                            release=args.release, cancel=args.cancel)
     finally:
         ctx.close()
     extra = f" with adjust event {flag['adjust_event_id']}" if flag["adjust_event_id"] else ""
+    if flag.get("release_event_id"):
+        extra = (f": {flag['points']:,} held points {flag['outcome']}{extra}, release event "
+                 f"{flag['release_event_id']}")
     _emit(args, flag, [f"flag {args.id} resolved{extra}"])
     return 0
 
@@ -320,9 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "--no-jobs or [hub] jobs_interval_s = 0, also run expiry, tiers and "
                 "notifications every jobs_interval_s seconds. Stop with Ctrl-C.", [config])
     p.add_argument("--host", help="address to listen on (default: [hub] host)")
-    p.add_argument("--port", type=int, help="port (default: [hub] port, 8750)")
+    p.add_argument("--port", type=integer, help="port (default: [hub] port, 8750)")
     p.add_argument("--no-jobs", action="store_true", help="do not run the jobs in this process")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=integer, default=1, metavar="N",
                    help="hub processes serving requests (PostgreSQL only; default 1): one "
                         "per CPU core the database server leaves free")
     p.add_argument("--log-level", default="info",
@@ -333,8 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     for kind, noun, example, use in (
             ("terminal", "terminal", "S001-T1",
              "The token is printed once, alone on the last line, and is not stored: on "
-             "the till it goes to `pos init --hub URL --token TOKEN` (with the till's "
-             "--store and --terminal)."),
+             "the till it goes to `pos init --hub URL` (with the till's --store and "
+             "--terminal), typed at its prompt or given with --token-file or "
+             "--token-stdin, never on a command line. Revoking a terminal also revokes "
+             "its member-card signing keys."),
             ("channel", "channel", "online",
              "The token is printed once, alone on the last line, and is not stored: give "
              "it to the web shop (Authorization: Bearer TOKEN)."),
@@ -350,7 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
         q.set_defaults(func=_cred_add(kind))
         q = command(ops, "revoke", "revoke every token of this name (answers 401 from now on)",
                     f"Revoke every live token of this {noun}: its requests are refused "
-                    "with 401 from now on. Its events stay in the ledger.", [config])
+                    "with 401 from now on. Its events stay in the ledger."
+                    + (" Its member-card signing keys are revoked too: every till refuses "
+                       "the QR codes they signed once it has synced." if kind == "terminal"
+                       else ""), [config])
         q.add_argument("name", help=f"the {noun}'s id, e.g. {example}")
         q.set_defaults(func=_cred_revoke(kind))
         q = command(ops, "list", f"list {noun} credentials (no tokens)",
@@ -387,13 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which report (below)")
     p.add_argument("--member", metavar="ID",
                    help="balances: only this member id, with its points per origin")
-    p.add_argument("--limit", type=int, default=50, help="balances: how many members")
+    p.add_argument("--limit", type=integer, default=50, help="balances: how many members")
     p.set_defaults(func=cmd_report)
 
     p = command(sub, "flags", "list flags for HQ review; resolve one",
                 "List flags for HQ review (newest first): offline double spends, rule "
-                "mismatches, conflicts, wrong origins, broken chains. `pos-hub flags "
-                "resolve ID --note ...` closes one.", both)
+                "mismatches, points held, refused kinds, conflicts, wrong origins, broken "
+                "chains. `pos-hub flags resolve ID --note ...` closes one.", both)
     p.add_argument("--all", action="store_true", help="include resolved flags")
     p.add_argument("--store", help="only flags about this store (e.g. S001)")
     p.add_argument("--kind", choices=FLAG_KINDS, help="only flags of this kind")
@@ -401,11 +434,20 @@ def build_parser() -> argparse.ArgumentParser:
     ops = p.add_subparsers(dest="op", metavar="OP")
     q = command(ops, "resolve", "resolve a flag with a note (and optionally adjust points)",
                 "Resolve a flag with a note for the record; with --points, also record an "
-                "`adjust` event for the flagged member. A flag is never deleted.", both)
-    q.add_argument("id", type=int, help="the flag's id (see `pos-hub flags`)")
+                "`adjust` event for the flagged member. A points_held flag (points a till "
+                "or the web shop asserted beyond the rules, kept but not spendable) needs "
+                "--release (they become spendable) or --cancel (an `adjust` takes them "
+                "off). A flag is never deleted; resolving it again is refused.", both)
+    q.add_argument("id", type=integer, help="the flag's id (see `pos-hub flags`)")
     q.add_argument("--note", required=True, help="why, for the record")
-    q.add_argument("--points", type=int, help="add (or with a minus, take) points to the "
+    q.add_argument("--points", type=integer, help="add (or with a minus, take) points to the "
                    "flagged member with an `adjust` event")
+    held = q.add_mutually_exclusive_group()
+    held.add_argument("--release", action="store_true",
+                      help="points_held: make the held points spendable (a hub `release`)")
+    held.add_argument("--cancel", action="store_true",
+                      help="points_held: take the held points off the balance (an `adjust` "
+                           "of minus them, and the `release` of the hold)")
     q.set_defaults(func=cmd_flags_resolve)
 
     p = command(sub, "rebuild", "refold every member's snapshot from the ledger (and "
@@ -415,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "differences.", both)
     p.add_argument("--check", action="store_true", help="only compare; change nothing")
     p.set_defaults(func=cmd_rebuild)
+
+    from hub import staff  # issue 16 part 4: `pos-hub staff ...`
+    staff.register(sub, command, config, both, _ctx, _emit, _table)
     return parser
 
 
@@ -432,6 +477,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the machine, not the command: one sentence, no traceback
+        sentence = failure_sentence(exc)
+        if sentence is None:
+            raise
+        print(f"pos-hub: {escape_text(sentence)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

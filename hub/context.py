@@ -22,6 +22,7 @@ class HubContext:
     settings: HubSettings
     clock: HybridClock = field(default_factory=HybridClock)
     _clock_lock: threading.Lock = field(default_factory=threading.Lock)
+    _signing_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: HubSettings) -> HubContext:
@@ -37,6 +38,15 @@ class HubContext:
         if stamp:
             with self._clock_lock:
                 self.clock.observe(stamp)
+
+    def signing_key(self) -> bytes:
+        """The hub's Ed25519 private key (`[hub] signing_key_file`), read once; ConfigError
+        when there is none (`pos-hub serve` checks before it starts)."""
+        if self._signing_key is None:
+            from hub.keys import load_key_file
+
+            self._signing_key = load_key_file(self.settings.signing_key_path)
+        return self._signing_key
 
     def close(self) -> None:
         self.db.dispose()

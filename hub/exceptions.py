@@ -75,3 +75,41 @@ class PayloadTooLarge(ApiError):
 class Invalid(ApiError):
     status = 422
     code = "invalid"
+
+
+def failure_sentence(exc: BaseException) -> str | None:
+    """One sentence for a failure of the machine rather than of the command: the disk or
+    the database is full, the database is read-only or refuses this user, a stored row
+    does not decode. None for anything else (a bug: it keeps its traceback)."""
+    import errno
+
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        state = getattr(orig, "sqlstate", None) or ""
+        name = getattr(orig, "sqlite_errorname", "") or ""
+        if name == "SQLITE_FULL" or "disk is full" in text or state.startswith("53"):
+            return ("the disk holding the hub's database is full, so nothing was saved: "
+                    f"free some space, then run the command again ({text})")
+        if (name.startswith("SQLITE_READONLY") or "readonly" in text or state == "25006"):
+            return ("the hub's database is read-only (the file's or its folder's permissions, "
+                    f"a read-only disk or a standby server): nothing was saved ({text})")
+        if state == "42501" or name.startswith(("SQLITE_PERM", "SQLITE_AUTH")):
+            return f"the hub's database refuses this user ({text}): nothing was saved"
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text:
+            return ("the hub's database file is damaged: restore it from the backup "
+                    f"({text})")
+        if name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR")) or state.startswith("08"):
+            return f"the hub's database cannot be reached or read ({text})"
+        return None
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            return f"the disk is full{where}: free some space, then run the command again"
+        return f"{exc.strerror or exc}{where}"
+    if type(exc).__name__ == "JSONDecodeError" or isinstance(exc, UnicodeDecodeError):
+        return ("a row of the hub's database does not decode (invalid JSON: edited by hand or "
+                "damaged); `pos-hub rebuild --check` compares every member with the ledger")
+    return None

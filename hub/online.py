@@ -61,7 +61,10 @@ def _ref(order_id: str) -> str:
 
 def view(program: Program, state: MemberState, at: datetime) -> dict[str, Any]:
     summary = member_summary(program, state, at).to_dict()
-    return {"balance": state.balance, "tier": summary["tier"], "summary": summary}
+    # held_points: in the balance, held for HQ review, not spendable (the shop shows
+    # "N held for review")
+    return {"balance": state.balance, "held_points": state.held, "tier": summary["tier"],
+            "summary": summary}
 
 
 def enrol(ctx: HubContext, *, name: str, phone: str | None, email: str | None,
@@ -95,7 +98,7 @@ def enrol(ctx: HubContext, *, name: str, phone: str | None, email: str | None,
         result = record_drafts(conn, ctx, ORIGIN, drafts, at, program_version=program.version)
         state = result.states[member_id]
         return {"member_id": member_id, "card_number": card,
-                "qr_payload": sign_card(card, ctx.settings.hub.qr_key.encode()),
+                "qr_payload": sign_card(card, ctx.signing_key()),  # the hub signs its cards
                 **view(program, state, at), "events": result.results}
 
 

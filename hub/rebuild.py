@@ -41,8 +41,11 @@ def rebuild(ctx: HubContext, *, check_only: bool = False) -> dict[str, Any]:
             updates = []
             for member_id, row in rows.items():
                 state = member_store.rebuild_member(conn, member_id)
-                kept = (row.balance, row.debt, row.last_tier, row.last_hlc,
-                        _canonical(json.loads(row.state)))
+                try:
+                    stored = _canonical(json.loads(row.state))
+                except ValueError:  # a damaged snapshot differs; rebuilt like the others
+                    stored = None
+                kept = (row.balance, row.debt, row.last_tier, row.last_hlc, stored)
                 if kept != (state.balance, state.debt, state.last_tier, state.last_hlc,
                             _canonical(state.to_dict())):
                     differed.append(member_id)

@@ -11,13 +11,15 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from hub.exceptions import ConfigError
 from loyalty.errors import ProgramError
+from loyalty.member_qr import PUBLIC_DEMO_KEY
 from loyalty.program import Program
 from loyalty.settings import ConfigFile, load_config
 
@@ -33,8 +35,16 @@ class HubSection(BaseModel):
     """SQLAlchemy URL; a relative SQLite path is relative to the config file."""
     host: str = "127.0.0.1"
     port: int = Field(default=8750, ge=1, le=65535)
-    qr_key: str = Field(default="demo-qr-signing-key-change-me", min_length=8)
-    """Key member QR codes are signed with; terminals fetch it with whoami."""
+    signing_key_file: str = "pos-hub.key"
+    """The hub's Ed25519 private key (PEM, mode 0600), made by `pos-hub init`; relative to
+    the config file. It certifies terminal keys and signs the cards the hub issues; every
+    hub process serving one database reads the same file. There is no built-in key."""
+    legacy_qr_key: str = Field(default="", validation_alias=AliasChoices("legacy_qr_key",
+                                                                        "qr_key"))
+    """The old shared HMAC key of LOY1 member QR codes (`qr_key` before issue 16), for the
+    migration period only; empty: no LOY1 code is accepted."""
+    legacy_qr_until: date | None = None
+    """Last day (UTC) a LOY1 code is accepted with `legacy_qr_key`; unset: none is."""
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     """Max events in one push or authorize request."""
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
@@ -52,6 +62,22 @@ class HubSection(BaseModel):
     """First retry delay; doubles with every failed attempt."""
     pool_size: int = Field(default=10, ge=1, le=200)
     """Database connections per hub process (PostgreSQL)."""
+    # -- authentication limits (issue 16 part 5): counted in each hub process's memory
+    auth_failures_per_address: int = Field(default=20, ge=1, le=1_000_000)
+    """Failed authentications from one client address (IPv6: its /64) within
+    auth_failure_window_s before every request from it is answered 429."""
+    auth_failures_per_token: int = Field(default=5, ge=1, le=1_000_000)
+    """Failed tries of one and the same wrong token before it is answered 429 (so one
+    revoked till retrying cannot lock out the other tills behind its store's address)."""
+    auth_failure_window_s: int = Field(default=300, ge=1, le=86_400)
+    """Seconds a failure counts for; 429 carries Retry-After until the oldest one expires."""
+
+    @model_validator(mode="after")
+    def _no_public_legacy_key(self) -> HubSection:
+        if self.legacy_qr_until and self.legacy_qr_key in ("", PUBLIC_DEMO_KEY):
+            raise ValueError("legacy_qr_until needs legacy_qr_key, the key the old LOY1 cards "
+                             "were signed with (the public demo key proves nothing)")
+        return self
 
 
 class HubSettings(ConfigFile):
@@ -60,6 +86,11 @@ class HubSettings(ConfigFile):
     @property
     def database_url(self) -> str:
         return normalise_url(self.hub.database_url, self.base_dir)
+
+    @property
+    def signing_key_path(self) -> Path:
+        path = Path(self.hub.signing_key_file)
+        return path if path.is_absolute() else self.base_dir / path
 
     def config_program(self) -> Program:
         if not self.program:

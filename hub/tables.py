@@ -226,3 +226,40 @@ online_requests = Table(
     Column("answer", Text, nullable=False),  # JSON
     Column("created_at", String(40), nullable=False),
 )
+
+# -- terminal keys (issue 16 part 2)
+terminal_keys = Table(
+    "terminal_keys", metadata,
+    # A terminal's Ed25519 public key and the hub's certificate of it (signature over
+    # origin, key and issued_at); terminals pull these, and their revocation, to verify
+    # each other's member QR codes. Keys only: no private key is ever sent to the hub.
+    Column("key_id", String(16), primary_key=True),
+    Column("origin", String(64), nullable=False),
+    Column("public_key", String(64), nullable=False, unique=True),  # base64url, 32 bytes
+    Column("issued_at", String(40), nullable=False),
+    Column("signature", String(128), nullable=False),  # base64url, 64 bytes
+    Column("revoked_at", String(40)),
+    Index("ix_terminal_keys_origin", "origin"),
+)
+
+# -- member PINs and staff (issue 16 parts 3-4)
+# Member PINs need no table: they are `pin` events, folded into the member's snapshot.
+staff = Table(
+    "staff", metadata,
+    # Cashiers and managers, set up at HQ (`pos-hub staff`) and pulled by the terminals of
+    # their store (store NULL: every store). The PIN is only its argon2id hash; the
+    # lockout after wrong tries is counted by each terminal.
+    Column("staff_id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(80), nullable=False),
+    Column("role", String(16), nullable=False),  # cashier | manager
+    Column("store", String(12)),
+    Column("pin_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+# -- trust: held points (issue 16 part 1)
+# A points_held flag resolved by releasing or cancelling its hold names the hub `release`
+# event it recorded (a cancel also names its `adjust` in adjust_event_id).
+flags.append_column(Column("release_event_id", String(36)))

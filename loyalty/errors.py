@@ -7,7 +7,8 @@
      ├── RedemptionError         a redemption refused; `.code` says why
      ├── ReversalError           a void/refund that cannot be done (already voided, too much)
      ├── LedgerError             an event that breaks the ledger's rules (bad chain, bad kind)
-     └── QRError                 a member QR payload that is malformed or forged
+     ├── QRError                 a member QR payload that is malformed or forged
+     └── TextError               a name or free text holding a control character
 
 Callers at the edges (CLI, HTTP API, app) catch `LoyaltyError` and show `str(exc)`,
 which is always one sentence a cashier or a manager can act on.
@@ -55,3 +56,9 @@ class LedgerError(LoyaltyError):
 
 class QRError(LoyaltyError):
     """A member QR payload that is malformed or whose signature does not match."""
+
+
+class TextError(LoyaltyError, ValueError):
+    """A name or free text holding a character no input may hold (a control character, a
+    bidirectional override). A ValueError too, so request models report it as a field
+    error."""

@@ -160,7 +160,8 @@ def parse_instant(text: str) -> datetime:
 
 
 # The keys of `Event.data` the fold reads, and the type it reads each as (None: absent).
-_DATA_TEXT = ("tier", "once", "voucher_used", "reward_id", "lot", "card_number")
+_DATA_TEXT = ("tier", "once", "voucher_used", "reward_id", "lot", "card_number", "action",
+              "hash")
 _DATA_INSTANTS = ("expires_at", "until")
 
 

@@ -73,6 +73,21 @@ class ReceiptRecord:
 
 
 @dataclass
+class Hold:
+    """Points an origin asserted beyond the program's rules (a hub `hold` event about the
+    event `held_event` names): kept in the balance, not spendable until HQ releases them
+    (a hub `release` event). Either may fold first: a release that sorts before its hold
+    leaves `released` set for the hold to find."""
+
+    hold_id: str = ""
+    ref: str = ""
+    kind: str = ""
+    """The held event's kind: what undoing it (a void, a refund) takes off the hold."""
+    points: int = 0
+    released: bool = False
+
+
+@dataclass
 class MemberState:
     member_id: str
     balance: int = 0
@@ -99,6 +114,14 @@ class MemberState:
     spent_total: int = 0
     event_ids: set[str] = field(default_factory=set)
     last_hlc: str = ""
+    pin_hash: str | None = None
+    """The member's PIN as its argon2id hash (loyalty.pins), from their `pin` events."""
+    pin_failures: int = 0
+    """Wrong PIN tries in a row, every origin's once synced: the lockout counts them."""
+    pin_failed_at: datetime | None = None
+    """When the last of those wrong tries was: the lockout runs from it."""
+    holds: dict[str, Hold] = field(default_factory=dict)
+    """Per held event id: the hub's hold of its excess points (see `held`)."""
 
     # -- serialisation (hub snapshots travel to terminals as JSON) --------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +148,14 @@ class MemberState:
             "spent_total": self.spent_total,
             "event_ids": sorted(self.event_ids),
             "last_hlc": self.last_hlc,
+            # Terminals need the hash to check a PIN offline; only the sync pull carries
+            # snapshots: what the hub and `pos` print about a member leaves it out.
+            "pin": ([self.pin_hash, self.pin_failures,
+                     _iso(self.pin_failed_at) if self.pin_failed_at else None]
+                    if self.pin_hash or self.pin_failures else None),
+            # [hold event id, receipt, held event's kind, points, released] per held event
+            "holds": {k: [h.hold_id, h.ref, h.kind, h.points, h.released]
+                      for k, h in self.holds.items()},
         }
 
     @classmethod
@@ -156,6 +187,9 @@ class MemberState:
             spent_total=raw.get("spent_total", 0),
             event_ids=set(raw["event_ids"]),
             last_hlc=raw.get("last_hlc", ""),
+            **_pin_from(raw.get("pin")),
+            # snapshots written before holds existed (2026-12) have none
+            holds={k: Hold(*h) for k, h in raw.get("holds", {}).items()},
         )
 
     def comparable(self) -> dict[str, Any]:
@@ -169,7 +203,40 @@ class MemberState:
         out["reward_counts"] = {k: v for k, v in self.reward_counts.items() if v}
         out["spend"] = {k: v for k, v in out["spend"].items() if v[1]}
         out["vouchers"] = {k: v for k, v in out["vouchers"].items() if v["status"] != "revoked"}
+        out["held"] = self.held
         return out
+
+    # -- held points (issue 16: the hub holds what an origin asserted beyond the rules) ------
+    def still_held(self, held_event: str) -> int:
+        """What one hold keeps from being spent now: its points, less what undoing the held
+        event took back (a void of its receipt ends the hold; a refund of a held earn takes
+        the held part first), 0 once released."""
+        hold = self.holds.get(held_event)
+        if hold is None or hold.released:
+            return 0
+        rec = self.receipts.get(hold.ref) if hold.ref else None
+        if rec is None or hold.kind == Kind.REVERSE:
+            return hold.points
+        if rec.voided:
+            return 0
+        if hold.kind == Kind.EARN:
+            return max(0, hold.points - rec.reversed_points)
+        return hold.points
+
+    @property
+    def held(self) -> int:
+        """Points held for HQ review, never more than the balance (points that already left
+        the balance, spent or expired, cannot be spent again): `balance - held` is what
+        may be spent."""
+        if not self.holds:
+            return 0
+        total = sum(self.still_held(k) for k in self.holds)
+        return max(0, min(total, self.balance))
+
+    @property
+    def spendable(self) -> int:
+        """The balance a redemption may use: everything but the held points."""
+        return self.balance - self.held
 
     def copy(self) -> MemberState:
         """An independent copy (to_dict/from_dict would share the receipts' lists)."""
@@ -178,6 +245,14 @@ class MemberState:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
+
+
+def _pin_from(raw: list[Any] | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    pin_hash, failures, failed_at = raw
+    return {"pin_hash": pin_hash, "pin_failures": failures,
+            "pin_failed_at": parse_instant(failed_at) if failed_at else None}
 
 
 # A snapshot holds one record per receipt the member ever had, and most of a record's
@@ -221,7 +296,8 @@ def fold(events: Iterable[Event], state: MemberState | None = None) -> MemberSta
 
 
 def fold_onto(state: MemberState, later: Iterable[Event],
-              everything: Callable[[], Iterable[Event]]) -> MemberState:
+              everything: Callable[[], Iterable[Event]], *,
+              before: Callable[[MemberState, Event], None] | None = None) -> MemberState:
     """The one "fold or refold" rule: `state` with the member's `later` events applied in
     fold order, or, when one of them sorts at or before what `state` already holds (an
     offline till catching up, an expiry dated at its lot's instant), `fold(everything())`
@@ -231,13 +307,24 @@ def fold_onto(state: MemberState, later: Iterable[Event],
 
     `everything` must return all the member's events, `later` included; it is called
     only for a refold. Returns the state to use (`state` itself, changed in place, or a
-    new one)."""
+    new one).
+
+    `before(state, event)`, when given, is called for each of the `later` events with
+    the state just before it in fold order (the hub re-derives what each asserts)."""
     ordered = sorted((e for e in later if e.event_id not in state.event_ids),
                      key=lambda e: e.sort_key)
     if ordered and state.event_ids and ordered[0].hlc <= state.last_hlc:
         events = list(everything())
-        return fold(events) if events else MemberState(member_id=state.member_id)
+        if before is None:
+            return fold(events) if events else MemberState(member_id=state.member_id)
+        judged = {e.event_id for e in ordered}
+        state = MemberState(member_id=state.member_id)
+        ordered = sorted(events, key=lambda e: e.sort_key)
+    else:
+        judged = None
     for event in ordered:
+        if before is not None and (judged is None or event.event_id in judged):
+            before(state, event)
         apply(state, event)
     return state
 
@@ -275,6 +362,13 @@ def apply(state: MemberState, event: Event) -> MemberState:
         state.paid_tier = [data["tier"], parse_instant(data["until"])]
     if event.kind == Kind.TIER:
         state.last_tier = data.get("tier")
+    if event.kind == Kind.HOLD and data.get("held_event"):
+        place_hold(state, str(data["held_event"]), hold_id=event.event_id, ref=event.ref,
+                   kind=str(data.get("held_kind", "")), points=int(data.get("points", 0)))
+    elif event.kind == Kind.RELEASE and data.get("held_event"):
+        state.holds.setdefault(str(data["held_event"]), Hold()).released = True
+    if event.kind == Kind.PIN:
+        _apply_pin(state, data.get("action"), data.get("hash"), at)
     if data.get("once"):
         state.once_keys.add(data["once"])
     for voucher in data.get("vouchers_issued", ()):
@@ -298,6 +392,15 @@ def apply(state: MemberState, event: Event) -> MemberState:
     return state
 
 
+def place_hold(state: MemberState, held_event: str, *, hold_id: str, ref: str, kind: str,
+               points: int) -> None:
+    """What a `hold` event does: `points` of the event `held_event` are not spendable.
+    The hub also calls it on the state it is judging, for a hold it is about to record
+    in the same transaction, so a redemption later in that batch sees it."""
+    hold = state.holds.setdefault(held_event, Hold())
+    hold.hold_id, hold.ref, hold.kind, hold.points = hold_id, ref, kind, points
+
+
 def _credit(state: MemberState, lot_id: str, points: int, at: datetime, data: dict) -> None:
     paid = min(state.debt, points)
     state.debt -= paid
@@ -317,7 +420,8 @@ def _debit(state: MemberState, event: Event) -> None:
     need = -event.points
     taken: list[list[Any]] = []
     first: list[Lot] = []
-    if event.kind == Kind.EXPIRE and event.data.get("lot"):
+    if event.kind in (Kind.EXPIRE, Kind.ADJUST) and event.data.get("lot"):
+        # (an adjust that cancels held points takes them from the held event's own lot)
         first = [lot for lot in state.lots if lot.lot_id == event.data["lot"]]
     elif event.kind == Kind.REVERSE:
         own = set(event.data.get("reverses", ()))
@@ -378,6 +482,19 @@ def _restore(state: MemberState, event: Event) -> None:
             left -= give
     if left:
         _credit(state, event.event_id, left, event.occurred, event.data)
+
+
+def _apply_pin(state: MemberState, action: str | None, pin_hash: str | None,
+               at: datetime) -> None:
+    """A `pin` event: `set` (a new hash; the count starts again), `failed` (one more wrong
+    try), `ok` (a right try after wrong ones: the count starts again)."""
+    if action == "set" and pin_hash:
+        state.pin_hash, state.pin_failures, state.pin_failed_at = pin_hash, 0, None
+    elif action == "failed":
+        state.pin_failures += 1
+        state.pin_failed_at = at
+    elif action == "ok":
+        state.pin_failures, state.pin_failed_at = 0, None
 
 
 def _record_receipt(state: MemberState, event: Event, at: datetime) -> None:

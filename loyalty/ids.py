@@ -71,7 +71,7 @@ def is_valid_card_number(number: str) -> bool:
     """16 digits, our prefix, and a correct Luhn check digit (catches a mistyped digit)."""
     return (
         len(number) == 16
-        and number.isdigit()
+        and number.isascii() and number.isdigit()  # isdigit alone takes "٦٠١٢..."
         and number.startswith(CARD_PREFIX)
         and luhn_check_digit(number[:-1]) == number[-1]
     )

@@ -14,7 +14,9 @@ import re
 
 from loyalty.errors import MoneyError
 
-_AMOUNT = re.compile(r"^(?P<int>\d+)(?:[.,](?P<frac>\d+))?$")
+# ASCII digits only: `\d` and int() also read Arabic-Indic, Devanagari or full-width digits,
+# so "١٢.٥٠" recorded a 12.50 sale that the receipt then printed in digits nobody typed.
+_AMOUNT = re.compile(r"^(?P<int>[0-9]+)(?:[.,](?P<frac>[0-9]+))?$")
 # No single sale reaches ten million (in minor units 10**9): above is a typo or an attack.
 # Stores set their own, lower, limit: [terminal] max_sale.
 MAX_SALE_MINOR = 10**9
@@ -23,7 +25,7 @@ MAX_SALE_MINOR = 10**9
 def parse_amount(text: str, exponent: int = 2) -> int:
     """Parse a decimal string such as "12.50" into minor units (1250 for exponent 2)."""
     cleaned = str(text).strip()
-    match = _AMOUNT.match(cleaned)
+    match = _AMOUNT.fullmatch(cleaned)
     if not match:
         raise MoneyError(
             f"'{text}' is not an amount: type digits with at most {exponent} decimals, e.g. 12.50"

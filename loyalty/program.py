@@ -269,6 +269,11 @@ class Program(_Model):
     member enrolled on this terminal)."""
     expiry_notice_days: int = Field(default=30, ge=1, le=365)
     """Points expiring within this many days are announced on receipts and by the hub."""
+    spend_proof: Literal["qr_or_pin", "qr_only", "any"] = "qr_or_pin"
+    """What proves a member at the counter holds the account before they spend points or
+    vouchers (loyalty.pins): `qr_or_pin` a scan of their signed QR code or their PIN;
+    `qr_only` only the QR scan; `any` also a typed card number (the behaviour before
+    PINs). A member found by phone number never spends without the QR or the PIN."""
     tiers: tuple[Tier, ...]
     stamp_cards: tuple[StampCard, ...] = ()
     rewards: tuple[Reward, ...] = ()
@@ -328,7 +333,13 @@ class Program(_Model):
         return ZoneInfo(self.timezone)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        content = self.model_dump(mode="json")
+        # A setting added after programs were published stays out at its default, so a
+        # program published before it keeps its version (events name it).
+        for name, default in _LATER_DEFAULTS.items():
+            if content.get(name) == default:
+                del content[name]
+        return json.dumps(content, sort_keys=True, separators=(",", ":"))
 
     def reward(self, reward_id: str) -> Reward | None:
         return next((r for r in self.rewards if r.id == reward_id), None)
@@ -338,6 +349,10 @@ class Program(_Model):
 
     def stamp_card(self, card_id: str) -> StampCard | None:
         return next((c for c in self.stamp_cards if c.id == card_id), None)
+
+
+_LATER_DEFAULTS: dict[str, Any] = {"spend_proof": "qr_or_pin"}
+"""Program settings added after programs were published, with their defaults."""
 
 
 def _unique(values: list[str], key: str, field: str) -> None:

@@ -8,11 +8,12 @@ Checks, in order, each with its own `RedemptionError.code`: the reward exists
 (`unknown_reward`), is inside its validity window (`not_yet_valid`, `reward_expired`), the
 member's tier may have it (`tier_not_allowed`), there is stock (`out_of_stock`), pay-with-
 points stays within its limits (`bad_points`), the member has the points
-(`insufficient_points`). Offline (the hub did not answer) also: offline redemption is
-enabled and under the per-transaction limit (`offline_disabled`,
-`offline_transaction_limit`), the member's offline spend today stays under the daily limit
-(`offline_daily_limit`), the cached snapshot is recent (`offline_snapshot_stale`), and
-the store's offline budget for this outage is not used up (`offline_store_budget`).
+(`insufficient_points`: spendable ones, `MemberState.spendable`, not those held for
+review). Offline (the hub did not answer) also: offline redemption is enabled and
+under the per-transaction limit (`offline_disabled`, `offline_transaction_limit`), the
+member's offline spend today stays under the daily limit (`offline_daily_limit`), the
+cached snapshot is recent (`offline_snapshot_stale`), and the store's offline budget
+for this outage is not used up (`offline_store_budget`).
 """
 
 from __future__ import annotations
@@ -107,11 +108,15 @@ def redeem(
         value = points * (reward.point_value or 0)
     else:
         cost = reward.cost
-    if cost > state.balance:
+    # Points held for HQ review (beyond what the rules gave) are in the balance but not
+    # spendable, here and wherever this check runs: till, offline, hub, web shop.
+    available = state.spendable
+    if cost > available:
+        held = f" ({state.held} more held for review)" if state.held else ""
         raise RedemptionError(
             "insufficient_points",
-            f"{reward.name} needs {cost} {program.points_name}; the member has {state.balance}, "
-            f"{cost - state.balance} short: choose a cheaper reward",
+            f"{reward.name} needs {cost} {program.points_name}; the member has {available}"
+            f"{held}, {cost - available} short: choose a cheaper reward",
         )
 
     data: dict = {"reward_id": reward.id, "reward_kind": reward.kind.value, "tier": tier}

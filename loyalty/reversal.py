@@ -16,6 +16,7 @@ from __future__ import annotations
 from loyalty.errors import ReversalError
 from loyalty.events import EventDraft, Kind
 from loyalty.fold import MemberState
+from loyalty.validation import check_text
 
 
 def reverse_receipt(
@@ -39,7 +40,7 @@ def reverse_receipt(
     full = refund_amount is None or refund_amount == remaining
     data: dict = {"reverses": list(rec.event_ids), "full": full}
     if reason:
-        data["reason"] = reason
+        data["reason"] = check_text(reason, "the reason")
     if full:
         points = -(rec.points - rec.reversed_points)
         stamps = {

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from loyalty.errors import MoneyError, SaleError
 from loyalty.money import MAX_SALE_MINOR, parse_amount
+from loyalty.validation import check_text, is_ascii_digits
 
 MAX_QTY = 9999
 _SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
@@ -42,7 +43,7 @@ def parse_line(text: str, exponent: int = 2) -> SaleLine:
             f"line '{text}' must be SKU,CATEGORY,QTY,UNIT_PRICE, e.g. LATTE,coffee,2,3.50"
         )
     sku, category, qty_text, price_text = parts
-    if not qty_text.isdigit():
+    if not is_ascii_digits(qty_text):
         raise SaleError(f"line '{text}': quantity '{qty_text}' must be a whole number")
     try:
         price = parse_amount(price_text, exponent)
@@ -52,8 +53,9 @@ def parse_line(text: str, exponent: int = 2) -> SaleLine:
 
 
 def make_line(sku: str, category: str, qty: int, unit_price: int) -> SaleLine:
-    if not _SKU.match(sku):
+    if not _SKU.fullmatch(sku):  # match() would let "LATTE\n" through ($)
         raise SaleError(f"SKU '{sku}' must be letters, digits, . _ / - (max 64)")
+    check_text(category, f"the category of {sku}")
     if not 1 <= qty <= MAX_QTY:
         raise SaleError(f"quantity {qty} must be between 1 and {MAX_QTY}")
     if unit_price < 0 or unit_price > MAX_SALE_MINOR:

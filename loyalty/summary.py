@@ -44,6 +44,8 @@ class MemberSummary:
     vouchers: list[tuple[str, str, str]] = field(default_factory=list)
     """(code, reward name, valid until) of vouchers still to use."""
     owes: int = 0
+    held: int = 0
+    """Points in the balance held for HQ review (not spendable): "N held for review"."""
 
     def to_dict(self) -> dict:
         return {
@@ -61,6 +63,7 @@ class MemberSummary:
             "expiring": [[p, d.isoformat()] for p, d in self.expiring],
             "vouchers": [list(v) for v in self.vouchers],
             "owes": self.owes,
+            "held_points": self.held,
         }
 
 
@@ -69,7 +72,7 @@ def member_summary(program: Program, state: MemberState, at: datetime) -> Member
     costs = sorted(
         (r.cost, r.id, r.name)
         for r in eligible_rewards(program, state, at)
-        if r.cost > max(state.balance, 0)
+        if r.cost > max(state.spendable, 0)
     )
     names = {r.id: r.name for r in program.rewards}
     today = at.astimezone(program.zone).date().isoformat()
@@ -87,7 +90,7 @@ def member_summary(program: Program, state: MemberState, at: datetime) -> Member
         ],
         next_reward=costs[0][2] if costs else None,
         next_reward_id=costs[0][1] if costs else None,
-        points_to_next_reward=costs[0][0] - state.balance if costs else None,
+        points_to_next_reward=costs[0][0] - state.spendable if costs else None,
         expiring=[(e.points, e.on) for e in expiring_within(state, program, at)],
         vouchers=[
             (v.code, names.get(v.reward_id, v.reward_id), v.valid_until)
@@ -95,4 +98,5 @@ def member_summary(program: Program, state: MemberState, at: datetime) -> Member
             if v.status == "issued" and v.valid_until >= today
         ],
         owes=state.debt,
+        held=state.held,
     )

@@ -9,7 +9,9 @@
 Every command takes `--config PATH` (default `$POS_CONFIG`, else `pos.toml` here) and
 `--json`. Exit codes: 0 done; 1 done but something needs attention (a print failed on
 `pos print`, `pos check` found a problem); 2 refused: bad input or a rule said no, with one
-line on stderr saying what to do, and nothing written.
+line on stderr saying what to do, and nothing written; 3 failed: the machine let the
+command down (the disk is full, the database is read-only or damaged, a row does not
+decode), one sentence on stderr, never a traceback, and nothing of the failed step saved.
 
 Only the module of the command being run is imported, and only its arguments are built;
 the command modules import the store, printers, Textual and httpx inside the handlers that
@@ -29,6 +31,7 @@ from importlib import import_module
 from pos_agent.commands import AREAS
 
 EXIT_REFUSED = 2
+EXIT_FAILED = 3
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -81,20 +84,31 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed
         return int(exc.code or 0)
     from loyalty.errors import LoyaltyError
-    from pos_agent.exceptions import PosError
+    from loyalty.validation import escape_text
+    from pos_agent.exceptions import CorruptRow, PosError, failure_sentence
 
     try:
         return args.handler(args)
+    except CorruptRow as exc:  # the database let the command down, not the input
+        print(f"pos: {escape_text(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     except (PosError, LoyaltyError) as exc:
-        print(f"pos: {exc}", file=sys.stderr)
+        # escaped: a message may quote what was typed or stored (a name holding an ESC)
+        print(f"pos: {escape_text(str(exc))}", file=sys.stderr)
         return EXIT_REFUSED
-    except KeyboardInterrupt:
-        print("pos: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # the reader went away (`pos rewards | head`): what was recorded stays recorded
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # the machine, not the input: one sentence, no traceback
+        sentence = failure_sentence(exc)
+        if sentence is None:
+            raise
+        print(f"pos: {escape_text(sentence)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("pos: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

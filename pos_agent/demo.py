@@ -25,8 +25,9 @@ from pathlib import Path
 import httpx
 
 from loyalty.fold import fold
+from loyalty.member_qr import new_private_key
 from loyalty.sale import make_sale, parse_line
-from pos_agent.identity import fetch_whoami, init_terminal, is_initialised
+from pos_agent.identity import fetch_whoami, init_terminal, is_initialised, request_certificate
 from pos_agent.ledger import own_events
 from pos_agent.members import enrol, find_member, member_view
 from pos_agent.operations import record_sale, redeem_reward, void_receipt
@@ -113,6 +114,14 @@ def _spawn_hub(folder: Path, config: Path) -> tuple[subprocess.Popen, str]:
         process.kill()
         process.wait()
         raise
+
+
+def _write_private(path: Path, text: str) -> None:
+    """The demo's tokens, readable by this user only (as `pos init` keeps them)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
 
 
 def _receipt(store: Store, receipt_no: str) -> None:
@@ -224,7 +233,7 @@ def run_demo(folder: Path, *, open_app: bool, reset: bool) -> int:
         try:
             if fresh or not (folder / "hub.token").exists():
                 hub, token = start_hub(folder, config, origin)
-                (folder / "hub.token").write_text(token + "\n" + hub.admin_token + "\n")
+                _write_private(folder / "hub.token", token + "\n" + hub.admin_token + "\n")
             else:
                 token, admin = (folder / "hub.token").read_text().split()[:2]
                 hub = Hub(*_spawn_hub(folder, config), admin_token=admin)
@@ -235,9 +244,14 @@ def run_demo(folder: Path, *, open_app: bool, reset: bool) -> int:
         store = open_store(settings)
         if not is_initialised(store.db):
             whoami = fetch_whoami(hub.url, token) if hub else {}
+            key = new_private_key()
+            # As `pos init --hub` does: the till's card key is certified before it is used.
+            certificate, hub_key = (request_certificate(hub.url, token, key, origin) if hub
+                                    else (None, None))
             init_terminal(store.db, settings.terminal.store, settings.terminal.terminal,
                           hub_url=hub.url if hub else None, hub_token=token or None,
-                          qr_key=whoami.get("qr_key"), card_issuer=whoami.get("card_issuer"))
+                          card_issuer=whoami.get("card_issuer"), signing_key=key,
+                          certificate=certificate, hub_public_key=hub_key)
             where = f"hub at {hub.url}" if hub else "no hub"
             _say(f"Demo in {folder}: {where}, terminal {origin} ready")
             walk_through(store, hub, show_receipts=True)
@@ -247,8 +261,9 @@ def run_demo(folder: Path, *, open_app: bool, reset: bool) -> int:
             _say(f"Demo in {folder} (delete it, or use --reset, to start again)")
         _say(f"\nReceipts (ESC/POS bytes) are in {settings.printer.path}.")
         if open_app and sys.stdin.isatty() and sys.stdout.isatty():
-            _say("Opening the terminal app... (Ctrl+Q quits; manager PIN "
-                 f"{settings.terminal.manager_pin})")
+            # The demo's hub has no staff: the till runs open (pos_agent.staff).
+            _say("Opening the terminal app... (Ctrl+Q quits; no staff set up, so no login "
+                 "and F12 opens the manager screen)")
             try:
                 from pos_agent.app import run_app
             except ImportError:

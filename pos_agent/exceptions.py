@@ -5,7 +5,8 @@
      ├── StoreError                the local ledger refused an operation
      │    ├── MemberNotFound       no member for that card, phone or QR
      │    ├── ReceiptNotFound      no receipt with that number on this terminal
-     │    └── NotInitialised       `pos init` has not been run for this database
+     │    ├── NotInitialised       `pos init` has not been run for this database
+     │    └── CorruptRow           a row of the database does not decode (`pos check`)
      └── SyncError                 talking to the hub failed
           ├── HubUnreachable       network down, timeout, hub 5xx: retry later
           ├── CredentialRejected   401: the token was revoked or is wrong; do not retry
@@ -13,7 +14,9 @@
 
 Domain errors (`loyalty.errors.LoyaltyError`: insufficient points, bad amount...) pass
 through unchanged; the CLI and the app show both kinds the same way. Library errors
-(sqlite3, httpx) are mapped at the boundary with `raise ... from exc`.
+(sqlite3, httpx) are mapped at the boundary with `raise ... from exc`; what the machine
+does wrong (a full disk, a read-only or damaged database) is put in one sentence by
+`failure_sentence` where the CLI prints it.
 """
 
 from __future__ import annotations
@@ -70,3 +73,47 @@ class HubRefused(SyncError):
         self.status = status
         self.body = body or {}
         super().__init__(message)
+
+
+class CorruptRow(StoreError):
+    """A row of the terminal database does not decode (its JSON, or a field the code
+    needs): it was edited by hand or damaged. `pos check` lists every such row."""
+
+
+def failure_sentence(exc: BaseException) -> str | None:
+    """One sentence for a failure of the machine rather than of the input: the disk is
+    full, the database is read-only or damaged, a row does not decode. None for anything
+    else (a bug: it keeps its traceback)."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        text = str(exc)
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if name == "SQLITE_FULL" or "disk is full" in text:
+            return ("the disk holding the terminal database is full, so the last change was "
+                    "not saved: free some space, then run the command again")
+        if name.startswith("SQLITE_READONLY") or "readonly" in text:
+            return ("the terminal database is read-only (check the permissions of the file "
+                    "and its folder, and that the disk is mounted read-write): nothing was "
+                    "saved")
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text:
+            return ("the terminal database file is damaged: nothing was saved; restore it "
+                    "from the backup and run `pos init --new-epoch`")
+        if name.startswith("SQLITE_BUSY") or "locked" in text:
+            return ("the terminal database is busy (another `pos` or the app holds it): try "
+                    "again in a moment")
+        if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+            return f"the terminal database cannot be read or written ({text}): nothing was saved"
+        return None
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            return f"the disk is full{where}: free some space, then run the command again"
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return f"{exc.strerror.lower()}{where}: check the file's permissions and the disk"
+        return f"{exc.strerror or exc}{where}"
+    if type(exc).__name__ == "JSONDecodeError":  # json's and orjson's alike
+        return ("a row of the terminal database is not valid JSON (edited by hand or "
+                "damaged): run `pos check` to list it")
+    return None

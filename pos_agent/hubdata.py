@@ -1,5 +1,6 @@
 """What the hub sends the terminal, applied to the local store: member snapshots and
-profiles, program versions, reward stock, with the pull cursor, in one transaction per page.
+profiles, program versions, reward stock, terminal key certificates and revocations
+(`pos_agent.keys`), with the pull cursor, in one transaction per page.
 
     >>> apply_pull_page(store, body["changes"], body["cursor"])
     >>> pull_cursor(store), record_sync(store, ok=True)
@@ -23,7 +24,9 @@ from loyalty.ids import is_valid_card_number
 from loyalty.program import program_from_dict
 from pos_agent.db import transaction
 from pos_agent.exceptions import StoreError
+from pos_agent.keys import apply_key_change
 from pos_agent.ledger import build_state, write_balance
+from pos_agent.staff import apply_staff_change
 from pos_agent.store import Store
 
 
@@ -49,6 +52,10 @@ def apply_pull_page(store: Store, changes: list[dict], cursor: int,
                         "last_hlc") or "")
                 elif kind == "program":
                     _apply_program(conn, change, now_text)
+                elif kind == "staff":
+                    apply_staff_change(conn, change, now_text)
+                elif kind == "terminal_key":  # a till's certificate, or its revocation
+                    apply_key_change(conn, change, now_text)
                 elif kind == "stock":
                     conn.execute(
                         "INSERT INTO reward_stock (reward_id, units_left, change_seq, updated_at) "

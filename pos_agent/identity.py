@@ -17,13 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
 from loyalty.ids import unregistered_issuer
+from loyalty.member_qr import Certificate, new_private_key
 from pos_agent.db import transaction
 from pos_agent.exceptions import HubUnreachable, NotInitialised, StoreError, SyncError
+from pos_agent.keys import (
+    certificate_request,
+    check_certification,
+    readable_by_others,
+    save_certificate,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -80,11 +88,20 @@ def init_terminal(
     hub_token: str | None = None,
     qr_key: str | None = None,
     card_issuer: int | None = None,
+    signing_key: bytes | None = None,
+    certificate: Certificate | None = None,
+    hub_public_key: bytes | None = None,
     now: datetime | None = None,
 ) -> Identity:
-    """Create the identity row (epoch 1). Refuses if the database already has one."""
+    """Create the identity row (epoch 1). Refuses if the database already has one.
+
+    The terminal's member-card signing key is `signing_key` (made now if None); with
+    `certificate` (the hub's, from `request_certificate`) and `hub_public_key` it is
+    certified from the start, else the sync agent gets it certified (`pos_agent.keys`).
+    `qr_key` is only the old LOY1 key, for the migration period."""
     now_text = (now or datetime.now(UTC)).isoformat()
     origin = f"{store}-{terminal}"
+    signing_key = signing_key or new_private_key()
     with transaction(db) as conn:
         existing = conn.execute("SELECT origin, epoch FROM identity").fetchone()
         if existing:
@@ -94,11 +111,13 @@ def init_terminal(
             )
         conn.execute(
             "INSERT INTO identity (id, origin, store, terminal, epoch, created_at, "
-            "epoch_started_at, hub_url, hub_token, qr_key, card_issuer) "
-            "VALUES (1, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            "epoch_started_at, hub_url, hub_token, qr_key, card_issuer, signing_key, "
+            "hub_public_key) VALUES (1, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
             (origin, store, terminal, now_text, now_text, hub_url, hub_token, qr_key,
-             card_issuer),
+             card_issuer, signing_key, hub_public_key),
         )
+        if certificate is not None and hub_public_key is not None:
+            save_certificate(conn, certificate, hub_public_key, now_text)
     return load_identity(db)
 
 
@@ -114,6 +133,30 @@ def new_epoch(db: Database, now: datetime | None = None) -> Identity:
     return load_identity(db)
 
 
+def read_token_file(path: Path) -> str:
+    """The hub token in `path` (its first line). Refuses a file others may read: the token
+    lets whoever holds it sync as this terminal and get a signing key certified."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StoreError(f"no token file {path}: write the token from `pos-hub terminal add` "
+                         "there (chmod 600)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"cannot read the token file {path}: {exc}") from None
+    if readable_by_others(path):
+        raise StoreError(f"the token file {path} is readable by others: chmod 600 {path}, "
+                         "then ask HQ for a new token if others could have read it")
+    return check_token(text.splitlines()[0] if text.strip() else "", str(path))
+
+
+def check_token(token: str, source: str) -> str:
+    token = token.strip()
+    if not token or len(token) > 200 or not token.isascii() or any(c.isspace() for c in token):
+        raise StoreError(f"{source}: no hub token there (one line, as `pos-hub terminal add` "
+                         "printed it)")
+    return token
+
+
 def fetch_whoami(
     hub_url: str,
     token: str,
@@ -121,13 +164,40 @@ def fetch_whoami(
     timeout: float = 10.0,
     transport: httpx.BaseTransport | None = None,
 ) -> dict:
-    """`GET {hub}/v1/terminal/whoami`: this credential's origin and the QR signing key."""
+    """`GET {hub}/v1/terminal/whoami`: this credential's origin, card issuer and the hub's
+    public key (nothing secret)."""
+    url = hub_url.rstrip("/") + "/v1/terminal/whoami"
+    body = _hub_call("GET", hub_url, url, token, None, timeout, transport, "whoami")
+    if not body.get("origin") or not body.get("hub_public_key"):
+        raise SyncError(f"{url} answered without origin and hub_public_key: is that the hub?")
+    return body
+
+
+def request_certificate(
+    hub_url: str,
+    token: str,
+    private_key: bytes,
+    origin: str,
+    *,
+    timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+) -> tuple[Certificate, bytes]:
+    """`POST {hub}/v1/terminal/certificate`: the hub certifies this terminal's public key;
+    (certificate, hub public key), checked (`pos_agent.keys.check_certification`)."""
+    url = hub_url.rstrip("/") + "/v1/terminal/certificate"
+    body = _hub_call("POST", hub_url, url, token, certificate_request(private_key), timeout,
+                     transport, "the certificate request")
+    return check_certification(body, private_key, origin)
+
+
+def _hub_call(method: str, hub_url: str, url: str, token: str, json: dict | None,
+              timeout: float, transport: httpx.BaseTransport | None, what: str) -> dict:
     import httpx  # only `pos init --hub` talks to the hub: other commands start without it
 
-    url = hub_url.rstrip("/") + "/v1/terminal/whoami"
     try:
         with httpx.Client(timeout=timeout, transport=transport) as client:
-            response = client.get(url, headers={"Authorization": f"Bearer {token}"})
+            response = client.request(method, url, json=json,
+                                      headers={"Authorization": f"Bearer {token}"})
     except httpx.HTTPError as exc:
         raise HubUnreachable(
             f"cannot reach the hub at {hub_url} ({exc.__class__.__name__}): check the URL and "
@@ -135,12 +205,14 @@ def fetch_whoami(
         ) from exc
     if response.status_code == 401:
         raise SyncError("the hub refused the token: ask HQ for this terminal's token")
-    if response.status_code != 200:
-        raise SyncError(f"the hub answered {response.status_code} to whoami: check the hub URL")
     try:
         body = response.json()
-    except ValueError as exc:
-        raise SyncError(f"{url} did not answer JSON: is that the hub's address?") from exc
-    if not isinstance(body, dict) or not body.get("origin") or not body.get("qr_key"):
-        raise SyncError(f"{url} answered without origin and qr_key: is that the hub?")
+    except ValueError:
+        body = None
+    if response.status_code != 200:
+        detail = body.get("detail") if isinstance(body, dict) else None
+        raise SyncError(f"the hub answered {response.status_code} to {what}"
+                        + (f": {detail}" if detail else ": check the hub URL"))
+    if not isinstance(body, dict):
+        raise SyncError(f"{url} did not answer JSON: is that the hub's address?")
     return body

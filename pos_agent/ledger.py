@@ -24,12 +24,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import orjson
 
 from loyalty.clock import HybridClock, format_hlc, parse_hlc
+from loyalty.errors import LoyaltyError
 from loyalty.events import (
     GENESIS,
     Event,
@@ -41,8 +43,9 @@ from loyalty.events import (
 )
 from loyalty.fold import MemberState, apply
 from pos_agent.db import joined, transaction
-from pos_agent.exceptions import MemberNotFound, NotInitialised, StoreError
+from pos_agent.exceptions import CorruptRow, MemberNotFound, NotInitialised, StoreError
 from pos_agent.identity import Identity
+from pos_agent.staff import has_staff
 
 if TYPE_CHECKING:
     from pos_agent.store import Store
@@ -82,7 +85,36 @@ _INSERT_EVENT = (
 
 
 def event_from_row(row: sqlite3.Row | tuple | dict) -> Event:
-    """An Event from an `events` row (selected with `_EVENT_COLUMNS` order, or a dict)."""
+    """An Event from an `events` row (selected with `_EVENT_COLUMNS` order, or a dict);
+    CorruptRow, naming the event, when the row does not decode."""
+    try:
+        event = _decode_event(row)
+    except (ValueError, TypeError, KeyError, IndexError, LoyaltyError) as exc:
+        raise CorruptRow(f"event {_row_name(row)} in the terminal database does not decode "
+                         f"({undecodable(exc)}): run `pos check`") from exc
+    if not isinstance(event.data, dict) or not isinstance(event.stamps, dict):
+        raise CorruptRow(f"event {_row_name(row)} in the terminal database does not decode "
+                         "(its data or stamps are not a JSON object): run `pos check`")
+    return event
+
+
+def _row_name(row: sqlite3.Row | tuple | dict) -> str:
+    try:
+        return str(row["event_id"] if isinstance(row, dict) else row[0])
+    except (KeyError, IndexError, TypeError):
+        return "?"
+
+
+def undecodable(exc: BaseException) -> str:
+    """Why a stored value does not decode, in a few words."""
+    if type(exc).__name__ == "JSONDecodeError":
+        return "invalid JSON"
+    if isinstance(exc, KeyError):
+        return f"{exc.args[0]!r} is missing"
+    return str(exc)[:120] or type(exc).__name__
+
+
+def _decode_event(row: sqlite3.Row | tuple | dict) -> Event:
     if isinstance(row, dict):
         raw = dict(row)
         raw["stamps"] = orjson.loads(raw["stamps"])
@@ -113,8 +145,14 @@ def build_state(
         row = conn.execute(
             "SELECT state FROM hub_snapshots WHERE member_id = ?", (member_id,)
         ).fetchone()
-        snapshot = orjson.loads(row[0]) if row else None
-    state = MemberState.from_dict(snapshot) if snapshot else MemberState(member_id)
+        try:
+            snapshot = orjson.loads(row[0]) if row else None
+        except orjson.JSONDecodeError as exc:
+            raise _corrupt_snapshot(member_id, exc) from exc
+    try:
+        state = MemberState.from_dict(snapshot) if snapshot else MemberState(member_id)
+    except (ValueError, TypeError, KeyError, AttributeError, LoyaltyError) as exc:
+        raise _corrupt_snapshot(member_id, exc) from exc
     held = state.event_ids  # after a sync: all of them, so nothing is decoded
     rows = conn.execute(
         f"SELECT {_EVENT_COLUMNS} FROM events WHERE member_id = ?", (member_id,)
@@ -123,6 +161,11 @@ def build_state(
                         key=lambda e: e.sort_key):
         apply(state, event)
     return state
+
+
+def _corrupt_snapshot(member_id: str, exc: BaseException) -> CorruptRow:
+    return CorruptRow(f"the hub snapshot of member {member_id} in the terminal database does "
+                      f"not decode ({undecodable(exc)}): run `pos check`")
 
 
 def write_balance(conn: sqlite3.Connection, state: MemberState, now_text: str) -> None:
@@ -149,6 +192,21 @@ def _read_identity(conn: sqlite3.Connection) -> Identity:
             "this terminal has no identity yet: run `pos init --store S001 --terminal T1`"
         )
     return Identity(*row)
+
+
+def _recording_staff(conn: sqlite3.Connection, staff_id: str | None) -> str | None:
+    # Every event names the person who made it; only a till without any staff records
+    # for nobody (pos_agent.staff, "A terminal without any staff").
+    if staff_id is None:
+        if has_staff(conn):
+            raise StoreError("nobody is logged in on this till: log in with your staff "
+                             "number and PIN (the app's login, or `--staff ID`)")
+        return None
+    if not conn.execute("SELECT 1 FROM staff WHERE staff_id = ? AND active = 1",
+                        (staff_id,)).fetchone():
+        raise StoreError(f"staff member {staff_id} is not active on this till any more: log "
+                         "in again")
+    return staff_id
 
 
 class Recorder:
@@ -183,6 +241,7 @@ class Recorder:
         self.clock = HybridClock(*parse_hlc(identity.hlc)) if identity.hlc else HybridClock()
         self.events: list[Event] = []
         self.touched: dict[str, MemberState] = {}
+        self.staff_id = _recording_staff(conn, store.staff_id)
 
     # -- numbers ---------------------------------------------------------------------
     def next_receipt_no(self) -> str:
@@ -214,7 +273,10 @@ class Recorder:
 
     # -- events ------------------------------------------------------------------------
     def append(self, draft: EventDraft, *, approved_offline: bool = False) -> Event:
-        """Seal `draft` as the next event of this origin, insert it, apply it."""
+        """Seal `draft` as the next event of this origin, insert it, apply it; it names
+        the member of staff logged in (`data.staff_id`, pos_agent.staff)."""
+        if self.staff_id is not None and "staff_id" not in draft.data:
+            draft = replace(draft, data={**draft.data, "staff_id": self.staff_id})
         state = self.state(draft.member_id)
         event = seal(
             draft,
@@ -263,6 +325,8 @@ class Recorder:
         print queue, whatever happens before it prints. The job's bytes are rendered when
         it is first sent (`pos_agent.printing`)."""
         balance_after = self.touched[member_id].balance if member_id in self.touched else None
+        if self.staff_id is not None:  # a receipt without events (no member) names them too
+            details = {**(details or {}), "staff_id": self.staff_id}
         self.conn.execute(
             "INSERT INTO receipts (receipt_no, kind, member_id, total, currency, lines, "
             "points_earned, points_spent, points_reversed, balance_after, details, reverses, "
@@ -431,9 +495,11 @@ def unacknowledge_from(conn: sqlite3.Connection, epoch: int, origin_seq: int) ->
 
 
 def verify_ledger(conn: sqlite3.Connection) -> list[str]:
-    """Problems found: seq gaps, broken chains, stored hashes, repeated event ids, a push
-    mark past an unacknowledged event, or cached balances that do not match the ledger.
-    An empty list means the ledger is sound."""
+    """Problems found: rows that do not decode (events, hub snapshots, receipts,
+    programs), seq gaps, broken chains, stored hashes, repeated event ids, a push mark
+    past an unacknowledged event, or cached balances that do not match the ledger. An
+    empty list means the ledger is sound. A damaged row is reported, never raised: this
+    is what a manager runs when something is wrong."""
     problems: list[str] = []
     streams = conn.execute(
         "SELECT DISTINCT origin, origin_epoch FROM events ORDER BY origin, origin_epoch"
@@ -444,15 +510,25 @@ def verify_ledger(conn: sqlite3.Connection) -> list[str]:
             "event_key <= ? AND origin = ? ORDER BY event_key",
             (*_after(epoch, 0), origin),
         ).fetchall()
-        events = [event_from_row(r) for r in rows]
-        seqs = [e.origin_seq for e in events]
+        events: list[Event] = []
+        for row in rows:
+            try:
+                events.append(event_from_row(row))
+            except CorruptRow as exc:
+                problems.append(f"{origin} epoch {epoch} seq {row[2]}: {exc}")
+        seqs = [row[2] for row in rows]
         if seqs != list(range(1, len(seqs) + 1)):
             problems.append(f"{origin} epoch {epoch}: origin_seq has gaps")
+        if len(events) < len(rows):
+            problems.append(f"{origin} epoch {epoch}: prev_hash chain not checked (an event "
+                            "does not decode)")
+            continue
         if not verify_chain(events, GENESIS):
             problems.append(f"{origin} epoch {epoch}: prev_hash chain is broken")
         for event, row in zip(events, rows, strict=True):
             if event.content_hash() != row[16]:
                 problems.append(f"event {event.event_id}: stored content hash differs")
+    problems += _undecodable_rows(conn)
     # No index keeps event ids unique (migration 4): they are UUIDv7 made here, and a
     # repeat would be refused by the hub; this says so before.
     for (event_id,) in conn.execute(
@@ -472,9 +548,47 @@ def verify_ledger(conn: sqlite3.Connection) -> list[str]:
     for member_id, balance, debt in conn.execute(
         "SELECT member_id, balance, debt FROM member_balances"
     ).fetchall():
-        state = build_state(conn, member_id)
+        try:
+            state = build_state(conn, member_id)
+        except CorruptRow as exc:
+            problems.append(f"member {member_id}: balance not checked: {exc}")
+            continue
         if (state.balance, state.debt) != (balance, debt):
             problems.append(
                 f"member {member_id}: cached balance {balance} but the ledger says {state.balance}"
             )
+    return problems
+
+
+def _undecodable_rows(conn: sqlite3.Connection) -> list[str]:
+    """Hub snapshots, receipts and programs whose JSON or fields do not decode."""
+    from loyalty.program import program_from_dict
+
+    problems = []
+    for member_id, text in conn.execute("SELECT member_id, state FROM hub_snapshots"):
+        try:
+            MemberState.from_dict(orjson.loads(text))
+        except (ValueError, TypeError, KeyError, AttributeError, LoyaltyError) as exc:
+            problems.append(f"the hub snapshot of member {member_id} does not decode "
+                            f"({undecodable(exc)}): `pos sync` fetches it again once the hub "
+                            "changes it; tell HQ")
+    for receipt_no, lines, details in conn.execute(
+            "SELECT receipt_no, lines, details FROM receipts"):
+        for column, text, kind in (("lines", lines, list), ("details", details, dict)):
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                value = exc
+            if not isinstance(value, kind):
+                why = undecodable(value) if isinstance(value, Exception) else \
+                    f"not a JSON {'array' if kind is list else 'object'}"
+                problems.append(f"receipt {receipt_no}: its {column} do not decode ({why}); "
+                                "it cannot be printed or reversed")
+    for version, source, content in conn.execute(
+            "SELECT version, source, content FROM programs"):
+        try:
+            program_from_dict(orjson.loads(content))
+        except (ValueError, TypeError, KeyError, AttributeError, LoyaltyError) as exc:
+            problems.append(f"program {version} ({source}) does not decode "
+                            f"({undecodable(exc)})")
     return problems

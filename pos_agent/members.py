@@ -1,6 +1,6 @@
 """Members on the terminal: lookup by card, phone or QR; what to show; enrol; link a card.
 
-    >>> match = find_member(store, "LOY1:6012345678901234:Qm9uam91ci1jYWZl")  # or card, phone
+    >>> match = find_member(store, "LOY2:6012345678901234:3WIZ47IU:6ELB...")  # or card, phone
     >>> state, summary = member_view(store, match.member_id)
     >>> summary.balance, summary.tier
     >>> enrolled = enrol(store, name="Ann", phone="+33 6 12 34 56 78")
@@ -22,9 +22,11 @@ from loyalty.errors import QRError
 from loyalty.events import EventDraft, Kind
 from loyalty.fold import MemberState
 from loyalty.ids import is_valid_card_number, make_card_number, new_member_id
-from loyalty.member_qr import looks_like_payload, sign_card, verify_payload
+from loyalty.member_qr import looks_like_payload
 from loyalty.summary import MemberSummary, member_summary
+from loyalty.validation import check_text, is_ascii_digits
 from pos_agent.exceptions import MemberNotFound, StoreError
+from pos_agent.keys import sign_member_card, verify_member_payload
 from pos_agent.ledger import build_state, record
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ def normalise_phone(text: str) -> str:
     """Digits only, a leading + kept: '+33 (0)6 12-34' -> '+330612...'. Refuses too short."""
     raw = text.strip()
     digits = re.sub(r"\D", "", raw)
+    if not digits.isascii():  # \D keeps "٣٣٦..." (Arabic-Indic digits): refuse, not guess
+        raise StoreError(f"'{text}' is not a phone number: type the digits 0-9, e.g. +33612345678")
     if not 6 <= len(digits) <= 15:
         raise StoreError(f"'{text}' is not a phone number: type 6 to 15 digits, e.g. +33612345678")
     return ("+" if raw.startswith("+") else "") + digits
@@ -66,7 +70,7 @@ def normalise_phone(text: str) -> str:
 
 def looks_like_card(text: str) -> bool:
     compact = re.sub(r"[\s-]", "", text)
-    return len(compact) == 16 and compact.isdigit()
+    return len(compact) == 16 and is_ascii_digits(compact)
 
 
 def find_member(store: Store, text: str) -> MemberMatch:
@@ -76,7 +80,7 @@ def find_member(store: Store, text: str) -> MemberMatch:
         raise MemberNotFound("no member given: scan the QR code or type the card or phone number")
     if looks_like_payload(text):
         try:
-            card = verify_payload(text, store.qr_key)
+            card = verify_member_payload(store, text)  # public keys only (pos_agent.keys)
         except QRError as exc:
             raise MemberNotFound(str(exc)) from exc
         return _by_card(store, card, "qr")
@@ -155,7 +159,9 @@ def member_profile(store: Store, member_id: str) -> dict:
 
 
 def qr_payload_for(store: Store, card_number: str) -> str:
-    return sign_card(card_number, store.qr_key)
+    """The card's QR payload, signed with this terminal's key (valid at every till that
+    pulled its certificate)."""
+    return sign_member_card(store, card_number)
 
 
 def enrol(
@@ -169,19 +175,22 @@ def enrol(
     referrer: str | None = None,
     consent_email: bool = False,
     consent_sms: bool = False,
+    pin: str | None = None,
     at: datetime | None = None,
 ) -> Enrolment:
     """Enrol a new member offline: a new member_id, a card number made here (or the
     physical card given), the welcome bonus and, with a referrer (card/phone/QR), the
-    referral bonus for both. The enrol event carries the profile so the hub learns it."""
+    referral bonus for both. The enrol event carries the profile so the hub learns it.
+    With `pin`, the member's PIN is set in the same transaction (a `pin` event)."""
     from loyalty.earning import enrolment_drafts  # the earning rules: only enrolment here
+    from loyalty.pins import hash_pin, pin_set_draft
 
     at = at or datetime.now(UTC)
-    name = " ".join(name.split())
+    name = " ".join(check_text(name, "the name").split())
     if not name or len(name) > MAX_NAME:
         raise StoreError(f"the name must be 1 to {MAX_NAME} characters")
     phone = normalise_phone(phone)
-    if email is not None and not _EMAIL.match(email.strip()):
+    if email is not None and not _EMAIL.match(check_text(email.strip(), "the email address")):
         raise StoreError(f"'{email}' is not an email address: leave it out or fix it")
     if birthday is not None and not date(1900, 1, 1) <= birthday <= at.date():
         raise StoreError(f"birthday {birthday} is not a plausible date of birth")
@@ -190,6 +199,7 @@ def enrol(
         if not is_valid_card_number(card_number):
             raise StoreError(f"card number {card_number} is not valid: check the digits")
     referrer_match = find_member(store, referrer) if referrer else None
+    pin_hash = hash_pin(pin) if pin is not None else None  # slow: before the write lock
     member_id = new_member_id()
     profile = {
         "name": name, "phone": phone, "email": email.strip() if email else None,
@@ -230,6 +240,8 @@ def enrol(
             event = rec.append(draft)
             if event.member_id == member_id:
                 points += event.points
+        if pin_hash is not None:
+            rec.append(pin_set_draft(member_id, pin_hash))
         state = rec.state(member_id)
         rec.add_receipt(
             receipt_no, "enrolment", member_id=member_id, points_earned=points,

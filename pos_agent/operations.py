@@ -4,6 +4,7 @@
     >>> result.receipt_no, result.points_earned, result.balance
     ('S001-T1-000042', 17, 230)
     >>> redeem_reward(store, member_id, "free-latte", found_by="qr")   # offline rules
+    >>> redeem_reward(store, member_id, "pay", found_by="card", pin="4821", points=200)
     >>> void_receipt(store, "S001-T1-000042")
     >>> refund_receipt(store, "S001-T1-000043", 500)
 
@@ -13,6 +14,11 @@ receipt, and returns what the till shows (the receipt is printed after the commi
 `pos_agent.printing`). A domain refusal
 (`LoyaltyError`) or a store refusal (`PosError`) raised inside the transaction rolls
 everything back: nothing is written.
+
+Spending (a reward, paying with points, a voucher) first needs proof that the member is
+there (`pos_agent.pins.prove_possession`): their scanned QR, or their PIN, as the
+program's `spend_proof` says; a typed card number or a phone number earns but does not
+spend. A PIN try is recorded in its own transaction before the spend's.
 
 Redemption asks an `Authorizer` first (the sync agent plugs the hub in); the default says
 the hub is unreachable, so the offline rules apply and the event is marked
@@ -46,7 +52,9 @@ from pos_agent.ledger import (
     record,
     unacked_streams,
 )
+from pos_agent.pins import prove_possession
 from pos_agent.reports import day_bounds
+from pos_agent.staff import StaffMember, require_approval
 from pos_agent.store import Store
 
 # -- results ------------------------------------------------------------------------------
@@ -204,14 +212,17 @@ def redeem_reward(
     member_id: str,
     reward_id: str,
     *,
-    found_by: str = "card",
+    found_by: str,
+    pin: str | None = None,
     points: int | None = None,
     authorizer: Authorizer = offline_authorizer,
     at: datetime | None = None,
 ) -> RedeemResult:
-    """Spend points on a reward: online authorisation first, else the offline rules."""
+    """Spend points on a reward: online authorisation first, else the offline rules.
+    `found_by` is how the member was identified (`MemberMatch.found_by`); with a typed
+    card or phone number `pin` is their PIN (`pos_agent.pins.prove_possession`)."""
     at = at or datetime.now(UTC)
-    _require_confirmed(found_by)
+    prove_possession(store, member_id, found_by, pin, at=at)
     cancelled: RedemptionError | None = None
     with record(store, at) as rec:
         _require_member(rec.conn, member_id)
@@ -272,12 +283,13 @@ def redeem_reward(
 
 
 def redeem_voucher(
-    store: Store, member_id: str, code: str, *, found_by: str = "card",
+    store: Store, member_id: str, code: str, *, found_by: str, pin: str | None = None,
     at: datetime | None = None
 ) -> RedeemResult:
-    """Use one of the member's vouchers (a completed stamp card, a gift card)."""
+    """Use one of the member's vouchers (a completed stamp card, a gift card); the same
+    proof as `redeem_reward`."""
     at = at or datetime.now(UTC)
-    _require_confirmed(found_by)
+    prove_possession(store, member_id, found_by, pin, at=at)
     with record(store, at) as rec:
         _require_member(rec.conn, member_id)
         state = rec.state(member_id)
@@ -295,23 +307,27 @@ def redeem_voucher(
 
 
 def void_receipt(store: Store, receipt_no: str, *, at: datetime | None = None,
-                 reason: str = "") -> ReversalResult:
-    """Void a sale or a redemption: reverse everything it still holds."""
-    return _reverse(store, receipt_no, None, at or datetime.now(UTC), reason)
+                 reason: str = "", approved_by: StaffMember | None = None) -> ReversalResult:
+    """Void a sale or a redemption: reverse everything it still holds. On a till with
+    staff, `approved_by` is the manager who entered their PIN
+    (`pos_agent.staff.check_staff_pin(..., role="manager")`); the event names them."""
+    return _reverse(store, receipt_no, None, at or datetime.now(UTC), reason, approved_by)
 
 
 def refund_receipt(store: Store, receipt_no: str, amount: int, *, at: datetime | None = None,
-                   reason: str = "") -> ReversalResult:
-    """Refund part (or the rest) of a sale; points and stamps go back in proportion."""
+                   reason: str = "", approved_by: StaffMember | None = None) -> ReversalResult:
+    """Refund part (or the rest) of a sale; points and stamps go back in proportion. The
+    same approval as `void_receipt`."""
     if amount <= 0:
         raise ReversalError("the refund amount must be more than 0")
-    return _reverse(store, receipt_no, amount, at or datetime.now(UTC), reason)
+    return _reverse(store, receipt_no, amount, at or datetime.now(UTC), reason, approved_by)
 
 
 def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
-             reason: str) -> ReversalResult:
+             reason: str, approved_by: StaffMember | None = None) -> ReversalResult:
     kind: Literal["void", "refund"] = "void" if amount is None else "refund"
     with record(store, at) as rec:
+        approver = require_approval(rec.conn, approved_by, f"a {kind}")
         row = rec.conn.execute(
             "SELECT kind, member_id, total, refunded, voided_by FROM receipts "
             "WHERE receipt_no = ?", (receipt_no,)
@@ -345,13 +361,18 @@ def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
             state = rec.state(member_id)
             draft = reverse_receipt(state, receipt_no, refund_amount=amount,
                                     reason=reason or kind)
+            if approver is not None:
+                draft = replace(draft, data={**draft.data, "approved_by": approver})
             events = (rec.append(draft),)
             balance = state.balance
         reversed_points = -sum(e.points for e in events)
         money = left if kind == "void" else amount
+        details = {"reason": reason} if reason else {}
+        if approver is not None:
+            details["approved_by"] = approver
         rec.add_receipt(new_no, kind, member_id=member_id, total=-money,
                         points_reversed=reversed_points, reverses=receipt_no,
-                        details={"reason": reason} if reason else None)
+                        details=details or None)
         if kind == "void":
             rec.conn.execute(
                 "UPDATE receipts SET voided_by = ? WHERE receipt_no = ?", (new_no, receipt_no)
@@ -371,14 +392,6 @@ def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
 def _require_member(conn: sqlite3.Connection, member_id: str) -> None:
     if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
         raise MemberNotFound(f"no member {member_id} on this terminal")
-
-
-def _require_confirmed(found_by: str) -> None:
-    if found_by == "phone":
-        raise StoreError(
-            "a member found by phone number must confirm before spending: scan their QR code "
-            "or card"
-        )
 
 
 def _with_ref(draft: EventDraft, ref: str) -> EventDraft:

@@ -9,10 +9,18 @@ shared TOML file, with `POS_<SECTION>__<KEY>` environment overrides.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from loyalty.settings import ConfigFile, load_config
 from pos_agent.exceptions import ConfigError
@@ -34,21 +42,35 @@ class TerminalSettings(BaseModel):
     """Address lines under the store name on receipts."""
     database: str = "pos-terminal.db"
     """The local ledger (SQLite file); relative to the config file."""
-    manager_pin: str = Field(default="1234", min_length=4, max_length=12, pattern=r"^\d+$")
-    """Opens the manager screens of the terminal app."""
     scanner_port: str = ""
     """Serial barcode scanner port or pyserial URL; empty for keyboard-wedge scanners."""
     scanner_baudrate: int = 9600
     """Serial scanner speed."""
-    qr_key: str = Field(default="demo-qr-signing-key-change-me", min_length=8)
-    """Key the hub signs member QR codes with."""
+    legacy_qr_key: str = Field(default="", validation_alias=AliasChoices("legacy_qr_key",
+                                                                        "qr_key"))
+    """The old shared HMAC key of LOY1 member QR codes (`qr_key` before issue 16), for
+    the migration period only. A terminal set up with `pos init --hub` before then holds
+    it already; empty: only that one, if any."""
+    legacy_qr_until: date | None = None
+    """Last day (UTC) LOY1 codes are accepted; unset: none is (LOY2 codes only)."""
     receipt_footer: list[str] = []
     """Lines printed at the bottom of receipts."""
     timezone: str | None = None
     """Local time zone for receipts and day reports; default: the program's."""
-    max_sale: str = Field(default="10000", pattern=r"^\d+([.,]\d+)?$")
+    max_sale: str = Field(default="10000", pattern=r"^[0-9]+([.,][0-9]+)?$")
     """The largest sale one receipt may ring up, in currency units: above it the till
     refuses, as a typed amount that large is a typo."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_manager_pin(cls, data: object) -> object:
+        # Staff have their own PINs from HQ now (pos_agent.staff): a shared PIN in a file
+        # every till reads is exactly what that replaced, so an old file is refused.
+        if isinstance(data, dict) and "manager_pin" in data:
+            raise ValueError("manager_pin is no longer a setting: managers approve with "
+                             "their own staff PIN (`pos-hub staff add NAME --role manager`); "
+                             "delete the line")
+        return data
 
     @field_validator("timezone")
     @classmethod
@@ -71,8 +93,22 @@ class SyncSettings(BaseModel):
 
     hub_url: str = "http://127.0.0.1:8750"
     """The hub's base URL."""
+    token_file: str = ""
+    """A file holding this terminal's hub token (from `pos-hub terminal add`), mode 0600;
+    relative to the config file. Only when `pos init` was run without --hub: `pos init
+    --hub` keeps the token in the terminal database (0600)."""
     token: str = ""
-    """This terminal's credential, from `pos-hub terminal add`."""
+    """Refused when set: a token in the config file is one copy of pos.toml away from
+    leaking. Use `token_file`, or `pos init --hub` (prompt, --token-stdin, --token-file)."""
+
+    @field_validator("token")
+    @classmethod
+    def _no_token_here(cls, value: str) -> str:
+        if value:
+            raise ValueError("a hub token does not belong in the config file: put it in a "
+                             "file only this user can read (chmod 600) and name it in "
+                             "[sync] token_file, or run `pos init --hub URL`")
+        return value
     interval_s: float = Field(default=60, gt=0)
     """Seconds between background syncs."""
     max_backoff_s: float = Field(default=600, gt=0)

@@ -11,6 +11,7 @@ Where things are:
 | --- | --- |
 | `pos_agent.db` | opening SQLite (WAL, synchronous=FULL), `transaction`, schema, migrations |
 | `pos_agent.identity` | `pos init`: origin, epoch, hub credentials, `fetch_whoami` |
+| `pos_agent.keys` | the member-card signing key, its certificate, verifying QR codes |
 | `pos_agent.ledger` | `record` (one operation = one transaction), sealing, sync queries |
 | `pos_agent.members` | lookup (card, phone, QR), `member_view`, enrol, link a card |
 | `pos_agent.operations` | sale, check-in, redeem, use a voucher, void, refund |
@@ -36,12 +37,14 @@ from sqlite_utils import Database
 from loyalty.program import Program, program_from_dict
 from pos_agent.db import open_database
 from pos_agent.identity import Identity, load_identity
+from pos_agent.keys import ensure_signing_key
 from pos_agent.settings import PosSettings
 
 
 def open_store(settings: PosSettings, *, path: str | Path | None = None) -> Store:
     """Open (creating and migrating if needed) the database the settings name."""
     db = open_database(path or settings.database_path)
+    ensure_signing_key(db.conn)  # a database from before migration 11 gets its key
     store = Store(db=db, settings=settings)
     store.register_config_program()
     return store
@@ -52,6 +55,9 @@ class Store:
     db: Database
     settings: PosSettings
     _config_program: Program | None = None
+    staff_id: str | None = None
+    """Who is logged in on this handle (pos_agent.staff.log_in): every event it records
+    carries it as `data.staff_id`."""
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -60,13 +66,6 @@ class Store:
     @property
     def identity(self) -> Identity:
         return load_identity(self.db)
-
-    @property
-    def qr_key(self) -> bytes:
-        """The key member QR codes are signed with: the hub's (from `pos init --hub`),
-        else the config's `terminal.qr_key`."""
-        key = self.identity.qr_key or self.settings.terminal.qr_key
-        return key.encode()
 
     @property
     def config_program(self) -> Program:

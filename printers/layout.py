@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from loyalty.validation import is_control
 from printers.exceptions import ReceiptRenderError
 from printers.receipt import MemberBlock, Receipt
 
@@ -129,12 +130,13 @@ def width_for(paper_mm: int) -> int:
 def _clean(text: str) -> str:
     # Names come from people typing at a till or a web form. A stray ESC would be sent to
     # the printer as a command, and a newline would break the fitted layout, so control
-    # characters become spaces and invisible format characters go. NFC turns 'e' plus a
+    # characters (loyalty.validation's rule: C0, C1, line separators) become spaces and
+    # invisible format characters (bidi overrides among them) go. NFC turns 'e' plus a
     # combining accent into the single 'é' a code page can hold.
     out = []
     for ch in unicodedata.normalize("NFC", str(text)):
         category = unicodedata.category(ch)
-        if category == "Cc":
+        if is_control(ch) and category != "Cf":
             out.append(" ")
         elif category.startswith("C"):
             continue

@@ -4,17 +4,21 @@ Policy, shared with the ESC/POS renderer so the printed code and the image agree
 
 - **Error correction M** (~15 % of the code can be damaged). Thermal receipts get
   scuffed, folded and read off cracked phone screens, so L is too fragile; Q/H would
-  push the ~40-character payload into a bigger version with smaller modules on 58 mm
+  push the 134-character payload into a bigger version with smaller modules on 58 mm
   paper, which scans worse than M does.
 - **Version: the smallest that fits** (`version=None`, `fit=True`). The payload made by
-  `loyalty.member_qr` (`LOY1:<16 digits>:<16 base64url>`, 38 characters, mixed case so
-  byte mode) fits version 3 (29x29 modules, 42 bytes at M); anything up to 62
-  characters stays at version 4 (33x33).
+  `loyalty.member_qr` (`LOY2:<16 digits>:<8 base32>:<103 base32>`, 134 characters, all
+  in the QR alphanumeric set, so the encoder picks alphanumeric mode) fits version 6
+  (41x41 modules, 154 alphanumeric characters at M); in byte mode it would need
+  version 8 (49x49). A printer's own QR command picks the most compact mode itself.
+  (The old LOY1 payload, 38 mixed-case characters, was version 3.)
 - **Quiet zone 4 modules** (`border=4`), as the QR standard asks; a phone camera needs
   it against a busy background.
 
-    >>> qr_image("LOY1:6012345678901234:3q2-7wXy9Zk").size
+    >>> qr_image("LOY1:6012345678901234:3q2-7wXy9Zk").size    # version 3: (29 + 8) * 4
     (148, 148)
+    >>> qr_image(sign_card(card, key)).size                    # LOY2, version 6: (41 + 8) * 4
+    (196, 196)
 """
 
 from __future__ import annotations

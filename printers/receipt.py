@@ -100,7 +100,7 @@ class MemberBlock:
     name: str
     card_number: str
     qr_payload: str
-    """Signed payload made by `loyalty.member_qr`, e.g. 'LOY1:6012345678901234:...'."""
+    """Signed payload made by `loyalty.member_qr`, e.g. 'LOY2:6012345678901234:KZDV...'."""
     balance: int
     tier: str
     next_tier: str | None = None

@@ -38,8 +38,10 @@ __all__ = ["QR_MODULE_DOTS", "make_dummy", "render_escpos", "render_escpos_bytes
 QR_MODULE_DOTS: dict[bool, int] = {False: 6, True: 8}
 """Printer dots per QR module, for the normal and the large (member card) code.
 
-Version 3-4 codes at 6-8 dots are 25-35 mm wide at 203 dpi: comfortable for phone
-cameras and handheld scanners, and narrower than 58 mm paper's 48 mm print area.
+The member code (version 6, 41 modules) at 6 dots is 31 mm wide at 203 dpi (8 dots a
+mm), and the enrolment slip's large one at 8 dots 41 mm: comfortable for phone cameras
+and handheld scanners, and narrower than 58 mm paper's 48 mm (384-dot) print area even
+with the image's 1-module border (43 x 8 = 344 dots).
 """
 
 _IMAGE_IMPLS = ("bitImageRaster", "graphics", "bitImageColumn")

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from loyalty.validation import is_ascii_digits
+
 PrinterKind = Literal["file", "network", "serial", "usb", "dummy"]
 
 
@@ -55,7 +57,8 @@ class PrinterSettings(BaseModel):
     @classmethod
     def _paper_from_text(cls, value: Any) -> Any:
         # POS_PRINTER__PAPER_MM=58 arrives as the string "58"
-        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+        return (int(value) if isinstance(value, str) and is_ascii_digits(value.strip())
+                else value)
 
     @field_validator("vendor_id", "product_id", mode="before")
     @classmethod
@@ -68,7 +71,7 @@ class PrinterSettings(BaseModel):
                     return int(text, 16)
                 except ValueError:
                     raise ValueError(f"{value!r} is not a hexadecimal USB id") from None
-            if text.isdigit():
+            if is_ascii_digits(text):
                 return int(text)
             raise ValueError(f"{value!r} is not a USB id: write it in hex like 0x04b8")
         return value

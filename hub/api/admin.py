@@ -33,9 +33,11 @@ def flags(status: Literal["open", "resolved", "all"] = "open",
 def resolve(body: ResolveRequest, flag_id: int = Path(ge=1, le=2**62),
             ctx: HubContext = Depends(context),
             cred: Credential = Depends(admin)) -> dict[str, Any]:
-    """Resolve a flag with a note and, optionally, an `adjust` event for its member."""
+    """Resolve a flag with a note and, optionally, an `adjust` event for its member. A
+    `points_held` flag needs `release: true` (the held points become spendable: a hub
+    `release` event) or `cancel: true` (an `adjust` takes them off, then the `release`)."""
     return service.resolve_flag(ctx, flag_id, note=body.note, points=body.points,
-                                by=cred.name)
+                                by=cred.name, release=body.release, cancel=body.cancel)
 
 
 @router.get("/members/{member_id}")

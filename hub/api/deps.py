@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hub.api.guard import STATE_KEY
 from hub.context import HubContext
 from hub.exceptions import Forbidden, Unauthorized
 from hub.store.credentials import Credential, authenticate
@@ -23,6 +24,10 @@ def context(request: Request) -> HubContext:
 def credential(
     request: Request, auth: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> Credential:
+    # Checked (and counted, and limited) by hub.api.guard before the body was read.
+    checked = request.scope.get("state", {}).get(STATE_KEY)
+    if checked is not None:
+        return checked
     if auth is None or auth.scheme.lower() != "bearer":
         raise Unauthorized("send Authorization: Bearer <token> (from `pos-hub ... add`)")
     ctx = context(request)
@@ -57,3 +62,7 @@ def admin(cred: Credential = Depends(credential)) -> Credential:
         raise Forbidden("this needs an admin token (`pos-hub admin add NAME`)",
                         code="wrong_credential")
     return cred
+
+
+ROLE_CHECKS = (terminal, terminal_or_channel, online, admin)
+"""The role checks hub.api.guard runs before the body, for the routes that name them."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from hub import member_pins
 from hub import online as service
 from hub.api.deps import context, online
 from hub.api.models import (
@@ -44,7 +46,24 @@ def lookup(member_id: str | None = Query(None, pattern=UUID),
     return service.lookup(ctx, member_id=member_id, card=card, email=email, phone=phone)
 
 
-@router.post("/orders", status_code=201)
+class PinRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pin: str = Field(min_length=4, max_length=8, pattern=r"^[0-9]{4,8}$")
+    """The member's new PIN, 4 to 8 digits; the hub keeps only its argon2id hash."""
+
+
+@router.post("/members/{member_id}/pin")
+def set_pin(body: PinRequest, member_id: str = Path(pattern=UUID),
+            ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Set the PIN of a member the web shop has signed in: it proves possession at the
+    counter once the tills have pulled it. The answer never holds the hash."""
+    return member_pins.set_pin(ctx, member_id, body.pin)
+
+
+@router.post("/orders", status_code=201, responses={200: {
+    "description": "The same order id again: answered as first, nothing earned twice "
+                   "(`status`: duplicate)."}})
 def order(body: OrderRequest, response: Response,
           ctx: HubContext = Depends(context)) -> dict[str, Any]:
     """Earn for a web order. The same order id again earns nothing more (200)."""

@@ -3,21 +3,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
 from hub.api.deps import context, terminal, terminal_or_channel
-from hub.api.models import AuthorizeAnswer, PullPage, PushAnswer, PushRequest
+from hub.api.models import AuthorizeAnswer, IsoDate, PullPage, PushAnswer, PushRequest
 from hub.context import HubContext
 from hub.db import now_text
 from hub.exceptions import ApiError, Forbidden, Invalid, PayloadTooLarge
-from hub.store import changes, programs
+from hub.store import changes, programs, terminal_keys
 from hub.store import flags as flag_store
 from hub.store.credentials import Credential
 from hub.store.ingest import IngestResult, ingest
@@ -25,6 +25,7 @@ from hub.store.members import member_state
 from hub.tables import events, origins
 from loyalty.events import Event
 from loyalty.ids import HUB_ISSUERS
+from loyalty.member_qr import b64, key_id, public_key
 
 router = APIRouter(tags=["sync"])
 
@@ -32,14 +33,57 @@ router = APIRouter(tags=["sync"])
 @router.get("/v1/terminal/whoami")
 def whoami(cred: Credential = Depends(terminal_or_channel),
            ctx: HubContext = Depends(context)) -> dict[str, Any]:
-    """Who this token belongs to, the key member QR codes are signed with, and the
-    terminal's card issuer number (its credential's id: unique, so card numbers the
-    terminal makes offline never collide with another's)."""
+    """Who this token belongs to, the hub's public key (which certifies terminal keys and
+    signs the cards the hub issues: nothing secret), and the terminal's card issuer
+    number (its credential's id: unique, so card numbers the terminal makes offline
+    never collide with another's)."""
     with ctx.db.read() as conn:
         version = programs.current_version(conn)
     issuer = cred.id if cred.kind == "terminal" and cred.id in HUB_ISSUERS else None
-    return {"origin": cred.name, "store": cred.store, "qr_key": ctx.settings.hub.qr_key,
+    return {"origin": cred.name, "store": cred.store, **_hub_key(ctx),
             "hub_time": now_text(), "program_version": version, "card_issuer": issuer}
+
+
+def _hub_key(ctx: HubContext) -> dict[str, str]:
+    public = public_key(ctx.signing_key())
+    return {"hub_key_id": key_id(public), "hub_public_key": b64(public)}
+
+
+class CertificateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    public_key: str = Field(pattern=r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$",  # 256 bits
+                            description="the terminal's Ed25519 public key: 32 bytes, "
+                            "base64url without padding")
+
+
+async def certificate_body(request: Request,
+                           cred: Credential = Depends(terminal)) -> CertificateRequest:
+    """Read only once the terminal's token is checked, like a push."""
+    raw = await request.body()
+    try:
+        return CertificateRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+@router.post("/v1/terminal/certificate", openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {
+        "schema": CertificateRequest.model_json_schema()}}}})
+def certificate(cred: Credential = Depends(terminal),
+                body: CertificateRequest = Depends(certificate_body),
+                ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Certify this terminal's public key (`pos init`, or the agent's first sync): the
+    hub signs terminal id + public key + issue time. Every verifier pulls the
+    certificate, so member cards the terminal signs verify at every till. The same key
+    again answers the same certificate (`"status": "existing"`)."""
+    public = terminal_keys.parse_public_key(body.public_key)
+    with ctx.db.write() as conn:
+        cert, new = terminal_keys.issue(conn, ctx.db, ctx.signing_key(), cred.name, public)
+    return {"certificate": cert.to_dict(), "status": "new" if new else "existing",
+            **_hub_key(ctx)}
 
 
 async def push_body(request: Request, cred: Credential = Depends(terminal)) -> PushRequest:
@@ -133,8 +177,10 @@ def pull(cursor: int = Query(0, ge=0, le=2**62), limit: int = Query(500, ge=1, l
          high_seq: int | None = Header(None, alias="X-Origin-High-Seq", ge=0, le=2**53),
          cred: Credential = Depends(terminal_or_channel),
          ctx: HubContext = Depends(context)) -> Response:
-    """Changes after `cursor`: member snapshots and profiles, programs, stock."""
-    page = changes.pull(ctx.db, cursor, limit)
+    """Changes after `cursor`: member snapshots and profiles, programs, stock, terminal
+    key certificates and revocations."""
+    page = changes.pull(ctx.db, cursor, limit,
+                        store=cred.store if cred.kind == "terminal" else None)
     values: dict[str, Any] = {"last_pull_at": now_text(), "last_cursor": page["cursor"]}
     if high_seq is not None:
         values.update(reported_high_seq=high_seq, reported_at=now_text())
@@ -153,7 +199,8 @@ def store_flags(cred: Credential = Depends(terminal),
 
 
 @router.get("/v1/sync/day-report")
-def day_report(day: date = Query(..., alias="date"), cred: Credential = Depends(terminal),
+def day_report(day: Annotated[IsoDate, Query(alias="date")],
+               cred: Credential = Depends(terminal),
                ctx: HubContext = Depends(context)) -> dict[str, Any]:
     """What the hub holds of this terminal's day (program time zone)."""
     with ctx.db.read() as conn:

@@ -22,9 +22,10 @@ import orjson
 from sqlalchemy import Connection, select
 
 from hub.db import Database, bulk_insert, next_counter
-from hub.tables import cards, changes, members, programs, reward_stock
+from hub.tables import cards, changes, members, programs, reward_stock, terminal_keys
 
 COUNTER = "change"
+TERMINAL_KEY = "tkey"  # a terminal key certified or revoked (hub.store.terminal_keys)
 
 
 def touch(conn: Connection, db: Database, kind: str, keys: Iterable[str]) -> int:
@@ -41,15 +42,17 @@ def touch(conn: Connection, db: Database, kind: str, keys: Iterable[str]) -> int
     return top
 
 
-def pull(db: Database, cursor: int, limit: int) -> dict[str, Any]:
+def pull(db: Database, cursor: int, limit: int, store: str | None = None) -> dict[str, Any]:
     """One page of changes after `cursor` (see docs/ARCHITECTURE.md, pull), in one read
     transaction. Snapshots are `orjson.Fragment`s of the stored JSON: encode the page
-    with orjson."""
+    with orjson. `store`: the pulling terminal's store, whose staff it gets (hub.staff);
+    None (a channel): no staff."""
     with db.read() as conn:
-        return _page(conn, db, cursor, limit)
+        return _page(conn, db, cursor, limit, store)
 
 
-def _page(conn: Connection, db: Database, cursor: int, limit: int) -> dict[str, Any]:
+def _page(conn: Connection, db: Database, cursor: int, limit: int,
+          store: str | None = None) -> dict[str, Any]:
     rows = conn.execute(
         select(changes.c.kind, changes.c.key, changes.c.change_seq)
         .where(changes.c.change_seq > cursor)
@@ -74,6 +77,7 @@ def _page(conn: Connection, db: Database, cursor: int, limit: int) -> dict[str, 
         ):
             card_lists.setdefault(c.member_id, []).append(c.card_number)
     out: list[dict[str, Any]] = []
+    keys = _terminal_keys(conn, db, [r.key for r in rows if r.kind == TERMINAL_KEY])
     for r in rows:
         if r.kind == "member":
             m = member_rows.get(r.key)
@@ -91,6 +95,13 @@ def _page(conn: Connection, db: Database, cursor: int, limit: int) -> dict[str, 
             if content is not None:
                 out.append({"type": "program", "change_seq": r.change_seq, "version": r.key,
                             "program": orjson.Fragment(content)})
+        elif r.kind == TERMINAL_KEY and r.key in keys:
+            out.append({"type": "terminal_key", "change_seq": r.change_seq, **keys[r.key]})
+        elif r.kind == "staff":
+            from hub.staff import pull_change  # (hub.staff writes its changes through here)
+            change = pull_change(conn, r.key, r.change_seq, store)
+            if change is not None:
+                out.append(change)
         elif r.kind == "stock":
             left = conn.execute(select(reward_stock.c.units_left)
                                 .where(reward_stock.c.reward_id == r.key)).scalar()
@@ -99,3 +110,15 @@ def _page(conn: Connection, db: Database, cursor: int, limit: int) -> dict[str, 
                             "left": int(left)})
     new_cursor = rows[-1].change_seq if rows else cursor
     return {"changes": out, "cursor": int(new_cursor), "more": more}
+
+
+def _terminal_keys(conn: Connection, db: Database, key_ids: list[str]) -> dict[str, dict]:
+    """Certificates (and revocations) of terminal keys, by key id: `Certificate.to_dict()`
+    plus `revoked_at` (hub.store.terminal_keys)."""
+    if not key_ids:
+        return {}
+    return {r.key_id: {"terminal": r.origin, "key_id": r.key_id, "public_key": r.public_key,
+                       "issued_at": r.issued_at, "signature": r.signature,
+                       "revoked_at": r.revoked_at}
+            for r in conn.execute(select(terminal_keys)
+                                  .where(db.among(terminal_keys.c.key_id, key_ids)))}

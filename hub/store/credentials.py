@@ -48,11 +48,11 @@ def hash_token(token: str) -> str:
 
 
 def check_name(kind: str, name: str) -> None:
-    if kind == "terminal" and not TERMINAL_ID.match(name):
+    if kind == "terminal" and not TERMINAL_ID.fullmatch(name):  # match: "S001-T1\n"
         raise Invalid(f"'{name}' is not a terminal id: use STORE-TERMINAL, e.g. S001-T1")
     if kind == "channel" and name not in CHANNELS:
         raise Invalid(f"'{name}' is not a channel; the channels are: {', '.join(CHANNELS)}")
-    if kind == "admin" and not ADMIN_NAME.match(name):
+    if kind == "admin" and not ADMIN_NAME.fullmatch(name):
         raise Invalid(f"'{name}' is not a valid admin name (letters, digits, . _ @ -)")
 
 

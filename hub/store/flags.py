@@ -1,5 +1,6 @@
-"""Flags for HQ review: offline double spends, rule mismatches, reused ids, wrong
-origins, broken chains. A flag is resolved with a note (and optionally an `adjust` event),
+"""Flags for HQ review: offline double spends, rule mismatches, points held (asserted
+beyond the rules), refused kinds, reused ids, wrong origins, broken chains. A flag is
+resolved with a note (and optionally an `adjust` event, or the `release` of held points),
 never deleted.
 
     >>> add_flag(conn, "negative_balance", member_id=m, origin="S001-T1", event_ids=[...],
@@ -18,7 +19,7 @@ from hub.store.credentials import store_of
 from hub.tables import flags, origins
 
 KINDS = ("negative_balance", "rule_mismatch", "unknown_program", "conflict", "wrong_origin",
-         "chain_broken", "card_conflict", "stock_negative")
+         "chain_broken", "card_conflict", "stock_negative", "points_held", "kind_not_allowed")
 
 
 def add_flag(
@@ -103,6 +104,8 @@ def get_flag(conn: Connection, flag_id: int, *, lock: Database | None = None) ->
     return _row(row) if row else None
 
 
-def mark_resolved(conn: Connection, flag_id: int, note: str, adjust_event_id: str | None) -> None:
+def mark_resolved(conn: Connection, flag_id: int, note: str, adjust_event_id: str | None, *,
+                  release_event_id: str | None = None) -> None:
     conn.execute(update(flags).where(flags.c.id == flag_id).values(
-        resolved_at=now_text(), resolution_note=note, adjust_event_id=adjust_event_id))
+        resolved_at=now_text(), resolution_note=note, adjust_event_id=adjust_event_id,
+        release_event_id=release_event_id))

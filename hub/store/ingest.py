@@ -3,30 +3,65 @@
     >>> result = ingest(conn, ctx, "S001-T1", 1, events)             # a terminal's push
     >>> result = record_drafts(conn, ctx, "online", drafts, at)      # the hub seals them
 
-In the caller's single transaction: lock the origin's stream, sort repeats from new
-events and check the new ones continue the stream (`hub.store.append`), append them,
-then fold them into their members with everything that follows (`hub.store.fold`). So
-when a push is answered its events are in every balance, snapshot and report, and a
-power cut after the answer loses nothing (both databases commit durably).
+In the caller's single transaction: refuse a batch holding a kind its origin may not
+record (`loyalty.rederive.ROLE_KINDS`: 403 `kind_not_allowed`), lock the origin's
+stream, sort repeats from new events and check the new ones continue the stream
+(`hub.store.append`), append them, then fold them into their members with everything
+that follows (`hub.store.fold`), and hold what a terminal or channel asserted beyond the
+rules: a hub `hold` event per excess (id from the held event's, so it is recorded once)
+and a `points_held` flag. So when a push is answered its events are in every balance,
+snapshot and report, and a power cut after the answer loses nothing (both databases
+commit durably).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from hub.context import HubContext
 from hub.db import now_text
+from hub.exceptions import Forbidden
 from hub.store import append, authorize, programs
-from hub.store.fold import fold_batch
+from hub.store.credentials import CHANNELS
+from hub.store.flags import add_flags
+from hub.store.fold import HUB_ORIGIN, Folded, fold_batch, touch_feed
 from hub.tables import events
-from loyalty.events import Event, EventDraft, format_instant, seal
+from loyalty.events import Event, EventDraft, Kind, format_instant, seal
 from loyalty.fold import MemberState
+from loyalty.rederive import ROLE_KINDS, Excess, hold_event_id, may_send
 
 HUB_EPOCH = 1
+
+
+def role_of(origin: str) -> str:
+    """hub (jobs, admin), channel (the web shop) or terminal: what the origin may record."""
+    if origin == HUB_ORIGIN:
+        return "hub"
+    return "channel" if origin in CHANNELS else "terminal"
+
+
+def check_kinds(origin: str, batch: list[Event]) -> None:
+    """Refuse the whole batch (403 `kind_not_allowed`, flagged) if an event's kind is one
+    its origin may not record: a terminal or channel never adjusts, merges, expires,
+    changes a tier or holds (those are the hub's)."""
+    role = role_of(origin)
+    bad = next((e for e in batch if not may_send(role, e.kind)), None)
+    if bad is None:
+        return
+    allowed = ", ".join(sorted(ROLE_KINDS[role]))
+    detail = (f"event {bad.event_id} (seq {bad.origin_seq}) is a {bad.kind}: a {role} may "
+              f"record only {allowed}; the batch was refused whole")
+    raise append.refuse(Forbidden, detail, code="kind_not_allowed", event_id=bad.event_id,
+                        kind=bad.kind, flag={
+                            "kind": "kind_not_allowed", "origin": origin,
+                            "member_id": bad.member_id,
+                            "event_ids": [e.event_id for e in batch
+                                          if not may_send(role, e.kind)][:20],
+                            "detail": detail})
 
 
 @dataclass
@@ -50,6 +85,7 @@ def ingest(conn: Connection, ctx: HubContext, origin: str, epoch: int, batch: li
     `authorizing`: the last event is a redemption recorded only if the hub approves it."""
     if authorizing:
         authorize.check_last_is_redeem(batch)
+    check_kinds(origin, batch)
     result = IngestResult()
     high, chain = append.lock_stream(conn, ctx, origin, epoch)
     if not batch:
@@ -62,14 +98,44 @@ def ingest(conn: Connection, ctx: HubContext, origin: str, epoch: int, batch: li
     received = now_text()
     hub_seqs = append.insert_events(conn, ctx.db, new, received)
     append.advance_stream(conn, ctx, origin, epoch, new, chain, received)
-    result.states = fold_batch(conn, ctx, new, hub_seqs, received,
-                               authorizing=authorizing and new[-1] is batch[-1])
+    folded = fold_batch(conn, ctx, new, hub_seqs, received,
+                        authorizing=authorizing and new[-1] is batch[-1], judge=True,
+                        feed=False)
     result.results += [{"event_id": e.event_id, "origin_seq": e.origin_seq, "hub_seq": seq,
                         "status": "new"} for e, seq in zip(new, hub_seqs, strict=True)]
     ctx.observe(max(e.hlc for e in new))
     result.high_seq = new[-1].origin_seq
     result.events = new
+    result.states = folded.states
+    if folded.held:
+        # after the fold, whose member locks the hold's fold takes again, and before the
+        # change counter's lock (hub.store.fold, "Several processes")
+        result.states.update(_hold(conn, ctx, folded))
+    touch_feed(conn, ctx.db, folded)
     return result
+
+
+def _hold(conn: Connection, ctx: HubContext, folded: Folded) -> dict[str, MemberState]:
+    """Record a hub `hold` of each excess the fold found, and its `points_held` flag;
+    returns the states after the holds."""
+    drafts = [hold_draft(event, found) for event, found in folded.held]
+    held = record_drafts(conn, ctx, HUB_ORIGIN, drafts, datetime.now(UTC))
+    add_flags(conn, [{"kind": "points_held", "origin": event.origin,
+                      "member_id": event.member_id,
+                      "event_ids": [event.event_id, hold_event_id(event)],
+                      "detail": f"{found.reason}: {found.points:,} held"}
+                     for event, found in folded.held])
+    return held.states
+
+
+def hold_draft(event: Event, found: Excess) -> EventDraft:
+    """The hub's `hold` of `found.points` of `event` (data: the held event, its kind and
+    origin, the points and why)."""
+    return EventDraft(kind=Kind.HOLD, member_id=event.member_id, ref=event.ref,
+                      event_id=hold_event_id(event),
+                      data={"held_event": event.event_id, "held_kind": event.kind,
+                            "held_origin": event.origin, "points": found.points,
+                            "reason": found.reason})
 
 
 def record_drafts(conn: Connection, ctx: HubContext, origin: str, drafts: list[EventDraft],

@@ -21,8 +21,9 @@ import orjson
 from sqlalchemy import Connection, select
 
 from hub.db import Database, bulk_insert, bulk_update, now_text
-from hub.exceptions import Conflict, Invalid, NotFound
+from hub.exceptions import Conflict, Invalid, NotFound, StorageError
 from hub.tables import cards, events, members
+from loyalty.errors import LoyaltyError
 from loyalty.events import Event
 from loyalty.fold import MemberState, fold
 
@@ -68,7 +69,11 @@ def member_state(conn: Connection, member_id: str) -> MemberState | None:
 
 
 def state_from_json(text: str) -> MemberState:
-    return MemberState.from_dict(orjson.loads(text))
+    try:
+        return MemberState.from_dict(orjson.loads(text))
+    except (ValueError, TypeError, KeyError, AttributeError, LoyaltyError) as exc:
+        raise StorageError(f"a member's stored state does not decode ({_why(exc)}): "
+                           "`pos-hub rebuild` rewrites it from the ledger") from exc
 
 
 def next_expiry(state: MemberState) -> str | None:
@@ -142,7 +147,18 @@ def member_events(conn: Connection, member_id: str, upto: int | None = None) -> 
 
 def event_from_row(content: str) -> Event:
     """An event from its row's canonical content."""
-    return Event.from_dict(orjson.loads(content))
+    try:
+        return Event.from_dict(orjson.loads(content))
+    except (ValueError, TypeError, KeyError, AttributeError, LoyaltyError) as exc:
+        raise StorageError(f"an event of the hub's ledger does not decode ({_why(exc)}): "
+                           "it was edited or damaged; restore the database from the "
+                           "backup") from exc
+
+
+def _why(exc: BaseException) -> str:
+    if type(exc).__name__ == "JSONDecodeError":
+        return "invalid JSON"
+    return f"{exc.args[0]!r} is missing" if isinstance(exc, KeyError) else str(exc)[:120]
 
 
 def rebuild_member(conn: Connection, member_id: str, upto: int | None = None) -> MemberState:

@@ -1,5 +1,10 @@
 """The app: opens the terminal's store, shows the status bar and the checkout screen, runs
-the sync agent in the background. Screens hold the flows; this file stays thin."""
+the sync agent in the background. Screens hold the flows; this file stays thin.
+
+On a till with staff (pulled from the hub) the cashier logs in first (login_screen.py) and
+again after Lock; everything they record names them (pos_agent.staff). A till without
+staff runs open, with no login (pos_agent.staff, "A terminal without any staff"); when
+the first staff arrive with a pull, the login screen comes up."""
 
 from __future__ import annotations
 
@@ -14,12 +19,15 @@ from textual.binding import Binding
 from textual.widgets import Input
 
 from pos_agent.app.checkout_screen import CheckoutScreen
+from pos_agent.app.login_screen import LoginScreen
 from pos_agent.app.prompt_screen import PromptScreen
 from pos_agent.app.receipts import ReceiptPrinter
 from pos_agent.app.redeem_screen import RedeemScreen
+from pos_agent.app.widgets.key_bar import KeyBar
 from pos_agent.app.widgets.status_bar import StatusBar, status_text, store_zone
 from pos_agent.scanner import ScannerReader, WedgeDetector, open_scanner
 from pos_agent.settings import PosSettings
+from pos_agent.staff import StaffMember, has_staff, log_out
 from pos_agent.store import Store, open_store
 from pos_agent.sync.agent import SyncAgent
 
@@ -50,11 +58,15 @@ class PosApp(App):
         """When a key arrived (seconds): Textual stamps keys as the driver reads them; tests
         inject their own times to play a scanner's burst or a person's typing."""
         self._before_burst: tuple[Input, str, int] | None = None
+        self.staff: StaffMember | None = None
+        """Who is logged in (None: nobody, or a till without staff)."""
+        self._login_open = False
 
     def on_mount(self) -> None:
         checkout = CheckoutScreen()
         self.push_screen(checkout)
         self.receipts.print_left_over(checkout)
+        self.require_login()
         self.set_interval(self.STATUS_EVERY_S, self.refresh_status)
         # Serves the keypress floor (Enter to repaint p99 <= 50 ms,
         # bench/bench_app_latency.py): what start-up built (Textual, the program, the
@@ -118,16 +130,53 @@ class PosApp(App):
             self.notify("Scanned a code while a window is open: close it (Esc) and scan "
                         "again.", severity="warning")
 
+    def require_login(self) -> None:
+        """Show the login screen if this till has staff and nobody is logged in."""
+        if self._login_open or self.store.staff_id is not None or not has_staff(
+                self.store.conn):
+            return
+        self._login_open = True
+        self.push_screen(LoginScreen(), self.logged_in)
+
+    def logged_in(self, member: StaffMember | None) -> None:
+        self._login_open = False
+        if member is None:
+            return
+        self.staff = member
+        self.store.staff_id = member.staff_id
+        self.refresh_status()
+        for screen in self.screen_stack:  # Lock appears once the till has staff
+            for bar in screen.query(KeyBar):
+                bar.show_keys()
+        if isinstance(self.screen, CheckoutScreen):
+            self.screen.say(f"Logged in: {member.name} ({member.role}).")
+
+    def lock(self) -> None:
+        """Lock the till: nobody is logged in until a right PIN."""
+        log_out(self.store)
+        self.staff = None
+        self.refresh_status()
+        self.require_login()
+
     def status_line(self) -> str:
-        return status_text(self.store, self.agent, self.clock(), self.origin, self.zone)
+        text = status_text(self.store, self.agent, self.clock(), self.origin, self.zone)
+        return text + (f" | {self.staff.name} ({self.staff.role})" if self.staff else "")
 
     def refresh_status(self) -> None:
         """Bring every screen's status bar up to date (every STATUS_EVERY_S seconds, and
-        after each action); a bar redraws only when its text changed."""
+        after each action); a bar redraws only when its text changed. Also where staff
+        pulled while the till ran open (or a logged-in one disabled) bring the login."""
+        if self.store.staff_id is not None and not self._is_active(self.store.staff_id):
+            self.store.staff_id, self.staff = None, None
+        self.require_login()
         text = self.status_line()
         for screen in self.screen_stack:
             for bar in screen.query(StatusBar):
                 bar.show(text)
+
+    def _is_active(self, staff_id: str) -> bool:
+        return self.store.conn.execute("SELECT 1 FROM staff WHERE staff_id = ? AND active = 1",
+                                       (staff_id,)).fetchone() is not None
 
     @work(thread=True, exclusive=True)
     def run_sync(self) -> None:

@@ -5,6 +5,7 @@ member works too."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from datetime import date as date_cls
 
@@ -18,10 +19,13 @@ from textual.widgets import Input, Static
 from loyalty.earning import earn_for_sale
 from loyalty.errors import LoyaltyError
 from loyalty.fold import MemberState
+from loyalty.member_qr import looks_like_payload
 from loyalty.money import parse_amount
+from loyalty.pins import spend_needs_pin
 from loyalty.redemption import eligible_rewards
 from loyalty.sale import Sale, make_sale, parse_line
 from loyalty.summary import MemberSummary, member_summary
+from pos_agent.app.approval_screen import ApprovalScreen
 from pos_agent.app.enrol_screen import EnrolScreen
 from pos_agent.app.prompt_screen import PromptScreen
 from pos_agent.app.receipts import LEFT_OVER, ReceiptPrinted
@@ -42,6 +46,7 @@ from pos_agent.operations import (
     stock_left,
     void_receipt,
 )
+from pos_agent.staff import StaffMember, has_staff
 from pos_agent.sync.setup import build_authorizer
 
 
@@ -56,6 +61,7 @@ class CheckoutScreen(Screen):
         Binding("f7", "refund", "Refund"),
         Binding("f8", "link_card", "Add card"),
         Binding("f9", "sync", "Sync"),
+        Binding("f11", "lock", "Lock"),
         Binding("f12", "manager", "Manager"),
         Binding("escape", "clear", "Next"),
     ]
@@ -259,21 +265,25 @@ class CheckoutScreen(Screen):
                          offers(rewards, summary.vouchers, summary.balance,
                                 program.points_name),
                          currency=program.currency, exponent=program.currency_exponent,
-                         confirm_by_scan=self.member.found_by == "phone"),
+                         confirm_by_scan=spend_needs_pin(program.spend_proof,
+                                                         self.member.found_by),
+                         pin_allowed=program.spend_proof != "qr_only"),
             self.redeem_chosen)
 
     def redeem_chosen(self, choice: RedeemChoice | None) -> None:
         if choice is None or self.member is None:
             return
-        found_by = self.member.found_by
-        if choice.confirmed_by is not None:
+        found_by, pin = self.member.found_by, None
+        if choice.confirmed_by is not None and not looks_like_payload(choice.confirmed_by):
+            pin = choice.confirmed_by  # typed by the member; checked by the operation
+        elif choice.confirmed_by is not None:
             try:
                 proof = find_member(self.store, choice.confirmed_by)
             except (PosError, LoyaltyError) as exc:
                 self.say(f"Not confirmed: {exc}", error=True)
                 return
-            if proof.member_id != self.member.member_id or proof.found_by == "phone":
-                self.say("Not confirmed: that card or QR code is not this member's. Nothing "
+            if proof.member_id != self.member.member_id or proof.found_by != "qr":
+                self.say("Not confirmed: that QR code is not this member's. Nothing "
                          "was redeemed.", error=True)
                 return
             found_by = proof.found_by
@@ -281,10 +291,10 @@ class CheckoutScreen(Screen):
         try:
             if choice.voucher is not None:
                 result = redeem_voucher(self.store, self.member.member_id, choice.voucher,
-                                        found_by=found_by)
+                                        found_by=found_by, pin=pin)
             else:
                 result = redeem_reward(self.store, self.member.member_id,
-                                       choice.reward_id or "", found_by=found_by,
+                                       choice.reward_id or "", found_by=found_by, pin=pin,
                                        points=choice.points, authorizer=authorizer)
         except (PosError, LoyaltyError) as exc:
             self.say(str(exc), error=True)
@@ -312,7 +322,8 @@ class CheckoutScreen(Screen):
             made = enrol(self.store, name=values["name"], phone=values["phone"],
                          email=values["email"] or None, birthday=birthday,
                          card_number=values.get("card") or None,
-                         consent_email=values["consent_email"])
+                         consent_email=values["consent_email"],
+                         pin=values.get("pin") or None)
         except ValueError:
             self.say("Birthday must be written YYYY-MM-DD.", error=True)
             return
@@ -352,8 +363,12 @@ class CheckoutScreen(Screen):
     def void_done(self, receipt_no: str | None) -> None:
         if not receipt_no:
             return
+        self.with_approval(f"void {receipt_no}",
+                           lambda manager: self.void_approved(receipt_no, manager))
+
+    def void_approved(self, receipt_no: str, manager: StaffMember | None) -> None:
         try:
-            result = void_receipt(self.store, receipt_no)
+            result = void_receipt(self.store, receipt_no, approved_by=manager)
         except (PosError, LoyaltyError) as exc:
             self.say(str(exc), error=True)
             return
@@ -375,9 +390,13 @@ class CheckoutScreen(Screen):
             self.say("Type the receipt number, a space, and the amount, e.g. "
                      "S001-T1-000042 5.00", error=True)
             return
+        self.with_approval(f"refund of {parts[1]} on {parts[0]}",
+                           lambda manager: self.refund_approved(parts, manager))
+
+    def refund_approved(self, parts: list[str], manager: StaffMember | None) -> None:
         try:
             amount = parse_amount(parts[1], self.store.active_program().currency_exponent)
-            result = refund_receipt(self.store, parts[0], amount)
+            result = refund_receipt(self.store, parts[0], amount, approved_by=manager)
         except (PosError, LoyaltyError) as exc:
             self.say(str(exc), error=True)
             return
@@ -412,18 +431,39 @@ class CheckoutScreen(Screen):
             return
         self.say_and_print(f"Reprint of {receipt_no}:", job_ids=[job_id])
 
-    def action_manager(self) -> None:
-        self.app.push_screen(PromptScreen("Manager PIN:", password=True), self.manager_pin)
+    def with_approval(self, what: str,
+                      then: Callable[[StaffMember | None], None]) -> None:
+        """Run `then(manager)` once a manager approved `what` with their own PIN; on a
+        till without staff at once, with None (pos_agent.staff). Esc: nothing is done."""
+        if not has_staff(self.store.conn):
+            then(None)
+            return
+        me = self.app.staff
+        prefill = me.staff_id if me is not None and me.is_manager else ""
 
-    def manager_pin(self, pin: str | None) -> None:
+        def approved(manager: StaffMember | None) -> None:
+            if manager is None:
+                self.say(f"Not approved ({what}): nothing was done.")
+                return
+            then(manager)
+
+        self.app.push_screen(ApprovalScreen(what, prefill), approved)
+
+    def action_manager(self) -> None:
         from pos_agent.app.manager_screen import ManagerScreen
 
-        if pin is None:
-            return
-        if pin != self.store.settings.terminal.manager_pin:
-            self.say("Wrong manager PIN.", error=True)
-            return
-        self.app.push_screen(ManagerScreen())
+        self.with_approval("the manager screen",
+                           lambda _manager: self.app.push_screen(ManagerScreen()))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "lock":  # nothing to lock on a till without staff: no key either
+            return has_staff(self.store.conn)
+        return True
+
+    def action_lock(self) -> None:
+        self.action_clear()
+        self.say("Locked.")
+        self.app.lock()
 
     def action_sync(self) -> None:
         if self.app.agent is None:

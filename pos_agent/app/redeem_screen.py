@@ -4,8 +4,9 @@ stock) and paying with points, each with its cost. Choose one, then confirm:
 - a reward or voucher: Enter confirms what is shown (cost, balance after);
 - pay with points: the cashier types how many points (the dialog shows what they are worth
   and the program's limits), Enter confirms;
-- a member found by phone number must prove it is them (PRODUCT.md): the confirm step asks
-  for a scan of their QR code or card, and only that confirms.
+- a member found by a typed card number or a phone number must prove it is them
+  (PRODUCT.md, program `spend_proof`): the confirm step asks for their PIN (typed hidden)
+  or a scan of their QR code, and only that confirms.
 
 The dialog returns a `RedeemChoice`; the checkout screen records it.
 """
@@ -23,6 +24,7 @@ from textual.widgets.option_list import Option
 
 from loyalty.money import format_amount
 from loyalty.program import Reward
+from loyalty.validation import is_ascii_digits
 from pos_agent.app.widgets.key_bar import KeyBar
 
 
@@ -33,7 +35,8 @@ class RedeemChoice:
     points: int | None = None
     """Pay with points: how many."""
     confirmed_by: str | None = None
-    """The code the member scanned to confirm (members found by phone)."""
+    """The member's proof (members found by a typed number): the QR code they scanned, or
+    the PIN they typed."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,13 @@ def offers(rewards: list[Reward], vouchers: list[tuple[str, str, str]], balance:
 class RedeemScreen(ModalScreen[RedeemChoice | None]):
     CSS_PATH = "redeem_screen.tcss"
     BINDINGS = [Binding("escape", "back", "Back")]
-    PHONE_NOTE = ("Found by phone number: the member confirms by scanning their QR code "
-                  "or card.")
+    PROOF_NOTE = ("Found by a typed number: the member confirms with their PIN or by "
+                  "scanning their QR code.")
+    QR_ONLY_NOTE = "Found by a typed number: the member confirms by scanning their QR code."
 
     def __init__(self, member_name: str, balance: int, points_name: str,
                  choices: list[Offer], *, currency: str = "EUR", exponent: int = 2,
-                 confirm_by_scan: bool = False) -> None:
+                 confirm_by_scan: bool = False, pin_allowed: bool = True) -> None:
         super().__init__()
         self.member_name = member_name
         self.balance = balance
@@ -80,7 +84,10 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
         self.currency = currency
         self.exponent = exponent
         self.confirm_by_scan = confirm_by_scan
-        """The member was found by phone number: only a scan of their card or QR confirms."""
+        """The member was found by a typed number: only their PIN or a scan of their QR
+        confirms."""
+        self.pin_allowed = pin_allowed
+        """The program accepts the PIN as proof (`spend_proof` is not `qr_only`)."""
         self.chosen: Offer | None = None
 
     def compose(self) -> ComposeResult:
@@ -96,7 +103,9 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
                 yield Label("", id="confirm")
                 yield Input(id="points", placeholder=f"{self.points_name} to use",
                             type="integer")
-                yield Input(id="scan", placeholder="Scan the member's QR code or card")
+                yield Input(id="scan", password=self.pin_allowed,
+                            placeholder="The member's PIN, or scan their QR code"
+                            if self.pin_allowed else "Scan the member's QR code")
                 yield Button("Confirm", id="ok", variant="primary")
             yield Label("", id="error")
             yield KeyBar([("↑↓", "Choose"), ("Enter", "Select")], id="keys", classes="inline")
@@ -134,10 +143,14 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
                 text = (f"{reward.name} for {reward.cost:,} {self.points_name}; balance after: "
                         f"{self.balance - reward.cost:,} {self.points_name}.")
             self.query_one("#confirm", Label).update(
-                text + (f"\n{self.PHONE_NOTE}" if self.confirm_by_scan else ""))
+                text + (f"\n{self.note}" if self.confirm_by_scan else ""))
             (scan if self.confirm_by_scan else self.query_one("#ok", Button)).focus()
             return_key = "Confirm"
         self._keys([("Enter", return_key)])
+
+    @property
+    def note(self) -> str:
+        return self.PROOF_NOTE if self.pin_allowed else self.QR_ONLY_NOTE
 
     def _pay_text(self) -> None:
         reward = self.chosen.reward if self.chosen else None
@@ -145,12 +158,12 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
             return
         text = self.query_one("#points", Input).value.strip()
         worth = (format_amount(int(text) * (reward.point_value or 0), self.exponent)
-                 if text.isdigit() else "-")
+                 if is_ascii_digits(text) else "-")
         limit = min(self.balance, reward.max_points or self.balance)
         self.query_one("#confirm", Label).update(
             f"{reward.name}: how many {self.points_name}? ({reward.min_points or 1} to "
             f"{limit:,}) = {worth} {self.currency} off"
-            + (f"\n{self.PHONE_NOTE}" if self.confirm_by_scan else ""))
+            + (f"\n{self.note}" if self.confirm_by_scan else ""))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "points":
@@ -169,7 +182,7 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
         self._confirm()
 
     def scanned(self, code: str) -> None:
-        """A code from the serial scanner confirms (members found by phone)."""
+        """A code from the serial scanner confirms (members found by a typed number)."""
         if self.chosen is not None and self.confirm_by_scan:
             self.query_one("#scan", Input).value = code
             self._confirm()
@@ -181,7 +194,7 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
         points = None
         if self.paying:
             text = self.query_one("#points", Input).value.strip()
-            if not text.isdigit() or int(text) <= 0:
+            if not is_ascii_digits(text) or int(text) <= 0:  # isdigit() takes "١٢"
                 error.update(f"[red]Type how many {self.points_name} to use.[/red]")
                 return
             points = int(text)
@@ -189,8 +202,9 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
         if self.confirm_by_scan:
             code = self.query_one("#scan", Input).value.strip()
             if not code:
-                error.update("[red]The member must scan their QR code or card to confirm."
-                             "[/red]")
+                error.update("[red]The member must type their PIN or scan their QR code to "
+                             "confirm.[/red]" if self.pin_allowed else
+                             "[red]The member must scan their QR code to confirm.[/red]")
                 self.query_one("#scan", Input).focus()
                 return
         reward = self.chosen.reward

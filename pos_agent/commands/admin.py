@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pos_agent.commands import HELP
-from pos_agent.commands.output import emit, money, open_for, warn
+from pos_agent.commands.output import emit, integer, money, open_for, warn
 from pos_agent.exceptions import StoreError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = psub.add_parser("queue", parents=[common], help="list print jobs not printed",
                         description="List print jobs not printed yet (--all: latest jobs).")
     p.add_argument("--all", action="store_true", help="include printed jobs")
-    p.add_argument("--preview", type=int, metavar="JOB", help="show a job's text preview")
+    p.add_argument("--preview", type=integer, metavar="JOB", help="show a job's text preview")
     p.set_defaults(handler=run_queue)
     p = psub.add_parser("retry", parents=[common], help="send queued and failed jobs again",
                         description="Send every queued or failed print job again.")

@@ -7,7 +7,15 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from pos_agent.commands import HELP
-from pos_agent.commands.output import add_no_print, emit, money, open_for, print_receipt
+from pos_agent.commands.output import (
+    add_no_print,
+    emit,
+    integer,
+    money,
+    open_for,
+    print_receipt,
+)
+from pos_agent.commands.pin_input import add_pin_stdin, add_staff_args, pin_reader, spend_pin
 from pos_agent.exceptions import StoreError
 
 
@@ -24,6 +32,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--referrer", help="card, phone or QR of the member who referred them")
     p.add_argument("--consent-email", action="store_true", help="agrees to emails")
     p.add_argument("--consent-sms", action="store_true", help="agrees to text messages")
+    p.add_argument("--pin", action="store_true",
+                   help="the member chooses a PIN (4-8 digits), typed at a hidden prompt; "
+                   "it lets them spend when their QR code is not at hand")
+    add_staff_args(p)
+    add_pin_stdin(p)
     add_no_print(p)
     p.set_defaults(handler=run_enrol)
 
@@ -31,8 +44,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        description="Balance, tier, stamps, progress, expiring points, "
                        "vouchers and recent history of a member.")
     p.add_argument("query", metavar="CARD|PHONE|QR",
-                   help="16-digit card number, phone number, or the scanned QR code")
-    p.add_argument("--history", type=int, default=10, help="receipts to show (default 10)")
+                   help="16-digit card number, phone number, or the scanned QR code; "
+                   "`pos member set-pin CARD|PHONE|QR` gives the member a new PIN")
+    p.add_argument("member", nargs="?", metavar="CARD|PHONE|QR", help=argparse.SUPPRESS)
+    p.add_argument("--history", type=integer, default=10, help="receipts to show (default 10)")
+    add_staff_args(p)
+    add_pin_stdin(p)
     p.set_defaults(handler=run_member)
 
     card = sub.add_parser("card", help=HELP["card"],
@@ -44,6 +61,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="the member, found by their current card, phone or QR")
     p.add_argument("--card", required=True, metavar="NUMBER",
                    help="the 16-digit number printed on the physical card")
+    add_staff_args(p)
+    add_pin_stdin(p)
     p.set_defaults(handler=run_link)
 
 
@@ -58,25 +77,37 @@ def _birthday(text: str | None) -> date | None:
 
 
 def run_enrol(args: argparse.Namespace) -> int:
+    from loyalty.pins import check_pin_format
     from pos_agent.members import enrol
     store = open_for(args)
+    pin = None
+    if args.pin or args.pin_stdin:
+        pin = check_pin_format(pin_reader(args).ask("the new member's PIN", confirm=True))
     result = enrol(store, name=args.name, phone=args.phone, email=args.email,
                    birthday=_birthday(args.birthday), card_number=args.card,
                    referrer=args.referrer, consent_email=args.consent_email,
-                   consent_sms=args.consent_sms)
+                   consent_sms=args.consent_sms, pin=pin)
     printed = print_receipt(store, args, result.receipt_no)
     emit(args, {"member_id": result.member_id, "card_number": result.card_number,
                 "qr_payload": result.qr_payload, "receipt_no": result.receipt_no,
-                "points": result.points, "balance": result.state.balance, "printed": printed},
+                "points": result.points, "balance": result.state.balance,
+                "pin_set": pin is not None, "printed": printed},
          [f"member_id:   {result.member_id}", f"card_number: {result.card_number}",
           f"qr_payload:  {result.qr_payload}", f"receipt_no:  {result.receipt_no}",
-          f"points:      {result.points}"])
+          f"points:      {result.points}"]
+         + (["pin:         set"] if pin else []))
     return 0
 
 
 def run_member(args: argparse.Namespace) -> int:
     from pos_agent.members import find_member, member_profile, member_view
-    store = open_for(args)
+    from pos_agent.pins import pin_status
+    if args.query == "set-pin":
+        return run_set_pin(args)
+    if args.member is not None:
+        raise StoreError(f"`pos member` takes one card, phone or QR: drop '{args.member}', or "
+                         "run `pos member set-pin CARD|PHONE|QR`")
+    store = open_for(args, login=False)  # reading records nothing: no staff login
     match = find_member(store, args.query)
     now = datetime.now(UTC)
     state, summary = member_view(store, match.member_id, now)
@@ -87,12 +118,15 @@ def run_member(args: argparse.Namespace) -> int:
     rows = [{"receipt_no": r.ref, "at": r.occurred_at.isoformat(), "amount": r.amount,
              "points": r.points - r.reversed_points, "rewards": r.rewards, "voided": r.voided}
             for r in history]
+    # The PIN's state, never its hash (only the sync pull carries that, to terminals).
+    pin = pin_status(state, now)
     data = {"member_id": match.member_id, "name": profile["name"], "cards": profile["cards"],
-            "found_by": match.found_by, **summary.to_dict(), "history": rows}
+            "found_by": match.found_by, **summary.to_dict(), **pin, "history": rows}
     pn = summary.points_name
     lines = [f"{profile['name']}  ({', '.join(profile['cards']) or 'no card'})",
              f"balance:  {summary.balance} {pn}" + (f" (owes {summary.owes})" if summary.owes
-                                                   else ""),
+                                                   else "")
+             + (f" ({summary.held} held for review)" if summary.held else ""),
              f"tier:     {summary.tier}"]
     if summary.next_tier:
         lines.append(f"next tier: {summary.next_tier} after "
@@ -104,6 +138,11 @@ def run_member(args: argparse.Namespace) -> int:
     lines += [f"expiring: {p} {pn} on {d.isoformat()}" for p, d in summary.expiring]
     lines += [f"voucher:  {code} {name} (until {until})" for code, name, until
               in summary.vouchers]
+    lines.append("pin:      " + ("not set" if not pin["pin_set"]
+                                 else f"locked until {pin['pin_locked_until']}"
+                                 if pin["pin_locked_until"]
+                                 else f"set, {pin['pin_failures']} wrong tries in a row"
+                                 if pin["pin_failures"] else "set"))
     zone = ZoneInfo(store.settings.terminal.timezone or program.timezone)
     for r, rec in zip(rows, history, strict=True):
         flag = " VOIDED" if r["voided"] else ""
@@ -111,6 +150,31 @@ def run_member(args: argparse.Namespace) -> int:
         lines.append(f"  {local}  {r['receipt_no']}  {money(program, r['amount'])}  "
                      f"{r['points']:+d} {pn}{flag}")
     emit(args, data, lines)
+    return 0
+
+
+def run_set_pin(args: argparse.Namespace) -> int:
+    """`pos member set-pin CARD|PHONE|QR`: a new PIN for a member who proves they are
+    there (their QR scanned, or their current PIN), like spending."""
+    from loyalty.pins import check_pin_format, spend_needs_pin
+    from pos_agent.members import find_member, member_state
+    from pos_agent.pins import prove_possession, set_member_pin
+    if args.member is None:
+        raise StoreError("say whose PIN: `pos member set-pin CARD|PHONE|QR` (scan their QR, "
+                         "or they type their current PIN)")
+    store = open_for(args)
+    match = find_member(store, args.member)
+    pins = pin_reader(args)
+    has_pin = member_state(store, match.member_id).pin_hash is not None
+    if not has_pin and spend_needs_pin(store.active_program().spend_proof, match.found_by):
+        raise StoreError("this member has no PIN yet: scan their QR code (card, receipt or web "
+                         "page) to set one")
+    current = spend_pin(store, match, pins) if has_pin else None
+    prove_possession(store, match.member_id, match.found_by, current)
+    pin = check_pin_format(pins.ask("the member's new PIN", confirm=True))
+    set_member_pin(store, match.member_id, pin)
+    emit(args, {"member_id": match.member_id, "pin_set": True},
+         [f"new PIN set for {match.name}: it works at every store once this till has synced"])
     return 0
 
 

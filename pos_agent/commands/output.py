@@ -13,13 +13,18 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from loyalty.money import format_amount, parse_amount
+from loyalty.validation import escape_json, escape_text
+from loyalty.validation import integer as integer  # the commands' argparse type, from here
 
 if TYPE_CHECKING:
     from loyalty.program import Program
     from pos_agent.store import Store
 
 
-def open_for(args: argparse.Namespace, *, initialised: bool = True) -> Store:
+def open_for(args: argparse.Namespace, *, initialised: bool = True, login: bool = True
+             ) -> Store:
+    """The store of `--config`; for a command with `--staff` (one that records events)
+    and `login`, with that member of staff logged in (pos_agent.commands.pin_input)."""
     from pos_agent.identity import load_identity
     from pos_agent.settings import load_settings
     from pos_agent.store import open_store
@@ -27,19 +32,24 @@ def open_for(args: argparse.Namespace, *, initialised: bool = True) -> Store:
     store = open_store(settings)
     if initialised:
         load_identity(store.db)  # NotInitialised with the `pos init` hint
+        if login and hasattr(args, "staff"):  # a command recording events: who makes them
+            from pos_agent.commands.pin_input import log_in_staff
+            log_in_staff(store, args)
     return store
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
     if args.json:
-        print(json.dumps(data, default=str, ensure_ascii=False))
+        print(escape_json(json.dumps(data, default=str, ensure_ascii=False)))
     else:
         for line in lines:
-            print(line)
+            # Names and notes come from other tills and the web: what they hold is shown
+            # escaped, never sent to the terminal as a command (a preview keeps its lines).
+            print(escape_text(line, keep_newlines=True))
 
 
 def warn(message: str) -> None:
-    print(f"pos: warning: {message}", file=sys.stderr)
+    print(f"pos: warning: {escape_text(message)}", file=sys.stderr)
 
 
 def money(program: Program, minor: int | None) -> str:

@@ -9,9 +9,17 @@ from pos_agent.commands.output import (
     add_no_print,
     amount_arg,
     emit,
+    integer,
     money,
     open_for,
     print_receipt,
+)
+from pos_agent.commands.pin_input import (
+    add_pin_stdin,
+    add_staff_args,
+    manager_approval,
+    pin_reader,
+    spend_pin,
 )
 from pos_agent.exceptions import StoreError
 from pos_agent.limits import check_sale_total
@@ -24,17 +32,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--amount", help="total, e.g. 12.50 (default: the lines' sum)")
     p.add_argument("--line", action="append", default=[], metavar="SKU,CATEGORY,QTY,UNIT_PRICE",
                    help="a sold line, e.g. LATTE,coffee,2,3.50 (repeatable)")
+    add_staff_args(p)
+    add_pin_stdin(p)
     add_no_print(p)
     p.set_defaults(handler=run_sale)
 
     p = sub.add_parser("redeem", parents=[common], help=HELP["redeem"],
                        description="Spend points on a reward (or use a voucher). Offline, "
                        "the program's offline limits apply.")
-    p.add_argument("--member", required=True, metavar="CARD|QR",
-                   help="card number or scanned QR (found by phone, a member cannot spend)")
+    p.add_argument("--member", required=True, metavar="QR|CARD|PHONE",
+                   help="the scanned QR code (proof enough); a typed card or phone number "
+                   "needs the member's PIN (asked, or --pin-stdin)")
     p.add_argument("--reward", metavar="ID", help="reward id: `pos rewards` lists them")
-    p.add_argument("--points", type=int, metavar="N", help="points for pay-with-points")
+    p.add_argument("--points", type=integer, metavar="N", help="points for pay-with-points")
     p.add_argument("--voucher", metavar="CODE", help="use this voucher instead")
+    add_staff_args(p)
+    add_pin_stdin(p)
     add_no_print(p)
     p.set_defaults(handler=run_redeem)
 
@@ -43,6 +56,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--receipt", required=True, metavar="NO",
                    help="receipt number as printed, e.g. S001-T1-000042")
     p.add_argument("--reason", default="", help="why (kept with the record), e.g. 'wrong item'")
+    add_staff_args(p, approval=True)
+    add_pin_stdin(p)
     add_no_print(p)
     p.set_defaults(handler=run_void)
 
@@ -52,6 +67,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="receipt number of the sale, as printed, e.g. S001-T1-000042")
     p.add_argument("--amount", required=True, help="amount refunded, e.g. 3.50")
     p.add_argument("--reason", default="", help="why (kept with the record)")
+    add_staff_args(p, approval=True)
+    add_pin_stdin(p)
     add_no_print(p)
     p.set_defaults(handler=run_refund)
 
@@ -59,6 +76,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        description="Record a store visit: the day's visit bonus if due.")
     p.add_argument("--member", required=True, metavar="CARD|PHONE|QR",
                    help="card number, phone number or scanned QR")
+    add_staff_args(p)
+    add_pin_stdin(p)
     add_no_print(p)
     p.set_defaults(handler=run_checkin)
 
@@ -105,15 +124,16 @@ def run_redeem(args: argparse.Namespace) -> int:
     if bool(args.reward) == bool(args.voucher):
         raise StoreError("say what to redeem: --reward ID or --voucher CODE (one of them)")
     member = find_member(store, args.member)
+    pin = spend_pin(store, member, pin_reader(args))
     if args.voucher:
         result = redeem_voucher(store, member.member_id, args.voucher,
-                                found_by=member.found_by)
+                                found_by=member.found_by, pin=pin)
     else:
         # Ask the hub first (short timeout); without an answer the offline rules decide.
         agent = build_agent(store.settings, store)
         try:
             result = redeem_reward(
-                store, member.member_id, args.reward, found_by=member.found_by,
+                store, member.member_id, args.reward, found_by=member.found_by, pin=pin,
                 points=args.points, authorizer=build_authorizer(store.settings, store, agent),
             )
         finally:
@@ -152,14 +172,18 @@ def _reversal(args: argparse.Namespace, result, store) -> int:
 def run_void(args: argparse.Namespace) -> int:
     from pos_agent.operations import void_receipt
     store = open_for(args)
-    return _reversal(args, void_receipt(store, args.receipt.strip(), reason=args.reason), store)
+    approved_by = manager_approval(store, args, "a void")
+    return _reversal(args, void_receipt(store, args.receipt.strip(), reason=args.reason,
+                                        approved_by=approved_by), store)
 
 
 def run_refund(args: argparse.Namespace) -> int:
     from pos_agent.operations import refund_receipt
     store = open_for(args)
     amount = amount_arg(store.active_program(), args.amount)
-    result = refund_receipt(store, args.receipt.strip(), amount, reason=args.reason)
+    approved_by = manager_approval(store, args, "a refund")
+    result = refund_receipt(store, args.receipt.strip(), amount, reason=args.reason,
+                            approved_by=approved_by)
     return _reversal(args, result, store)
 
 

@@ -52,8 +52,8 @@ def run_sync(args: argparse.Namespace) -> int:
         return _status(args, store)
     agent = build_agent(store.settings, store)
     if agent is None:
-        raise StoreError("no hub configured: run `pos init --hub URL --token TOKEN` or set "
-                         "[sync] hub_url and token in the config")
+        raise StoreError("no hub configured: run `pos init --new-key --hub URL` (it asks for "
+                         "the token) or set [sync] hub_url and token_file in the config")
     if args.daemon:
         return _daemon(store, agent)
     try:

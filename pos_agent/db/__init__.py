@@ -11,6 +11,7 @@ way with "database is locked" when one upgrades a read to a write.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ def open_database(path: str | Path, *, create: bool = True) -> Database:
         raise StoreError(f"no terminal database at {path}: run `pos init` first")
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
     try:
         # isolation_level=None: no implicit transactions. Every write here is either in an
         # explicit `transaction` or a single self-committing statement, never left open.
@@ -42,6 +44,19 @@ def open_database(path: str | Path, *, create: bool = True) -> Database:
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the terminal database {path}: {exc}") from exc
     return db
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 if it is not there: it holds the hub token and the
+    terminal's signing key. SQLite gives the -wal and -shm files it makes later the
+    database file's own mode, so they are 0600 too."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create the terminal database {path}: {exc.strerror}") from exc
+    os.close(fd)
 
 
 def _configure(db: Database) -> None:

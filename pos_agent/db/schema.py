@@ -8,7 +8,7 @@ holds; money is integer minor units, instants are ISO-8601 UTC text, JSON is tex
 
 | table | holds |
 | --- | --- |
-| identity | this terminal: origin, store, terminal, epoch, serials, HLC, hub url/token/QR key |
+| identity | this terminal: origin, store, terminal, epoch, serials, HLC, hub url/token, keys |
 | members | profiles known here (enrolled here or pulled from the hub) |
 | cards | card numbers -> member (issued here, linked here, or from the hub) |
 | events | this terminal's own ledger (sealed `loyalty.events.Event`s), keyed by epoch and seq |
@@ -20,6 +20,8 @@ holds; money is integer minor units, instants are ISO-8601 UTC text, JSON is tex
 | receipts | every receipt this terminal made, by receipt number |
 | print_jobs | the print queue: one job per receipt to print, written with the receipt |
 | acked_marks | per origin and epoch, the origin_seq up to which the hub acknowledged all |
+| terminal_keys | every till's Ed25519 public key as the hub certified it, and revocations |
+| staff | this store's cashiers and managers from the hub: PIN hash, role, wrong tries |
 
 Migrations 6-9 traded this plainness for fewer pages per commit (print jobs written after
 the sale, receipts and balances keyed by packed integers, triggers); migration 10 undid
@@ -527,16 +529,41 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         11,
-        "terminal signing key and certificates (placeholder until filled)",
+        "terminal signing key, the hub's public key, pulled terminal key certificates",
         """
-        SELECT 1;
+        ALTER TABLE identity ADD COLUMN signing_key BLOB;
+        ALTER TABLE identity ADD COLUMN hub_public_key BLOB;
+        CREATE TABLE terminal_keys (
+            key_id TEXT PRIMARY KEY,
+            terminal TEXT NOT NULL,
+            public_key BLOB NOT NULL,
+            issued_at TEXT NOT NULL,
+            signature BLOB NOT NULL,
+            revoked_at TEXT,
+            change_seq INTEGER,
+            received_at TEXT NOT NULL
+        );
         """,
     ),
     Migration(
         12,
-        "member PINs and staff (placeholder until filled)",
+        "staff pulled from the hub (member PINs are pin events: no table)",
+        # Cashiers and managers of this store, as the hub last sent them, with the
+        # argon2id hash of their PIN; the wrong tries in a row are counted here, per
+        # terminal (pos_agent.staff).
         """
-        SELECT 1;
+        CREATE TABLE staff (
+            staff_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            store TEXT,
+            pin_hash TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            pin_failures INTEGER NOT NULL DEFAULT 0,
+            pin_failed_at TEXT,
+            change_seq INTEGER,
+            updated_at TEXT NOT NULL
+        );
         """,
     ),
 )

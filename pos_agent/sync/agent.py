@@ -50,6 +50,9 @@ class LocalSync(Protocol):
     def unacknowledge_from(self, origin_seq: int) -> int: ...
     def pull_cursor(self) -> int: ...
     def apply_pull_page(self, changes: list[dict], cursor: int) -> int: ...
+    def ensure_certified(self, client: HubClient) -> bool:
+        """Get the terminal's signing key certified if it is not yet."""
+        ...
     def record_sync(
         self, *, ok: bool, error: str | None = None, flags: list | None = None
     ) -> None: ...
@@ -131,6 +134,9 @@ class SyncAgent:
         report = SyncReport()
         with self._lock:
             try:
+                # First, so the pull can check the certificates it brings with the hub's
+                # key, and a till set up offline gets its cards verifiable everywhere.
+                self.local.ensure_certified(self.client)
                 push(self.local, self.client, self.batch_size, report, progress)
                 pull(self.local, self.client, self.page_size, report, progress)
                 report.flags = self.client.flags()

@@ -109,6 +109,10 @@ class HubClient:
     def whoami(self) -> dict:
         return self._request("GET", "/v1/terminal/whoami")
 
+    def certificate(self, body: dict) -> dict:
+        """`POST /v1/terminal/certificate` with this terminal's public key."""
+        return self._request("POST", "/v1/terminal/certificate", json=body)
+
     def push(self, origin: str, epoch: int, events: list[dict]) -> dict:
         """`POST /v1/sync/push`: a batch of one epoch's events (dicts of `Event.to_dict`)."""
         body = orjson.dumps({"origin": origin, "origin_epoch": epoch, "events": events})

@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from pos_agent import hubdata, ledger
+from pos_agent import hubdata, keys, ledger
 from pos_agent.db import transaction
 from pos_agent.settings import PosSettings
 from pos_agent.store import Store, open_store
+from pos_agent.sync.client import HubClient
 
 
 class StoreSync:
@@ -51,6 +52,9 @@ class StoreSync:
     def unacknowledge_from(self, origin_seq: int) -> int:
         with transaction(self.store.db) as conn:
             return ledger.unacknowledge_from(conn, self.store.identity.epoch, origin_seq)
+
+    def ensure_certified(self, client: HubClient) -> bool:
+        return keys.ensure_certified(self.store, client)
 
     def pull_cursor(self) -> int:
         return hubdata.pull_cursor(self.store)

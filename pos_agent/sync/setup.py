@@ -3,12 +3,13 @@
     >>> agent = build_agent(settings)       # None when no hub is configured
     >>> authorizer = build_authorizer(settings, store)
 
-The hub address and token come from `pos init --hub ... --token ...` (kept in the
-database) or else from `[sync]` in the config.
+The hub address and token come from `pos init --hub URL` (kept in the terminal
+database, 0600) or else from `[sync] hub_url` and `[sync] token_file`.
 """
 
 from __future__ import annotations
 
+from pos_agent.identity import read_token_file
 from pos_agent.operations import Authorizer, offline_authorizer
 from pos_agent.settings import PosSettings
 from pos_agent.store import Store
@@ -21,7 +22,9 @@ from pos_agent.sync.local import StoreSync
 def hub_credentials(settings: PosSettings, store: Store) -> tuple[str, str] | None:
     identity = store.identity
     url = identity.hub_url or settings.sync.hub_url
-    token = identity.hub_token or settings.sync.token
+    token = identity.hub_token
+    if not token and settings.sync.token_file:
+        token = read_token_file(settings.resolve(settings.sync.token_file))
     if not url or not token:
         return None
     return url, token

@@ -13,6 +13,7 @@ from pos_agent.app.app import PosApp
 from pos_agent.identity import init_terminal
 from pos_agent.members import enrol
 from pos_agent.operations import record_sale
+from pos_agent.pins import set_member_pin
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
 from tests.app.pilot_wait import until
@@ -118,7 +119,7 @@ async def test_redeem_enrol_void_and_checkin(store):
     sale = record_sale(store, ann.member_id, make_sale(total=2000))  # 200 + 5 + 50 welcome
     app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
-        labels = await open_redeem(pilot, app, ann.card_number)
+        labels = await open_redeem(pilot, app, ann.qr_payload)  # the QR: proof enough
         assert labels[0].startswith("Free latte") and all("Gold" not in x for x in labels)
         await pilot.press("enter")  # the first reward: Free latte, 150
         await pilot.pause()
@@ -343,7 +344,7 @@ async def test_register_a_physical_card(store):
         await type_text(pilot, "+33698765432")
         await pilot.press("enter", "enter", "enter")  # no e-mail, no birthday
         await type_text(pilot, bobs)
-        await pilot.press("enter")
+        await pilot.press("enter", "enter")  # the card, then no PIN
         await pilot.pause()
         assert f"Welcome Bob: card {bobs}" in str(app.screen.query_one("#message").render())
     assert rows(store, "SELECT member_id, source FROM cards WHERE card_number = ?", held) == [
@@ -384,7 +385,7 @@ async def test_redeem_voucher_and_pay_with_points(store):
     before = balance(store, ann.member_id)
     app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
-        labels = await open_redeem(pilot, app, ann.card_number)
+        labels = await open_redeem(pilot, app, ann.qr_payload)
         assert labels[0].startswith(f"Voucher {code}: Free filter coffee (until ")
         pay = next(i for i, label in enumerate(labels) if label.startswith("Pay with Stars"))
         assert labels[pay] == f"Pay with Stars  -  100 to {before:,} Stars"
@@ -414,8 +415,10 @@ async def test_redeem_voucher_and_pay_with_points(store):
 
 async def test_member_found_by_phone_confirms_by_scan(store):
     """Knowing a phone number is not enough to spend: the member must scan their own QR
-    code or card. Someone else's card is refused and nothing is spent."""
+    code or type their PIN. Someone else's QR code, or a wrong PIN, is refused and nothing
+    is spent."""
     ann, _ = voucher_member(store)
+    set_member_pin(store, ann.member_id, "4821")
     bob = enrol(store, name="Bob", phone="+33698765432")
     before = balance(store, ann.member_id)
     app = cashier_app(store)
@@ -424,17 +427,34 @@ async def test_member_found_by_phone_confirms_by_scan(store):
         latte = next(i for i, label in enumerate(labels) if "Free latte" in label)
         await pilot.press(*["down"] * latte, "enter")
         await pilot.pause()
-        assert "the member confirms by scanning their QR code or card" in str(
+        assert "the member confirms with their PIN or by scanning their QR code" in str(
             app.screen.query_one("#confirm").render())
         await pilot.press("enter")  # no scan: not confirmed
         await pilot.pause()
-        assert "must scan their QR code or card" in str(app.screen.query_one("#error").render())
-        await type_text(pilot, bob.card_number)  # someone else's card
+        assert "must type their PIN or scan their QR code" in str(
+            app.screen.query_one("#error").render())
+        await type_text(pilot, bob.qr_payload)  # someone else's QR code
         await pilot.press("enter")
         await pilot.pause()
-        assert "Not confirmed: that card or QR code is not this member's" in str(
+        assert "Not confirmed: that QR code is not this member's" in str(
+            app.screen.query_one("#message").render())
+        await pilot.press("f2")
+        await pilot.pause()
+        await pilot.press(*["down"] * latte, "enter")
+        await type_text(pilot, "9999")  # a wrong PIN
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "wrong PIN: 4 more wrong tries lock it" in str(
             app.screen.query_one("#message").render())
         assert balance(store, ann.member_id) == before
+        await pilot.press("f2")
+        await pilot.pause()
+        await pilot.press(*["down"] * latte, "enter")
+        await type_text(pilot, "4821")  # her PIN
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Free latte: 150 spent" in str(app.screen.query_one("#message").render())
+        assert balance(store, ann.member_id) == before - 150
         await pilot.press("f2")
         await pilot.pause()
         await pilot.press(*["down"] * latte, "enter")
@@ -442,8 +462,10 @@ async def test_member_found_by_phone_confirms_by_scan(store):
         await pilot.press("enter")
         await pilot.pause()
         assert "Free latte: 150 spent" in str(app.screen.query_one("#message").render())
-    assert balance(store, ann.member_id) == before - 150
-    assert rows(store, "SELECT COUNT(*) FROM events WHERE kind = 'redeem'") == [(1,)]
+    assert balance(store, ann.member_id) == before - 300
+    assert rows(store, "SELECT COUNT(*) FROM events WHERE kind = 'redeem'") == [(2,)]
+    assert rows(store, "SELECT json_extract(data, '$.action') FROM events WHERE kind = 'pin' "
+                       "ORDER BY origin_seq") == [("set",), ("failed",), ("ok",)]
 
 
 async def test_sale_without_a_member_offers_enrolment(store):

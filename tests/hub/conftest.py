@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -34,6 +35,7 @@ from sqlalchemy.pool import NullPool
 from hub.app import create_app
 from hub.context import HubContext
 from hub.db import migrate
+from hub.keys import create_key_file
 from hub.settings import normalise_url, settings_for
 from hub.store.credentials import add_credential
 from hub.store.programs import publish
@@ -122,8 +124,21 @@ class Hub:
         self.ctx.close()
 
 
+def make_hub_key() -> str:
+    """A hub signing key file for servers built in code (`pos-hub init` makes one for the
+    CLI); a hub serves nothing without one."""
+    path = Path(tempfile.mkdtemp(prefix="hub-key-")) / "pos-hub.key"
+    create_key_file(path)
+    return str(path)
+
+
 def start_hub(url: str, backend: str, **hub_settings: Any) -> Hub:
     migrate(url)
+    hub_settings.setdefault("signing_key_file", make_hub_key())
+    # The session's hub answers every test from 127.0.0.1, wrong tokens included: the
+    # limits of failed tokens are tested on servers of their own (test_auth_limits.py).
+    hub_settings.setdefault("auth_failures_per_address", 1_000_000)
+    hub_settings.setdefault("auth_failures_per_token", 1_000_000)
     settings = settings_for(url, raw_program(), **hub_settings)
     ctx = HubContext.from_settings(settings)
     with ctx.db.write() as conn:
@@ -152,6 +167,7 @@ def serve_app(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
 @contextmanager
 def variant(hub: Hub, **hub_settings: Any) -> Iterator[str]:
     """A second server on the hub's database with other `[hub]` settings; its URL."""
+    hub_settings.setdefault("signing_key_file", hub.ctx.settings.hub.signing_key_file)
     settings = settings_for(hub.ctx.settings.hub.database_url, raw_program(), **hub_settings)
     server, thread, url = serve_app(create_app(settings))
     try:

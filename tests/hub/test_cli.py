@@ -82,8 +82,8 @@ def test_cli_tokens_revoke_reports(fresh_url: str, tmp_path: Path):
 def test_cli_help_for_hq(tmp_path: Path):
     config = write_config(tmp_path)
     add = run_cli(config, "terminal", "add", "--help").stdout
-    assert "printed once" in add and "`pos init --hub URL --token TOKEN`" in " ".join(
-        add.split())
+    assert "printed once" in add and "`pos init --hub URL` (with the till's" in " ".join(
+        add.split()) and "never on a command line" in " ".join(add.split())
     report = " ".join(run_cli(config, "report", "--help").stdout.split())
     assert "events_behind reported_high_seq - high_seq" in report
     assert "gaps pushes refused because they skipped origin_seqs" in report

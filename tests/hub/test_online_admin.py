@@ -21,7 +21,7 @@ def test_online_enrol_lookup_order_refund_redeem(hub: Hub):
         assert r.status_code == 201, r.text
         enrolled = r.json()
         member, card = enrolled["member_id"], enrolled["card_number"]
-        assert enrolled["balance"] == 50 and enrolled["qr_payload"].startswith("LOY1:" + card)
+        assert enrolled["balance"] == 50 and enrolled["qr_payload"].startswith("LOY2:" + card)
         assert c.post("/v1/online/members", json={"name": "Again", "email": "ann@example.org"}
                       ).status_code == 409
         for params in ({"card": card}, {"email": "ann@example.org"}, {"phone": "+33699000111"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty.member_qr import verify_payload
+from loyalty.member_qr import key_id, public_key, verify_payload
 from pos_agent.cli import main
 from tests.pos_agent.conftest import counts, write_config
 
@@ -58,9 +59,11 @@ def test_init_creates_the_identity_and_refuses_twice(config, capsys):
     assert out["epoch"] == 2 and rows("SELECT epoch FROM identity") == [(2,)]
 
 
-def test_init_with_an_unreachable_hub_fails_clearly_and_writes_nothing(config, capsys):
+def test_init_with_an_unreachable_hub_fails_clearly_and_writes_nothing(config, capsys,
+                                                                       monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("t_x\n"))
     code, _, err = run(capsys, "init", "--store", "S001", "--terminal", "T1",
-                       "--hub", "http://127.0.0.1:9", "--token", "x")
+                       "--hub", "http://127.0.0.1:9", "--token-stdin")
     assert code == 2 and "cannot reach the hub" in err
     assert not Path(DB).exists()
 
@@ -71,8 +74,8 @@ def test_commands_before_init_say_to_run_init(config, capsys):
 
 
 def test_enrol_prints_ids_and_writes_member_card_events_receipt(ann, term):
-    assert verify_payload(ann["qr_payload"], b"demo-qr-signing-key-change-me") == \
-        ann["card_number"]
+    own = public_key(bytes(rows("SELECT signing_key FROM identity")[0][0]))
+    assert verify_payload(ann["qr_payload"], {key_id(own): own}.get) == ann["card_number"]
     assert rows("SELECT name, phone, birthday, enrolled_here FROM members") == \
         [("Ann Lee", "+33612345678", "1990-02-03", 1)]
     assert rows("SELECT card_number, source FROM cards") == [(ann["card_number"], "issued")]
@@ -117,13 +120,17 @@ def test_sale_without_member_is_a_receipt_without_events(term, capsys):
     (["sale", "--member", "{card}", "--line", "LATTE,coffee,2"], "SKU,CATEGORY,QTY"),
     (["sale", "--member", "{card}", "--amount", "1", "--line", "LATTE,coffee,2,3.50"],
      "more than the total"),
-    (["redeem", "--member", "{card}", "--reward", "nope"], "no reward 'nope'"),
-    (["redeem", "--member", "{card}", "--reward", "gift-10"], "needs 900"),
-    (["redeem", "--member", "+33612345678", "--reward", "free-latte"], "must confirm"),
-    (["redeem", "--member", "{card}", "--reward", "pay", "--points", "5"], "at least 100"),
+    (["redeem", "--member", "{qr}", "--reward", "nope"], "no reward 'nope'"),
+    (["redeem", "--member", "{qr}", "--reward", "gift-10"], "needs 900"),
+    (["redeem", "--member", "+33612345678", "--reward", "free-latte"],
+     "phone number can earn but not spend"),
+    (["redeem", "--member", "{card}", "--reward", "free-latte"],
+     "typed card numbers can earn but not spend"),
+    (["redeem", "--member", "{qr}", "--reward", "pay", "--points", "5"], "at least 100"),
     (["void", "--receipt", "S001-T1-999999"], "no receipt"),
     (["refund", "--receipt", "S001-T1-000001", "--amount", "1"], "enrolment receipt"),
-    (["checkin", "--member", "LOY1:6018882460000019:AAAAAAAAAAAAAAAA"], "forged"),
+    (["checkin", "--member", "LOY2:6018882460000019:AAAAAAAA:" + "A" * 103], "does not know"),
+    (["checkin", "--member", "LOY1:6018882460000019:AAAAAAAAAAAAAAAA"], "no longer accepted"),
     (["card", "link", "--member", "{card}", "--card", "1234"], "not valid"),
     (["enrol", "--name", "Bo", "--phone", "12"], "not a phone number"),
     (["enrol", "--name", "Bo", "--phone", "0611223344", "--birthday", "31/12/1990"],
@@ -131,7 +138,8 @@ def test_sale_without_member_is_a_receipt_without_events(term, capsys):
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(ann, capsys, argv, says):
     before = counts(Path(DB))
-    argv = [a.replace("{card}", ann["card_number"]) for a in argv]
+    argv = [a.replace("{card}", ann["card_number"]).replace("{qr}", ann["qr_payload"])
+            for a in argv]
     code, out, err = run(capsys, *argv)
     assert code == 2
     assert says in err and len(err.strip().splitlines()) == 1, err
@@ -178,10 +186,10 @@ def test_redeem_offline_for_a_local_member_is_marked_approved_offline(ann, capsy
 def test_offline_daily_limit_refuses_and_writes_nothing(ann, capsys):
     run(capsys, "sale", "--member", ann["card_number"], "--amount", "200", "--json")
     for _ in range(3):  # 3 x 150 = 450 of the 500 allowed offline per day
-        assert run(capsys, "redeem", "--member", ann["card_number"], "--reward",
+        assert run(capsys, "redeem", "--member", ann["qr_payload"], "--reward",
                    "free-latte")[0] == 0
     before = counts(Path(DB))
-    code, _, err = run(capsys, "redeem", "--member", ann["card_number"], "--reward",
+    code, _, err = run(capsys, "redeem", "--member", ann["qr_payload"], "--reward",
                        "free-latte")
     assert code == 2 and "50 more" in err and counts(Path(DB)) == before
 

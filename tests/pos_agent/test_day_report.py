@@ -34,7 +34,7 @@ def test_day_report_counts_every_figure_of_its_day_only(store):
     small = record_sale(store, ann.member_id, make_sale(total=1000),
                         at=MORNING + timedelta(minutes=3))
     assert small.points_earned == 100  # the day's visit bonus was given already
-    latte = redeem_reward(store, ann.member_id, "free-latte",
+    latte = redeem_reward(store, ann.member_id, "free-latte", found_by="qr",
                           at=MORNING + timedelta(minutes=4))  # 150, approved offline
     void_receipt(store, walk_in.receipt_no, at=MORNING + timedelta(minutes=5))
     refund = refund_receipt(store, big.receipt_no, 1000, at=MORNING + timedelta(minutes=6))

@@ -105,7 +105,7 @@ def test_a_cancelled_redemption_is_never_printed(store):
     ann = enrol(store, name="Ann", phone="0611223344")
     record_sale(store, ann.member_id, make_sale(total=20000))
     with pytest.raises(RedemptionError):
-        redeem_reward(store, ann.member_id, "gift-10",
+        redeem_reward(store, ann.member_id, "gift-10", found_by="qr",
                       authorizer=lambda e, p: Authorization("unreachable", sent=True))
     cancelled = store.conn.execute(
         "SELECT receipt_no FROM receipts WHERE kind = 'redemption'").fetchall()

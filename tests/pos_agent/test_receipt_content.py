@@ -10,7 +10,8 @@ import sqlite3
 import pytest
 import zxingcpp
 
-from loyalty.member_qr import verify_payload
+from loyalty.member_qr import key_id, public_key, verify_payload
+from pos_agent.keys import signing_key
 from pos_agent.members import find_member
 from pos_agent.settings import load_settings
 from pos_agent.store import open_store
@@ -56,8 +57,9 @@ def test_printed_qr_is_the_signed_card_payload_and_finds_the_member(
                     for r in zxingcpp.read_barcodes(with_quiet_zone(image))]
     assert payloads == [ann["qr_payload"]]
     settings = load_settings(str(config))
-    assert verify_payload(payloads[0], settings.terminal.qr_key.encode()) == ann["card_number"]
     store = open_store(settings)
+    own = public_key(signing_key(store.conn))  # the till's own key signed the printed code
+    assert verify_payload(payloads[0], {key_id(own): own}.get) == ann["card_number"]
     try:
         found = find_member(store, payloads[0])
     finally:

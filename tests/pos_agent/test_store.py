@@ -13,7 +13,7 @@ from loyalty.errors import RedemptionError
 from loyalty.events import EventDraft, Kind, seal
 from loyalty.fold import MemberState, fold
 from loyalty.ids import is_valid_card_number
-from loyalty.member_qr import sign_card
+from loyalty.member_qr import new_private_key, sign_card, sign_legacy_card
 from loyalty.sale import make_sale
 from pos_agent.exceptions import HubUnreachable, MemberNotFound, SyncError
 from pos_agent.hubdata import apply_pull_page, pull_cursor
@@ -91,14 +91,17 @@ def test_qr_lookup_accepts_a_signed_payload_and_refuses_forged_or_altered(store)
     ann = enrol(store, name="Ann", phone="0611223344")
     assert find_member(store, ann.qr_payload).member_id == ann.member_id
     other = enrol(store, name="Bob", phone="0699887766")
-    prefix, card, signature = ann.qr_payload.split(":")
-    altered = f"{prefix}:{other.card_number}:{signature}"  # Ann's signature, Bob's card
-    for bad in (altered, sign_card(ann.card_number, b"someone-elses-key"),
-                ann.qr_payload[:-1] + ("A" if ann.qr_payload[-1] != "A" else "B")):
+    prefix, card, kid, signature = ann.qr_payload.split(":")
+    altered = f"{prefix}:{other.card_number}:{kid}:{signature}"  # Ann's signature, Bob's card
+    for bad in (altered, ann.qr_payload[:-1] + ("A" if ann.qr_payload[-1] != "A" else "B")):
         with pytest.raises(MemberNotFound, match="forged or altered"):
             find_member(store, bad)
+    with pytest.raises(MemberNotFound, match="does not know"):  # another key, not certified
+        find_member(store, sign_card(ann.card_number, new_private_key()))
     with pytest.raises(MemberNotFound, match="not a member code"):
-        find_member(store, "LOY1:garbage")
+        find_member(store, "LOY2:garbage")
+    with pytest.raises(MemberNotFound, match="no longer accepted"):  # LOY1, no migration set
+        find_member(store, sign_legacy_card(ann.card_number, b"demo-qr-signing-key-change-me"))
 
 
 def test_phone_lookup_normalises(store):
@@ -164,7 +167,7 @@ def test_redeem_authorised_online_is_acknowledged_and_not_offline(store):
                    for e in [*pending, event]]
         return Authorization("authorized", results=tuple(results))
 
-    result = redeem_reward(store, ann.member_id, "gift-10", authorizer=hub)
+    result = redeem_reward(store, ann.member_id, "gift-10", found_by="qr", authorizer=hub)
     assert result.approved_offline is False and result.points_spent == 900
     assert seen["pending"] == [1, 2, 3, 4]
     assert pending_events(store.conn, 100) == []
@@ -175,7 +178,7 @@ def test_redeem_refused_by_the_hub_writes_nothing(store):
     ann = _member_with_points(store)
     before = store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     with pytest.raises(RedemptionError, match="spent elsewhere"):
-        redeem_reward(store, ann.member_id, "free-latte",
+        redeem_reward(store, ann.member_id, "free-latte", found_by="qr",
                       authorizer=lambda e, p: Authorization("refused", "insufficient_points",
                                                             "spent elsewhere"))
     assert store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == before
@@ -186,7 +189,7 @@ def test_redeem_refused_by_the_hub_writes_nothing(store):
 def test_lost_hub_answer_with_offline_refusal_keeps_and_cancels_the_event(store):
     ann = _member_with_points(store)  # 2000 Stars; offline limit per transaction is 300
     with pytest.raises(RedemptionError, match="at most 300"):
-        redeem_reward(store, ann.member_id, "gift-10",
+        redeem_reward(store, ann.member_id, "gift-10", found_by="qr",
                       authorizer=lambda e, p: Authorization("unreachable", sent=True))
     kinds = [e.kind for e in own_events(store.conn, ann.member_id)]
     assert kinds[-2:] == ["redeem", "reverse"]
@@ -198,11 +201,11 @@ def test_offline_redemption_of_a_hub_member_needs_a_recent_snapshot(store):
     ann = _member_with_points(store)
     store.db.execute("UPDATE members SET enrolled_here = 0")
     with pytest.raises(RedemptionError, match="not been confirmed by the hub"):
-        redeem_reward(store, ann.member_id, "free-latte")
+        redeem_reward(store, ann.member_id, "free-latte", found_by="qr")
     state = fold(own_events(store.conn, ann.member_id))
     apply_pull_page(store, [{"type": "member", "member_id": ann.member_id,
                              "snapshot": state.to_dict()}], cursor=1)
-    assert redeem_reward(store, ann.member_id, "free-latte").approved_offline
+    assert redeem_reward(store, ann.member_id, "free-latte", found_by="qr").approved_offline
 
 
 def test_program_from_the_hub_becomes_active(store, config):
@@ -232,11 +235,12 @@ def test_new_epoch_restarts_the_chain_and_salts_numbers(store):
 def test_whoami_is_read_and_errors_are_clear():
     def answer(request: httpx.Request) -> httpx.Response:
         assert request.headers["Authorization"] == "Bearer tok"
-        return httpx.Response(200, json={"origin": "S001-T1", "store": "S001", "qr_key": "k" * 16,
+        return httpx.Response(200, json={"origin": "S001-T1", "store": "S001",
+                                         "hub_key_id": "AAAAAAAA", "hub_public_key": "k" * 43,
                                          "hub_time": "2026-03-01T00:00:00Z"})
 
     body = fetch_whoami("http://hub", "tok", transport=httpx.MockTransport(answer))
-    assert body["qr_key"] == "k" * 16
+    assert body["hub_public_key"] == "k" * 43 and "qr_key" not in body
     with pytest.raises(SyncError, match="refused the token"):
         fetch_whoami("http://hub", "tok",
                      transport=httpx.MockTransport(lambda r: httpx.Response(401, json={})))

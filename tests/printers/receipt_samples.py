@@ -6,7 +6,9 @@ from datetime import UTC, date, datetime
 
 from printers import MemberBlock, Receipt, ReceiptLine, StampLine
 
-PAYLOAD = "LOY1:6012345678901234:Qm9uam91ci1jYWZl"
+# A real LOY2 payload (loyalty.member_qr.sign_card with the private key bytes 0..31).
+PAYLOAD = ("LOY2:6012345678901234:KZDVVJ2U:YIBYGNYFFUBMNIVTAM2ZHF7MYFSTSL2X6QD47JCMX3WJ5FVDI7"
+           "4OOGJ6FZPL7MWHRCM6NBBXDQO3O45ZNEKZYZBLQUGTLSS72Z4WGDY")
 PRINTED_AT = datetime(2026, 3, 10, 14, 5, tzinfo=UTC)
 STORE = {
     "store_name": "Café Étoile",

@@ -64,8 +64,8 @@ def test_image_qr_printed_as_raster_scans_back_to_the_payload():
     tokens = tokenize(data)
     assert qr_store_data(tokens) == []
     (raster,) = [t for t in tokens if t.kind == "raster"]
-    # Version 3 (29 modules) plus python-escpos's 1-module border, 6 dots a module.
-    side = (29 + 2) * QR_MODULE_DOTS[False]
+    # Version 6 (41 modules) plus python-escpos's 1-module border, 6 dots a module.
+    side = (41 + 2) * QR_MODULE_DOTS[False]
     assert (raster.height, raster.width_bytes) == (side, (side + 7) // 8)
     (image,) = raster_images(data)
     results = zxingcpp.read_barcodes(with_quiet_zone(image))
@@ -76,7 +76,7 @@ def test_image_qr_printed_as_raster_scans_back_to_the_payload():
 def test_enrolment_prints_a_large_qr_that_scans():
     data = render_escpos_bytes(enrolment(), qr_native=False)
     (image,) = raster_images(data)
-    assert image.height == (29 + 2) * QR_MODULE_DOTS[True]
+    assert image.height == (41 + 2) * QR_MODULE_DOTS[True]  # version 6, 8 dots a module
     assert [r.text for r in zxingcpp.read_barcodes(with_quiet_zone(image))] == [PAYLOAD]
     native = render_escpos_bytes(enrolment(), qr_native=True)
     assert qr_setting(tokenize(native), 67) == [bytes([QR_MODULE_DOTS[True]])]

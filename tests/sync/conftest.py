@@ -155,7 +155,7 @@ def make_terminal(tmp_path: Path, hub: HubServer, store_id: str, term: str) -> t
     token = hub.add_terminal(origin)
     whoami = fetch_whoami(hub.url, token)
     init_terminal(store.db, store_id, term, hub_url=hub.url, hub_token=token,
-                  qr_key=whoami["qr_key"], card_issuer=whoami["card_issuer"])
+                  card_issuer=whoami["card_issuer"])  # key certified at the first sync
     return Terminal(settings, store, origin), token
 
 

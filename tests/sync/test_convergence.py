@@ -220,7 +220,8 @@ class Convergence(RuleBasedStateMachine):
                                                   timeout=5)
         try:
             points = 100 if reward == "pay" else None
-            result = redeem_reward(t.store, member, reward, points=points, **kwargs)
+            result = redeem_reward(t.store, member, reward, found_by="qr", points=points,
+                                   **kwargs)
         except (LoyaltyError, PosError):
             return
         self.receipts[t.origin].append(result.receipt_no)
@@ -386,7 +387,7 @@ class Convergence(RuleBasedStateMachine):
         spend = min(balance, PROGRAM.offline_redeem_limit_per_transaction)
         for t in (a, b):  # no authorizer: the offline rules decide
             self.online[t.origin] = False
-            result = redeem_reward(t.store, member, "pay", points=spend)
+            result = redeem_reward(t.store, member, "pay", found_by="qr", points=spend)
             assert result.approved_offline
             self.receipts[t.origin].append(result.receipt_no)
         for k in (i, j):

@@ -22,11 +22,11 @@ def test_offline_double_spend_is_kept_flagged_and_paid_down(tmp_path, hub):
     agent_a, agent_b = a.agent(hub.url, a_token), b.agent(hub.url, b_token)
     assert agent_a.sync_once().error is None
     assert agent_b.sync_once().error is None
-    found = find_member(b.store, member.card_number)
+    found = find_member(b.store, member.qr_payload)  # the member scans their card's QR
     assert member_view(b.store, found.member_id)[1].balance == 205
 
     # both terminals offline (no authorizer): each approves a 150-Star latte
-    ra = redeem_reward(a.store, member.member_id, "free-latte")
+    ra = redeem_reward(a.store, member.member_id, "free-latte", found_by="qr")
     rb = redeem_reward(b.store, member.member_id, "free-latte", found_by=found.found_by)
     assert ra.approved_offline and rb.approved_offline
     assert agent_a.sync_once().error is None

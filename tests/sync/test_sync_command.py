@@ -58,10 +58,10 @@ def test_sync_now_prints_sent_received_queued_flags_and_hub_totals(tmp_path, hub
     assert a.agent(hub.url, a_token).sync_once().error is None
     assert b.agent(hub.url, b_token).sync_once().error is None
     # both tills of the store offline spend the same Stars: the hub flags the store
-    found = find_member(b.store, member.card_number)
+    found = find_member(b.store, member.qr_payload)
     redeem_reward(b.store, member.member_id, "free-latte", found_by=found.found_by)
     assert b.agent(hub.url, b_token).sync_once().error is None
-    redeem_reward(a.store, member.member_id, "free-latte")
+    redeem_reward(a.store, member.member_id, "free-latte", found_by="qr")
     other = enrol(a.store, name="Yann", phone="+33633333333")
     record_sale(a.store, other.member_id, SALE)
     queued = queued_count(a.store.conn)
@@ -206,8 +206,9 @@ def test_pos_init_with_the_hub_takes_a_card_issuer_no_other_till_has(tmp_path, h
         token = hub.add_terminal(f"{store_id}-{term}")
         done = subprocess.run(
             [str(BIN / "pos"), "init", "--store", store_id,
-             "--terminal", term, "--hub", hub.url, "--token", token, "--config", str(config),
-             "--json"], capture_output=True, text=True, timeout=60, cwd=folder)
+             "--terminal", term, "--hub", hub.url, "--token-stdin", "--config", str(config),
+             "--json"], input=token + "\n", capture_output=True, text=True, timeout=60,
+            cwd=folder)
         assert done.returncode == 0, done.stderr
         assert "card issuer" not in done.stderr  # no warning: the hub gave one
         issuer = json.loads(done.stdout)["card_issuer"]

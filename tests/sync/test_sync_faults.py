@@ -158,7 +158,7 @@ def test_redemption_authorised_online_else_offline_within_limit(tmp_path, hub):
     record_sale(t.store, member.member_id, make_sale(total=4000))  # 400 Stars + 5 + 50
     with FaultProxy(hub.url) as proxy:
         client = HubClient(proxy.url, token)
-        online = redeem_reward(t.store, member.member_id, "free-latte",
+        online = redeem_reward(t.store, member.member_id, "free-latte", found_by="qr",
                                authorizer=hub_authorizer(client, origin=t.origin, timeout=1.5))
         assert online.approved_offline is False
         # the hub holds it already: pending events and the redemption went in atomically
@@ -167,7 +167,7 @@ def test_redemption_authorised_online_else_offline_within_limit(tmp_path, hub):
         assert hub.member_balance(member.member_id)["balance"] == online.balance
         proxy.mode, proxy.delay = "slow", 3.0
         started = time.monotonic()
-        offline = redeem_reward(t.store, member.member_id, "tree",
+        offline = redeem_reward(t.store, member.member_id, "tree", found_by="qr",
                                 authorizer=hub_authorizer(client, origin=t.origin, timeout=1.0))
         assert time.monotonic() - started < 2.5
         assert offline.approved_offline is True

@@ -1,4 +1,5 @@
-"""Trust: held points (placeholder until filled).
+"""Trust: held points. A points_held flag resolved by HQ names the hub `release` event
+that made its points spendable (or ended the hold when they were cancelled).
 
 Revision ID: 0007
 Revises: 0006
@@ -8,6 +9,9 @@ Create Date: 2026-12-02 16:00:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0007"
 down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
@@ -15,8 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("flags", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("release_event_id", sa.String(length=36)))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("flags", schema=None) as batch_op:
+        batch_op.drop_column("release_event_id")

@@ -52,8 +52,11 @@ class KeyBar(Static):
         changes what its keys do."""
         # a dialog lists its own keys; the app's (Ctrl+Q) are on the screen's bar
         app_bindings = [] if self.has_class("inline") else self.app.BINDINGS
+        # a key the screen's check_action turns off (Lock on a till without staff) is
+        # not shown
         bindings = [b for b in [*self.screen.BINDINGS, *app_bindings]
-                    if isinstance(b, Binding) and b.show and b.description]
+                    if isinstance(b, Binding) and b.show and b.description
+                    and self.screen.check_action(b.action, ()) is not False]
         self.keys = self.extra + [(key_name(b.key), b.description) for b in bindings]
         self.update(keys_lines(self.keys, self.content_size.width or 10_000))
 

@@ -3,16 +3,22 @@ the next tier and reward, points expiring soon, vouchers."""
 
 from __future__ import annotations
 
+from textual.markup import escape
+
 from loyalty.money import format_amount
 from loyalty.summary import MemberSummary
+from loyalty.validation import escape_text
 from pos_agent.app.widgets.text import Text
 
 
 def member_text(name: str, card: str | None, s: MemberSummary) -> str:
     pn = s.points_name
+    # a name comes from any till or the web: shown as text, never as markup or a control
+    name = escape(escape_text(name))
     lines = [f"[b]{name}[/b]  card {card or '-'}",
              f"Tier [b]{s.tier}[/b]   Balance [b]{s.balance:,} {pn}[/b]"
-             + (f"   (owes {s.owes})" if s.owes else "")]
+             + (f"   (owes {s.owes})" if s.owes else "")
+             + (f"   [yellow]{s.held:,} held for review[/yellow]" if s.held else "")]
     if s.next_tier:
         lines.append(f"Spend {format_amount(s.spend_to_next_tier or 0)} more for {s.next_tier}")
     if s.next_reward:
