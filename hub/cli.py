@@ -219,7 +219,8 @@ def cmd_report(args: argparse.Namespace, settings: HubSettings) -> int:
                 lines += ["", f"online:  {data['online']}",
                           f"hub (expiry, adjustments): {data['hub']}",
                           f"total outstanding: {data['total']} over {data['members']} members "
-                          f"(owed to the programme: {data['debt']})"]
+                          f"(owed to the programme: {data['debt']}; held for review: "
+                          f"{data['held']})"]
             elif args.report == "sync-health":
                 data = reports.sync_health(conn)
                 lines = _table(data, ["origin", "last_push_at", "last_pull_at", "high_seq",

@@ -265,7 +265,7 @@ def migrate(url: str) -> str:
     """Create or upgrade the schema to the newest migration; returns the revision."""
     from alembic import command
 
-    from hub.upgrade import fold_left_behind
+    from hub.upgrade import fold_left_behind, refold_stale
 
     def revision() -> str | None:
         engine = create_engine(url, poolclass=NullPool)
@@ -278,8 +278,9 @@ def migrate(url: str) -> str:
         cfg = alembic_config(url)
         if (revision() or "") < "0006":
             command.upgrade(cfg, "0005")
-            fold_left_behind(url)  # before 0006 drops what it reads
+            refold_stale(url)  # before 0006 drops what it reads
         command.upgrade(cfg, "head")
+        fold_left_behind(url)  # with the newest fold, on the newest schema
         rev = revision()
     except OperationalError as exc:
         raise StorageError(f"cannot migrate {safe_url(url)}: {exc.orig}") from exc

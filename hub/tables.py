@@ -127,6 +127,8 @@ members = Table(
     # Numbers of that fold that reports filter and sum on:
     Column("balance", BigInteger, nullable=False),
     Column("debt", BigInteger, nullable=False),
+    # points in the balance held for HQ review (state.held): finance's liability shows them
+    Column("held", BigInteger, nullable=False, server_default="0"),
     Column("last_tier", String(64)),
     Column("hub_seq", BigInteger, nullable=False),  # the member's newest event
     Column("last_hlc", String(32), nullable=False, server_default=""),

@@ -108,6 +108,11 @@ def redeem(
         value = points * (reward.point_value or 0)
     else:
         cost = reward.cost
+        if cost == 0:
+            # a free reward is earned by completing its stamp card, never taken directly
+            raise RedemptionError(
+                "voucher_only", f"{reward.name} comes with a completed stamp card: "
+                "redeem the member's voucher instead")
     # Points held for HQ review (beyond what the rules gave) are in the balance but not
     # spendable, here and wherever this check runs: till, offline, hub, web shop.
     available = state.spendable

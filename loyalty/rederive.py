@@ -110,7 +110,7 @@ def excess(program: Program, state: MemberState, event: Event, *,
     if event.kind == Kind.BONUS:
         return _bonus(program, state, event, birthday, once_taken)
     if event.kind == Kind.REDEEM:
-        return _redeem(program, event)
+        return _redeem(program, state, event)
     if event.kind == Kind.REVERSE:
         return _reverse(state, event)
     return None
@@ -226,13 +226,20 @@ def _bonus(program: Program, state: MemberState, event: Event, birthday: date | 
     return None
 
 
-def _redeem(program: Program, event: Event) -> Excess | None:
+def _redeem(program: Program, state: MemberState, event: Event) -> Excess | None:
+    used = event.data.get("voucher_used")
+    if used:
+        return _voucher(state, event, used)
     reward_id = event.data.get("reward_id")
-    if event.data.get("voucher_used") or not isinstance(reward_id, str):
+    if not isinstance(reward_id, str):
         return None
     reward = program.reward(reward_id)
     if reward is None:
         return None
+    if reward.cost == 0 and reward.kind is not RewardKind.PAY_WITH_POINTS:
+        # nothing to hold, but a free product taken without its stamp card's voucher
+        return Excess(0, f"{_receipt(event)} took {reward.id} directly; it is given only "
+                         "by a completed stamp card's voucher")
     taken = -event.points
     if reward.kind is RewardKind.PAY_WITH_POINTS:
         need = reward.min_points
@@ -247,6 +254,19 @@ def _redeem(program: Program, event: Event) -> Excess | None:
         return None
     return Excess(need - taken, f"{_receipt(event)} redeemed {reward.id} for {taken:,}; "
                                 f"in program {program.version} {priced}")
+
+
+def _voucher(state: MemberState, event: Event, code: object) -> Excess | None:
+    """A voucher is used once, and only one the member was issued: a second use (two
+    offline stores) or a made-up code gives a free product, which cannot be held, so HQ
+    is told."""
+    voucher = state.vouchers.get(str(code).upper())
+    if voucher is None:
+        return Excess(0, f"{_receipt(event)} used voucher {code}, which this member was "
+                         "never issued")
+    if voucher.status != "issued":
+        return Excess(0, f"{_receipt(event)} used voucher {code}, already {voucher.status}")
+    return None
 
 
 def _reverse(state: MemberState, event: Event) -> Excess | None:

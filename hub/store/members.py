@@ -87,6 +87,7 @@ def snapshot_values(state: MemberState, hub_seq: int, at: str | None = None) -> 
         "state": orjson.dumps(state.to_dict()).decode(),
         "balance": state.balance,
         "debt": state.debt,
+        "held": state.held,
         "last_tier": state.last_tier,
         "hub_seq": hub_seq,
         "last_hlc": state.last_hlc,

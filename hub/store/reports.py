@@ -30,9 +30,10 @@ def liability(conn: Connection) -> dict[str, Any]:
         row["credited"] += int(r.credited)
         row["debited"] += int(r.debited)
         row["origins"] += 1
-    total, debt, count = conn.execute(
+    total, debt, held, count = conn.execute(
         select(func.coalesce(func.sum(members.c.balance), 0),
-               func.coalesce(func.sum(members.c.debt), 0), func.count())).one()
+               func.coalesce(func.sum(members.c.debt), 0),
+               func.coalesce(func.sum(members.c.held), 0), func.count())).one()
     stores = [{"store": k, **v} for k, v in sorted(per_store.items())
               if k not in ("online", "hub")]
     return {
@@ -42,6 +43,7 @@ def liability(conn: Connection) -> dict[str, Any]:
         "hub": per_store.get("hub", {"points": 0})["points"],
         "total": int(total),
         "debt": int(debt),
+        "held": int(held),
         "members": int(count),
     }
 

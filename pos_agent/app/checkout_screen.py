@@ -261,8 +261,9 @@ class CheckoutScreen(Screen):
         rewards = [r for r in eligible_rewards(program, state, datetime.now(UTC))
                    if (left := stock_left(self.store.conn, program, r.id)) is None or left > 0]
         self.app.push_screen(
-            RedeemScreen(self.member.name, summary.balance, program.points_name,
-                         offers(rewards, summary.vouchers, summary.balance,
+            # what can be spent: points held for HQ review are in the balance but not here
+            RedeemScreen(self.member.name, summary.balance - summary.held, program.points_name,
+                         offers(rewards, summary.vouchers, summary.balance - summary.held,
                                 program.points_name),
                          currency=program.currency, exponent=program.currency_exponent,
                          confirm_by_scan=spend_needs_pin(program.spend_proof,

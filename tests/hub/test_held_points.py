@@ -111,6 +111,11 @@ def test_a_minted_earn_is_kept_held_refused_everywhere_until_released(hub: Hub,
     with hub.ctx.db.read() as conn:  # the member row is the fold of its ledger, hold and all
         assert rebuild_member(conn, member).to_dict() == snapshot.to_dict()
 
+    # finance sees them in the liability, apart
+    with hub.admin() as c:
+        held_before = c.get("/v1/admin/reports/liability").json()["held"]
+    assert held_before >= 999_999
+
     # HQ releases it in the flag review: the points become spendable
     config = write_config(tmp_path, hub.ctx.settings.hub.database_url)
     out = run_cli(config, "flags", "resolve", str(flag["id"]), "--release", "--note",
@@ -121,6 +126,8 @@ def test_a_minted_earn_is_kept_held_refused_everywhere_until_released(hub: Hub,
     assert resolved["resolution_note"] == "released 999,999 held points: checked the till roll"
     view = _member(hub, member)
     assert (view["held_points"], view["spendable"]) == (0, view["balance"])
+    with hub.admin() as c:
+        assert c.get("/v1/admin/reports/liability").json()["held"] == held_before - 999_999
     assert _online_redeem(hub, member).status_code == 200
     # a second release makes nothing twice
     again = run_cli(config, "flags", "resolve", str(flag["id"]), "--release", "--note", "x",

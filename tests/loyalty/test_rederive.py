@@ -161,6 +161,45 @@ def test_a_redeem_below_the_cost_is_the_shortfall(program):
     assert excess(program, state, h) is None
 
 
+def test_a_free_reward_comes_only_with_its_stamp_cards_voucher(program):
+    ledger = Ledger(program_version=program.version)
+    member = enrolled(program, ledger)
+    with pytest.raises(RedemptionError) as refused:
+        redeem(program, ledger.state(member), "free-coffee", START, receipt_no="R2")
+    assert refused.value.code == "voucher_only"
+    # a till that takes it anyway: nothing to hold, but HQ is told
+    taken = EventDraft(kind="redeem", member_id=member, points=0, ref="R2",
+                       data={"reward_id": "free-coffee"})
+    state = ledger.state(member)
+    [e] = ledger.record(taken, START)
+    found = excess(program, state, e)
+    assert found.points == 0
+    assert found.reason == ("receipt R2 took free-coffee directly; it is given only by a "
+                            "completed stamp card's voucher")
+
+
+def test_a_voucher_is_used_once_and_only_by_its_member(program):
+    ledger = Ledger(program_version=program.version)
+    member = enrolled(program, ledger)
+    sale = make_sale([SaleLine("LATTE", "coffee", 10, 350)])  # completes the coffee card
+    ledger.record(earn_for_sale(program, ledger.state(member), sale, START,
+                                receipt_no="R1").drafts, START)
+    [code] = list(ledger.state(member).vouchers)
+    use = EventDraft(kind="redeem", member_id=member, ref="R2",
+                     data={"voucher_used": code, "voucher_reward_id": "free-coffee"})
+    before = ledger.state(member)
+    [first] = ledger.record(use, START + timedelta(hours=1))
+    assert excess(program, before, first) is None
+    after = ledger.state(member)
+    [again] = ledger.record(replace(use, ref="R3"), START + timedelta(hours=2))
+    assert excess(program, after, again).reason == (
+        f"receipt R3 used voucher {code}, already used")
+    made_up = replace(use, ref="R4", data={"voucher_used": "VNOTISSUED1"})
+    [forged] = ledger.record(made_up, START + timedelta(hours=3))
+    assert excess(program, ledger.state(member), forged).reason == (
+        "receipt R4 used voucher VNOTISSUED1, which this member was never issued")
+
+
 def test_a_reverse_that_gives_back_more_than_its_receipt_took(program):
     ledger = Ledger(program_version=program.version)
     member = enrolled(program, ledger)

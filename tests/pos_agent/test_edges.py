@@ -218,17 +218,6 @@ def test_a_read_only_database_is_one_sentence_and_exit_3(till, capsys, monkeypat
     assert counts(till) == before
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
-                    reason="root writes read-only files anyway")
-def test_a_read_only_file_is_one_sentence(till, capsys):
-    till.chmod(0o444)
-    try:
-        code, _, err = run(capsys, "sale", "--amount", "3", "--no-print")
-    finally:
-        till.chmod(0o644)
-    assert code == EXIT_FAILED and "read-only" in err and "Traceback" not in err
-
-
 def _damage(till: Path, sql: str, *params) -> None:
     conn = sqlite3.connect(till)
     conn.execute(sql, params)
