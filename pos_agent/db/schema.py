@@ -566,4 +566,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        13,
+        "product catalogue (placeholder until filled)",
+        """
+        SELECT 1;
+        """,
+    ),
+    Migration(
+        14,
+        "member search by name and e-mail (placeholder until filled)",
+        """
+        SELECT 1;
+        """,
+    ),
 )
