@@ -120,5 +120,6 @@ def member_view(ctx: HubContext, member_id: str, at: datetime) -> dict[str, Any]
 
 def find(ctx: HubContext, **ident: str | None) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        member_id = member_store.find_member_id(conn, **ident)
+        member_id = member_store.find_member_id(conn, **ident,
+                                                region=ctx.settings.hub.region)
     return member_view(ctx, member_id, datetime.now(UTC))

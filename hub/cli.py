@@ -461,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hub import staff  # issue 16 part 4: `pos-hub staff ...`
     staff.register(sub, command, config, both, _ctx, _emit, _table)
+    from hub import catalogue  # issue 17: `pos-hub catalog import|export`
+    catalogue.register(sub, command, config, both, _ctx, _emit)
     return parser
 
 

@@ -24,6 +24,7 @@ from hub.store import members as member_store
 from hub.store import programs
 from hub.store.ingest import record_drafts
 from hub.tables import cards, online_orders, online_requests, reward_stock
+from loyalty.contact import PhoneError, normalise_phone
 from loyalty.earning import earn_for_sale, enrolment_drafts
 from loyalty.errors import RedemptionError, ReversalError, SaleError
 from loyalty.events import Kind, canonical_json
@@ -71,6 +72,13 @@ def enrol(ctx: HubContext, *, name: str, phone: str | None, email: str | None,
           birthday: date | None, referrer_card: str | None, consent_email: bool = False,
           consent_sms: bool = False) -> dict[str, Any]:
     at = datetime.now(UTC)
+    region = ctx.settings.hub.region
+    if phone:
+        # stored in E.164 like a till's enrolment, so both find it by any usual format
+        try:
+            phone = normalise_phone(phone, region)
+        except PhoneError as exc:
+            raise Invalid(str(exc), code="invalid_phone") from None
     with ctx.db.write() as conn:
         program = _program(conn)
         referrer = None
@@ -78,7 +86,8 @@ def enrol(ctx: HubContext, *, name: str, phone: str | None, email: str | None,
             rid = member_store.find_member_id(conn, card=referrer_card)
             referrer = member_store.lock_member(conn, ctx.db, rid).state
         for key, value in (("email", email), ("phone", phone)):
-            if value and member_store.find_member_id_or_none(conn, **{key: value}):
+            if value and member_store.find_member_id_or_none(conn, **{key: value},
+                                                             region=region):
                 raise Conflict(f"a member with this {key} already exists: look them up",
                                code="already_member")
         serial = next_counter(conn, ctx.db, "online_card")
@@ -105,7 +114,8 @@ def enrol(ctx: HubContext, *, name: str, phone: str | None, email: str | None,
 def lookup(ctx: HubContext, **ident: str | None) -> dict[str, Any]:
     at = datetime.now(UTC)
     with ctx.db.read() as conn:
-        member_id = member_store.find_member_id(conn, **ident)
+        member_id = member_store.find_member_id(conn, **ident,
+                                                region=ctx.settings.hub.region)
         profile = member_store.member_profile(conn, member_id)
         program = _program(conn)
     state = MemberState.from_dict(profile.pop("state"))

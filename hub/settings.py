@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.exceptions import ConfigError
 from loyalty.errors import ProgramError
@@ -45,6 +45,10 @@ class HubSection(BaseModel):
     migration period only; empty: no LOY1 code is accepted."""
     legacy_qr_until: date | None = None
     """Last day (UTC) a LOY1 code is accepted with `legacy_qr_key`; unset: none is."""
+    region: str = ""
+    """The country (ISO 3166 code such as FR) national phone numbers are read with in the
+    admin and online lookups and online enrolments, as a till's `[terminal] region`;
+    empty: only numbers written with + or 00 are rewritten to E.164."""
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     """Max events in one push or authorize request."""
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
@@ -71,6 +75,12 @@ class HubSection(BaseModel):
     revoked till retrying cannot lock out the other tills behind its store's address)."""
     auth_failure_window_s: int = Field(default=300, ge=1, le=86_400)
     """Seconds a failure counts for; 429 carries Retry-After until the oldest one expires."""
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        from loyalty.contact import check_region
+        return check_region(value)
 
     @model_validator(mode="after")
     def _no_public_legacy_key(self) -> HubSection:

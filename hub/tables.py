@@ -265,3 +265,32 @@ staff = Table(
 # A points_held flag resolved by releasing or cancelling its hold names the hub `release`
 # event it recorded (a cancel also names its `adjust` in adjust_event_id).
 flags.append_column(Column("release_event_id", String(36)))
+
+# -- product catalogue (issue 17)
+products = Table(
+    "products", metadata,
+    # HQ's catalogue (`pos-hub catalog import`), pulled by terminals. A product absent
+    # from a newer import is made inactive, never deleted: old receipts keep its name.
+    # Prices in the program currency's minor units, tax included; tax_rate in hundredths
+    # of a percent (550 = 5.5%).
+    Column("sku", String(40), primary_key=True),
+    Column("name", String(80), nullable=False),
+    Column("category", String(40), nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("tax_rate", Integer, nullable=False),
+    Column("barcodes", Text, nullable=False),  # as written, "|"-separated: export's order
+    Column("active", Boolean, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+product_barcodes = Table(
+    "product_barcodes", metadata,
+    # One row per barcode, keyed by its GTIN (a UPC-A as its 13-digit EAN form), so a
+    # code can belong to one product only; an inactive product keeps its codes until
+    # another product's import claims them.
+    Column("gtin", String(14), primary_key=True),
+    Column("code", String(14), nullable=False),
+    Column("sku", String(40), nullable=False),
+    Index("ix_product_barcodes_sku", "sku"),
+)

@@ -25,7 +25,10 @@ from decimal import (
     InvalidOperation,
     Overflow,
 )
+from typing import Any
 
+from loyalty.basket import Ticket, allocate
+from loyalty.errors import SaleError
 from loyalty.events import Event, EventDraft, Kind
 from loyalty.expiry import lot_expiry
 from loyalty.fold import MemberState
@@ -67,6 +70,73 @@ def purchase_points(
     return round_points(exact, program.rounding), tuple(used)
 
 
+@dataclass(frozen=True)
+class EarnLine:
+    """One line as the earn sees it: `net` is what the customer pays for it (after its
+    share of basket discounts), `earning` the part of it that earns (less its share of a
+    points payment unless `[program] earn_on_points_paid`), `stamp_qty` its units that
+    earn stamps (units a reward made free earn none)."""
+
+    line_no: int
+    sku: str
+    category: str
+    qty: int
+    net: int
+    earning: int
+    stamp_qty: int
+
+
+def earn_lines(program: Program, sale: Sale | Ticket, points_paid: int = 0) -> list[EarnLine]:
+    """The earn's view of a sale or a priced ticket, `points_paid` (money paid with
+    points) shared over the lines by their net: `earn_lines(program, ticket, 300)`."""
+    if isinstance(sale, Ticket):
+        raw = [(ln.line_no, ln.sku, ln.category, ln.qty, ln.net, ln.qty - ln.free_qty)
+               for ln in sale.lines]
+    else:
+        raw = [(i, ln.sku, ln.category, ln.qty, ln.total, ln.qty)
+               for i, ln in enumerate(sale.lines, 1)]
+    total = sum(r[4] for r in raw)
+    if points_paid < 0 or points_paid > total:
+        raise SaleError("the part paid with points must be between 0 and the total")
+    shares = dict(allocate(0 if program.earn_on_points_paid else points_paid,
+                           [(r[0], r[4]) for r in raw]))
+    return [EarnLine(no, sku, cat, qty, net, net - shares.get(no, 0), sq)
+            for no, sku, cat, qty, net, sq in raw]
+
+
+def earn_items(program: Program, tier: Tier, lines: list[EarnLine],
+               day: date) -> tuple[int, tuple[str, ...], list[dict[str, Any]]]:
+    """Purchase points of `lines` (exactly as `purchase_points`: summed exactly, rounded
+    once), the promotions used, and per line the record a line return needs:
+    `{"line_no", "sku", "category", "qty", "net", "earning", "exact", "points",
+    "stamps"}`. A line's `points` is its share of the rounded total (rounded on the
+    running sum, so the shares add up to it); `exact` its unrounded points as decimal text."""
+    used: list[str] = []
+    items: list[dict[str, Any]] = []
+    running = Decimal(0)
+    given = 0
+    for ln in lines:
+        multiplier, promos = line_multiplier(
+            program, tier, SaleLine(ln.sku, ln.category, ln.qty, 0), day)
+        used += [p for p in promos if p not in used]
+        exact = _EXACT.scaleb(_EXACT.multiply(Decimal(ln.earning * program.earn_rate),
+                                              multiplier), -program.currency_exponent)
+        running = _EXACT.add(running, exact)
+        share = round_points(running, program.rounding) - given
+        given += share
+        stamps = {card.id: ln.stamp_qty for card in program.stamp_cards
+                  if ln.stamp_qty and (ln.category in card.categories
+                                       or ln.sku in card.products)}
+        items.append({"line_no": ln.line_no, "sku": ln.sku, "category": ln.category,
+                      "qty": ln.qty, "net": ln.net, "earning": ln.earning,
+                      "exact": _decimal_text(exact), "points": share, "stamps": stamps})
+    return given, tuple(used), items
+
+
+def _decimal_text(value: Decimal) -> str:
+    return format(value.normalize(_EXACT), "f") if value else "0"
+
+
 def stamps_for_lines(program: Program, lines: tuple[SaleLine, ...]) -> dict[str, int]:
     stamps: dict[str, int] = {}
     for card in program.stamp_cards:
@@ -105,19 +175,34 @@ class EarnResult:
 def earn_for_sale(
     program: Program,
     state: MemberState,
-    sale: Sale,
+    sale: Sale | Ticket,
     at: datetime,
     *,
     receipt_no: str,
     birthday: date | None = None,
+    points_paid: int = 0,
 ) -> EarnResult:
     """The events a sale earns: purchase points and stamps, card completions, and the
-    day's visit bonus and the birthday bonus when they are due."""
+    day's visit bonus and the birthday bonus when they are due. `sale` is a Sale (lines
+    at their price) or a priced Ticket (each line earns on its net, after its share of
+    the ticket's discounts; units a reward made free earn no stamp); `points_paid` is the
+    money paid with points (`Settlement.points_value`), which earns only with `[program]
+    earn_on_points_paid`:
+    `earn_for_sale(program, state, ticket, at, receipt_no="S001-T1-000042", points_paid=300)`.
+
+    The earn's `data.items` holds each line's facts (see `earn_items`), so a return by
+    line (loyalty.reversal.return_lines) takes back exactly what it earned."""
     spend = qualifying_spend(state, program, at)
     tier = tier_at(state, program, at, spend=spend)
     day = local_day(program, at)
-    points, promos = purchase_points(program, tier, sale.lines, day)
-    stamps = stamps_for_lines(program, sale.lines)
+    lines = earn_lines(program, sale, points_paid)
+    points, promos, items = earn_items(program, tier, lines, day)
+    stamps: dict[str, int] = {}
+    for item in items:
+        for card_id, n in item["stamps"].items():
+            stamps[card_id] = stamps.get(card_id, 0) + n
+    # the lines at their price, as earns have always recorded them (readers of "lines")
+    gross = [[ln.sku, ln.category, ln.qty, ln.unit_price] for ln in sale.lines]
     # Every lot this sale credits is in the same tier at the same instant.
     expires_at = lot_expiry(state, program, at, tier)
     drafts = [
@@ -130,10 +215,13 @@ def earn_for_sale(
             currency=program.currency,
             ref=receipt_no,
             data={
-                "lines": [[ln.sku, ln.category, ln.qty, ln.unit_price] for ln in sale.lines],
+                "lines": gross,
                 "tier": tier.name,
                 "promotions": list(promos),
                 "expires_at": expires_at,
+                "items": items,
+                "rounding": program.rounding.value,
+                "points_paid": points_paid,
             },
         )
     ]
@@ -271,6 +359,26 @@ def recompute_earn(program: Program, event: Event) -> int:
     """What an `earn` event's points should be under `program`, from its own recorded
     lines and tier: the hub compares this with the event and flags a mismatch."""
     tier = program.tier_named(event.data.get("tier", "")) or program.tiers[0]
+    day = local_day(program, event.occurred)
+    if event.data.get("items"):
+        points, _, _ = earn_items(program, tier, lines_of_items(program, event.data), day)
+        return points
     lines = tuple(SaleLine(*line) for line in event.data.get("lines", ()))
-    points, _ = purchase_points(program, tier, lines, local_day(program, event.occurred))
+    points, _ = purchase_points(program, tier, lines, day)
     return points
+
+
+def lines_of_items(program: Program, data: dict[str, Any]) -> list[EarnLine]:
+    """The earn lines an earn event's `data.items` records, with the part that earns
+    re-derived under `program` from the nets and `data.points_paid` (not the recorded
+    `earning`): what the hub re-derives with. Stamps: one per unit, the most a line
+    can give."""
+    paid = data.get("points_paid", 0)
+    items = data["items"]
+    total = sum(i["net"] for i in items)
+    paid = paid if type(paid) is int and 0 <= paid <= total else 0
+    shares = dict(allocate(0 if program.earn_on_points_paid else paid,
+                           [(i["line_no"], i["net"]) for i in items]))
+    return [EarnLine(i["line_no"], str(i.get("sku", "")), str(i.get("category", "")),
+                     i["qty"], i["net"], i["net"] - shares.get(i["line_no"], 0), i["qty"])
+            for i in items]

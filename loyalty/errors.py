@@ -6,6 +6,7 @@
      ├── SaleError               a sale that cannot be recorded (bad line, negative total)
      ├── RedemptionError         a redemption refused; `.code` says why
      ├── ReversalError           a void/refund that cannot be done (already voided, too much)
+ ├── TenderError             a payment that cannot be taken (not enough, change from a card)
      ├── LedgerError             an event that breaks the ledger's rules (bad chain, bad kind)
      ├── QRError                 a member QR payload that is malformed or forged
      └── TextError               a name or free text holding a control character
@@ -48,6 +49,10 @@ class RedemptionError(LoyaltyError):
 
 class ReversalError(LoyaltyError):
     """A void or refund that cannot be done."""
+
+
+class TenderError(LoyaltyError):
+    """A payment that cannot be taken (loyalty.tender); the message says what to do."""
 
 
 class LedgerError(LoyaltyError):

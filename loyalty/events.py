@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -205,6 +206,47 @@ def data_problem(data: dict[str, Any]) -> str | None:
     full = data.get("full")
     if full is not None and not isinstance(full, bool):
         return "data.full must be true or false"
+    return _line_data_problem(data)
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+_DECIMAL = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,30})?")
+
+
+def _is_decimal(value: Any) -> bool:
+    """Decimal text such as "31.5" (a line's exact points, read by returns by line)."""
+    return isinstance(value, str) and _DECIMAL.fullmatch(value) is not None
+
+
+def _line_data_problem(data: dict[str, Any]) -> str | None:
+    """The shapes issue 17 added: an earn's `items`, a return's `returns`, a void's
+    `vouchers_revoked`, a stamp event's `card` and `completed` (all read by the fold)."""
+    items = data.get("items")
+    if items is not None and not (isinstance(items, list) and all(
+            isinstance(i, dict) and all(_is_int(i.get(k)) for k in
+                                        ("line_no", "qty", "net", "earning"))
+            and _is_decimal(i.get("exact")) and isinstance(i.get("stamps", {}), dict)
+            and all(_is_int(v) for v in i.get("stamps", {}).values()) for i in items)):
+        return ("data.items must be a list of {line_no, qty, net, earning, exact, stamps} "
+                "with integers, exact as decimal text")
+    returns = data.get("returns")
+    if returns is not None and not (isinstance(returns, list) and all(
+            isinstance(r, dict) and _is_int(r.get("line_no")) and _is_int(r.get("qty"))
+            and r["qty"] > 0 for r in returns)):
+        return "data.returns must be a list of {line_no, qty} with a positive qty"
+    revoked = data.get("vouchers_revoked")
+    if revoked is not None and not (isinstance(revoked, list)
+                                    and all(isinstance(c, str) for c in revoked)):
+        return "data.vouchers_revoked must be a list of voucher codes"
+    completed = data.get("completed")
+    if completed is not None and not (_is_int(completed) and completed > 0):
+        return "data.completed must be a positive integer"
+    card = data.get("card")
+    if card is not None and not isinstance(card, str):
+        return "data.card must be text"
     profile = data.get("profile")
     if profile is not None and not isinstance(profile, dict):
         return "data.profile must be an object"

@@ -70,6 +70,18 @@ class ReceiptRecord:
     reversed_purchase_stamps: dict[str, int] = field(default_factory=dict)
     reversed_amount: int = 0
     voided: bool = False
+    completions: dict[str, list[Any]] = field(default_factory=dict)
+    """Per voucher a stamp card completion on this receipt issued: [card, stamps it took],
+    so a void gives back exactly the completions whose voucher it can still revoke."""
+    items: list[list[Any]] = field(default_factory=list)
+    """The sale's lines as the earn recorded them (issue 17), for returns by line:
+    [line_no, qty, net, earning, exact points (decimal text), {card: stamps}]."""
+    earn_rounding: str = ""
+    """The rounding the earn used (`Rounding` value): a line return rounds the same way."""
+    returned: dict[str, int] = field(default_factory=dict)
+    """Units returned so far per line number (text keys: snapshots are JSON)."""
+    refunded_by_amount: bool = False
+    """A partial refund by amount (not by line) was made: lines can no longer be returned."""
 
 
 @dataclass
@@ -506,12 +518,21 @@ def _record_receipt(state: MemberState, event: Event, at: datetime) -> None:
     rec.amount += event.amount
     for card, delta in event.stamps.items():
         rec.stamps[card] = rec.stamps.get(card, 0) + delta
+    data = event.data
     if event.kind == Kind.EARN:
         rec.earn_event_id = event.event_id
         rec.purchase_points += event.points
         for card, delta in event.stamps.items():
             rec.purchase_stamps[card] = rec.purchase_stamps.get(card, 0) + delta
-    data = event.data
+        if data.get("items"):
+            rec.items = [[i["line_no"], i["qty"], i["net"], i["earning"], i["exact"],
+                          dict(i.get("stamps", {}))] for i in data["items"]]
+            rec.earn_rounding = str(data.get("rounding", ""))
+    if event.kind == Kind.STAMP and data.get("card") and data.get("completed"):
+        card = data["card"]
+        each = -event.stamps.get(card, 0) // data["completed"]
+        for voucher in data.get("vouchers_issued", ()):
+            rec.completions[voucher["code"]] = [card, each]
     if event.kind == Kind.REDEEM and data.get("reward_id"):
         rec.rewards.append(data["reward_id"])
 
@@ -536,13 +557,21 @@ def _record_reversal(state: MemberState, event: Event) -> None:
         rec.reversed_purchase_stamps[card] = rec.reversed_purchase_stamps.get(card, 0) + delta
     if event.amount and rec.earn_event_id in state.spend:
         state.spend[rec.earn_event_id][1] += event.amount
+    for entry in data.get("returns", ()):
+        key = str(entry["line_no"])
+        rec.returned[key] = rec.returned.get(key, 0) + entry["qty"]
+    if not data.get("full") and "returns" not in data and event.amount:
+        rec.refunded_by_amount = True
     if data.get("full"):
         rec.voided = True
         for key in rec.once_keys:
             state.once_keys.discard(key)
         for rid in rec.rewards:
             state.reward_counts[rid] = state.reward_counts.get(rid, 0) - 1
-        for code in rec.vouchers_issued:
+        # Voids recorded since issue 17 name the vouchers they revoke (a used one whose
+        # completion stays is not among them); older voids revoked every voucher issued.
+        revoked = data.get("vouchers_revoked")
+        for code in rec.vouchers_issued if revoked is None else revoked:
             if code in state.vouchers:
                 state.vouchers[code].status = "revoked"
         for code in rec.vouchers_used:

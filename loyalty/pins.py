@@ -129,7 +129,7 @@ def lock_wait(until: datetime | None, at: datetime) -> str | None:
 def spend_needs_pin(policy: str, found_by: str) -> bool:
     """True when a member found this way must give their PIN to spend, under the program's
     `spend_proof`: a scanned signed QR always proves possession; `any` lets a typed card
-    number spend too; a phone number never does."""
+    number spend too; a phone number, a name or an e-mail never does."""
     if found_by == "qr":
         return False
     return not (policy == "any" and found_by == "card")
@@ -142,6 +142,8 @@ def spend_refusal(policy: str, found_by: str, *, pin_given: bool) -> str | None:
         return None
     how = ("typed card numbers" if found_by == "card"
            else "a member found by phone number" if found_by == "phone"
+           else "a member found by name" if found_by == "name"
+           else "a member found by e-mail" if found_by == "email"
            else "a member found this way")
     if policy == "qr_only":
         return (f"{how} can earn but not spend, and this program accepts only the member's "

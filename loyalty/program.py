@@ -160,6 +160,11 @@ class Reward(_Model):
     """Pay with points: limits on how many points one payment may use."""
     voucher_days: int = Field(default=90, ge=1)
     """Vouchers and gift cards issued for this reward are valid this many days."""
+    products: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    """Basket rewards (free product, percent or fixed discount) apply only to lines of
+    these SKUs or categories; both empty: a stamp card's reward takes its card's, any
+    other every line (loyalty.basket)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -253,6 +258,11 @@ class Program(_Model):
     """What points are called everywhere, e.g. "Stars"."""
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     currency_exponent: int = Field(default=2, ge=0, le=3)
+    cash_rounding: int = Field(default=0, ge=0)
+    """Cash payments are rounded to a multiple of this, in currency units in the file
+    ("0.05" for CHF) and minor units here; 0: no rounding (EUR). loyalty.tender."""
+    earn_on_points_paid: bool = False
+    """Whether the part of a sale paid with points earns points too (loyalty.earning)."""
     timezone: str = "UTC"
     """Dates (promotions, birthdays, day reports, visit bonus) are counted in this zone."""
     earn_rate: int = Field(default=1, ge=0, le=1000)
@@ -339,6 +349,10 @@ class Program(_Model):
         for name, default in _LATER_DEFAULTS.items():
             if content.get(name) == default:
                 del content[name]
+        for reward in content.get("rewards", ()):
+            for name, default in _LATER_REWARD_DEFAULTS.items():
+                if reward.get(name) == default:
+                    del reward[name]
         return json.dumps(content, sort_keys=True, separators=(",", ":"))
 
     def reward(self, reward_id: str) -> Reward | None:
@@ -351,8 +365,11 @@ class Program(_Model):
         return next((c for c in self.stamp_cards if c.id == card_id), None)
 
 
-_LATER_DEFAULTS: dict[str, Any] = {"spend_proof": "qr_or_pin"}
+_LATER_DEFAULTS: dict[str, Any] = {"spend_proof": "qr_or_pin", "cash_rounding": 0,
+                                   "earn_on_points_paid": False}
 """Program settings added after programs were published, with their defaults."""
+_LATER_REWARD_DEFAULTS: dict[str, Any] = {"products": [], "categories": []}
+"""The same for each reward's settings."""
 
 
 def _unique(values: list[str], key: str, field: str) -> None:
@@ -373,6 +390,15 @@ def _to_minor(raw: dict[str, Any]) -> dict[str, Any]:
         return raw  # the field validator reports it
     raw = {k: ([dict(x) if isinstance(x, dict) else x for x in v] if isinstance(v, list) else v)
            for k, v in raw.items()}
+    if raw.get("cash_rounding") is not None:
+        value = raw["cash_rounding"]
+        if isinstance(value, bool) or (isinstance(value, int) and value < 0):
+            raise ProgramError("program.cash_rounding", "must be an amount such as \"0.05\"")
+        text = repr(value) if isinstance(value, float) else str(value)
+        try:
+            raw["cash_rounding"] = parse_amount(text, exponent)
+        except MoneyError as exc:
+            raise ProgramError("program.cash_rounding", str(exc)) from exc
     for section, field in _MONEY_FIELDS:
         items = raw.get(section)
         if not isinstance(items, list):

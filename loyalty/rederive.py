@@ -39,14 +39,21 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
-from loyalty.earning import local_day, purchase_points, stamps_for_lines
+from loyalty.earning import (
+    earn_items,
+    lines_of_items,
+    local_day,
+    purchase_points,
+    stamps_for_lines,
+)
 from loyalty.errors import ReversalError
 from loyalty.events import Event, Kind
 from loyalty.fold import MemberState
 from loyalty.ids import deterministic_event_id
 from loyalty.program import Program, RewardKind, Tier
-from loyalty.reversal import reverse_receipt
+from loyalty.reversal import return_lines, reverse_receipt
 from loyalty.sale import SaleLine
 from loyalty.tiers import tier_at
 
@@ -169,11 +176,34 @@ def _reaches(state: MemberState, program: Program, tier: Tier, at: datetime) -> 
     return False
 
 
+def _items_usable(event: Event) -> bool:
+    """Whether the earn's `items` (issue 17: nets after discounts) can be re-derived
+    from: well formed (the hub's edge checked their shapes) and adding up to its amount."""
+    items = event.data.get("items")
+    return (isinstance(items, list) and bool(items)
+            and all(i["qty"] >= 1 and i["net"] >= 0 for i in items)
+            and sum(i["net"] for i in items) == event.amount)
+
+
 def _earn(program: Program, state: MemberState, event: Event) -> Excess | None:
-    lines = _lines(event)
     tier, why = _tier(program, state, event)
-    expected, _ = purchase_points(program, tier, lines, local_day(program, event.occurred))
-    stamps = stamps_for_lines(program, lines)
+    day = local_day(program, event.occurred)
+    if _items_usable(event):
+        earn_lines = lines_of_items(program, event.data)
+        expected, _, items = earn_items(program, tier, earn_lines, day)
+        stamps = stamps_for_lines(program, tuple(
+            SaleLine(ln.sku, ln.category, ln.qty, 0) for ln in earn_lines))
+        # a line's recorded exact points decide what a return of it takes back: one
+        # written above the rules would keep points when the line comes back
+        bad = [mine["line_no"] for mine, said in zip(items, event.data["items"], strict=True)
+               if Decimal(said["exact"]) > Decimal(mine["exact"])]
+        if bad and expected == event.points:
+            return Excess(0, f"{_receipt(event)}: line(s) {', '.join(map(str, bad))} record "
+                             f"more exact points than program {program.version} gives")
+    else:
+        lines = _lines(event)
+        expected, _ = purchase_points(program, tier, lines, day)
+        stamps = stamps_for_lines(program, lines)
     extra = {card: n - stamps.get(card, 0) for card, n in event.stamps.items()
              if n > stamps.get(card, 0)}
     if expected == event.points and not extra:
@@ -271,9 +301,14 @@ def _voucher(state: MemberState, event: Event, code: object) -> Excess | None:
 
 def _reverse(state: MemberState, event: Event) -> Excess | None:
     full = bool(event.data.get("full"))
+    returns = event.data.get("returns")
     try:
-        expected = reverse_receipt(state, event.ref,
-                                   refund_amount=None if full else -event.amount).points
+        if returns:
+            expected = return_lines(state, event.ref,
+                                    [(r["line_no"], r["qty"]) for r in returns]).points
+        else:
+            expected = reverse_receipt(state, event.ref,
+                                       refund_amount=None if full else -event.amount).points
     except ReversalError:
         expected = 0  # nothing left to reverse: it may take points back, never give any
     if event.points <= expected:

@@ -37,6 +37,7 @@ from pos_agent.store import Store, open_store
 from pos_agent.sync.setup import build_agent, build_authorizer
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+DEMO_CATALOGUE = Path(__file__).resolve().parent / "data" / "demo_catalogue.csv"
 
 
 def _say(text: str = "") -> None:
@@ -85,6 +86,8 @@ def start_hub(folder: Path, config: Path, origin: str) -> tuple[Hub, str]:
                           folder).strip().splitlines()[-1]
     admin_token = _run([hub_cli, "admin", "add", "demo-hq", "--config", str(config)],
                        folder).strip().splitlines()[-1]
+    # HQ's cafe catalogue, imported as a store manager would (issue 17)
+    _run([hub_cli, "catalog", "import", str(DEMO_CATALOGUE), "--config", str(config)], folder)
     process, url = _spawn_hub(folder, config)
     return Hub(process, url, admin_token), terminal_token
 
@@ -143,6 +146,64 @@ def _member_line(store: Store, member_id: str) -> str:
     return f"{s.balance} {s.points_name}, tier {s.tier}{nxt}; {stamps}"
 
 
+def _pull_catalogue(store: Store) -> None:
+    """The till's first sync: HQ's catalogue (and program) arrive before the first sale."""
+    from pos_agent.catalogue import catalogue_size, product_by_code, search_products
+
+    agent = build_agent(store.settings, store)
+    if agent is None:
+        return
+    report = agent.sync_once()
+    agent.client.close()
+    active, _ = catalogue_size(store)
+    if not active:  # the till works without it: sales name their SKUs
+        _say(f"0. (no catalogue pulled: {report.error or 'the hub sent none'})")
+        return
+    latte = product_by_code(store, "3760123450034")
+    found = ", ".join(p.name for p in search_products(store, "cafe"))
+    _say(f"0. Catalogue pulled from the hub: {active} products ({report.pulled} changes); "
+         f"scan 3760123450034 -> {latte.name}; search 'cafe' -> {found}")
+
+
+def _basket(store: Store, found, show_receipts: bool) -> None:
+    """A checkout from the catalogue: a reward on the basket, a split tender, then a line
+    returned; each receipt printed at once, so it shows the balance of that moment."""
+    from loyalty.basket import Applied, Basket, add_item
+    from loyalty.tender import card, cash
+    from pos_agent.catalogue import catalogue_size, product_by_code
+    from pos_agent.operations import checkout, refund_lines
+
+    if not catalogue_size(store)[0]:
+        return
+    pn = store.active_program().points_name
+    basket = Basket()
+    for code, qty in (("3760123450034", 2), ("CROISSANT", 2), ("MADELEINES", 1)):
+        p = product_by_code(store, code)
+        basket = add_item(basket, sku=p.sku, name=p.name, category=p.category,
+                          unit_price=p.price, tax_rate=p.tax_rate, qty=qty)
+    sale = checkout(store, found.member_id, basket, [Applied("ten-off")],
+                    [card(500), cash(1000)], found_by=found.found_by)
+    t = sale.ticket
+    _say(f"7b. Basket {sale.receipt_no}: {len(t.lines)} lines {_eur(t.subtotal)}, "
+         f"{t.discounts[0].label} -{_eur(t.discount_total)} -> {_eur(t.total)}; card 5.00 "
+         f"+ cash 10.00, change {_eur(sale.settlement.change)}; -{sale.points_spent} "
+         f"+{sale.points_earned} {pn}")
+    print_receipt(store, sale.receipt_no)
+    back = refund_lines(store, sale.receipt_no, [(3, 1)], reason="box damaged")
+    split = " + ".join(f"{r['kind']} {_eur(r['amount'])}" for r in back.refunds)
+    stamps = ", ".join(f"{-n} {card} stamp" for card, n in back.stamps.items()) or "no stamp"
+    _say(f"7c. Returned the madeleines ({back.receipt_no}): {split}; "
+         f"{back.points_reversed} {pn} and {stamps} taken back (that line's only); "
+         f"{_member_line(store, found.member_id)}")
+    print_receipt(store, back.receipt_no)
+    if show_receipts:
+        for no in (sale.receipt_no, back.receipt_no):
+            for job_id in jobs_for_receipt(store, no):
+                preview = job_preview(store, job_id)
+                if preview:
+                    _say("    " + preview.replace("\n", "\n    "))
+
+
 def walk_through(store: Store, hub: Hub | None, show_receipts: bool) -> str:
     """The scripted day at the counter. Returns the demo member's card number."""
     program = store.active_program()
@@ -193,6 +254,7 @@ def walk_through(store: Store, hub: Hub | None, show_receipts: bool) -> str:
     _say(f"7. Voided {r4.receipt_no}: {void.points_reversed} {pn} taken back; "
          f"{_member_line(store, found.member_id)}")
     print_pending(store)  # every slip and receipt of the walk-through, oldest first
+    _basket(store, found, show_receipts)
 
     state, summary = member_view(store, found.member_id)
     refold = fold(own_events(store.conn, found.member_id))
@@ -254,6 +316,8 @@ def run_demo(folder: Path, *, open_app: bool, reset: bool) -> int:
                           certificate=certificate, hub_public_key=hub_key)
             where = f"hub at {hub.url}" if hub else "no hub"
             _say(f"Demo in {folder}: {where}, terminal {origin} ready")
+            if hub is not None:
+                _pull_catalogue(store)
             walk_through(store, hub, show_receipts=True)
         else:
             if hub is not None:

@@ -3,7 +3,8 @@
     PosError                       base: str(exc) is one line a cashier or manager can act on
      ├── ConfigError               the config file is missing or invalid (names the key)
      ├── StoreError                the local ledger refused an operation
-     │    ├── MemberNotFound       no member for that card, phone or QR
+     │    ├── MemberNotFound       no member for that card, phone, QR, name or e-mail
+ │    │    └── SeveralMembers  a name matches several: `.candidates` to choose from
      │    ├── ReceiptNotFound      no receipt with that number on this terminal
      │    ├── NotInitialised       `pos init` has not been run for this database
      │    └── CorruptRow           a row of the database does not decode (`pos check`)
@@ -36,6 +37,15 @@ class StoreError(PosError):
 
 class MemberNotFound(StoreError):
     """No member matches the card number, phone or QR given."""
+
+
+class SeveralMembers(MemberNotFound):
+    """A name (or a shared phone) matches more than one member: `candidates` holds them
+    (`pos_agent.members.MemberMatch`) for the cashier to choose."""
+
+    def __init__(self, message: str, candidates: list) -> None:
+        super().__init__(message)
+        self.candidates = candidates
 
 
 class ReceiptNotFound(StoreError):

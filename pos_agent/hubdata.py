@@ -46,7 +46,7 @@ def apply_pull_page(store: Store, changes: list[dict], cursor: int,
             for change in changes:
                 kind = change.get("type")
                 if kind == "member":
-                    _apply_member(conn, change, now_text)
+                    _apply_member(conn, change, now_text, store.settings.terminal.region)
                     # Fixed-width stamps: string order is clock order.
                     latest_stamp = max(latest_stamp, (change.get("snapshot") or {}).get(
                         "last_hlc") or "")
@@ -56,6 +56,9 @@ def apply_pull_page(store: Store, changes: list[dict], cursor: int,
                     apply_staff_change(conn, change, now_text)
                 elif kind == "terminal_key":  # a till's certificate, or its revocation
                     apply_key_change(conn, change, now_text)
+                elif kind == "product":  # the catalogue (issue 17): pos_agent.catalogue
+                    from pos_agent.catalogue import apply_product_change
+                    apply_product_change(conn, change, now_text)
                 elif kind == "stock":
                     conn.execute(
                         "INSERT INTO reward_stock (reward_id, units_left, change_seq, updated_at) "
@@ -76,17 +79,25 @@ def apply_pull_page(store: Store, changes: list[dict], cursor: int,
     return applied
 
 
-def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str) -> None:
+def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str,
+                  region: str = "") -> None:
+    from loyalty.contact import normalise_phone_or_keep
+    from pos_agent.members import index_member_name
+
     member_id = change["member_id"]
     profile = change.get("profile") or {}
+    # Read with this store's region, as at enrolment: a number the hub holds in another
+    # form (an older hub, an online sign-up) is still found by what the cashier types.
+    phone = normalise_phone_or_keep(profile.get("phone"), region)
     conn.execute(
         "INSERT INTO members (member_id, name, phone, email, birthday, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id) DO UPDATE SET "
         "name = excluded.name, phone = excluded.phone, email = excluded.email, "
         "birthday = excluded.birthday, updated_at = excluded.updated_at",
-        (member_id, profile.get("name") or "", profile.get("phone"), profile.get("email"),
+        (member_id, profile.get("name") or "", phone, profile.get("email"),
          profile.get("birthday"), now_text),
     )
+    index_member_name(conn, member_id, profile.get("name") or "")
     for card in profile.get("card_numbers") or ():
         if is_valid_card_number(card):
             # The hub is the authority on which member a card belongs to.

@@ -1,6 +1,11 @@
-"""Members on the terminal: lookup by card, phone or QR; what to show; enrol; link a card.
+"""Members on the terminal: lookup by card, phone, QR, name or e-mail; what to show;
+enrol; link a card.
 
     >>> match = find_member(store, "LOY2:6012345678901234:3WIZ47IU:6ELB...")  # or card, phone
+    >>> find_member(store, "06 11 22 33 44").found_by      # [terminal] region = "FR"
+    'phone'
+    >>> [m.name for m in search_members(store, "cam dup")]  # prefix of any word, no accents
+    ['Camille Dupont', 'Camille Dupré']
     >>> state, summary = member_view(store, match.member_id)
     >>> summary.balance, summary.tier
     >>> enrolled = enrol(store, name="Ann", phone="+33 6 12 34 56 78")
@@ -14,10 +19,19 @@ receipts all call it.
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Literal
 
+from loyalty.contact import (
+    PhoneError,
+    fold_name,
+    looks_like_phone,
+    name_words,
+    normalise_email,
+)
+from loyalty.contact import normalise_phone as _e164
 from loyalty.errors import QRError
 from loyalty.events import EventDraft, Kind
 from loyalty.fold import MemberState
@@ -25,7 +39,7 @@ from loyalty.ids import is_valid_card_number, make_card_number, new_member_id
 from loyalty.member_qr import looks_like_payload
 from loyalty.summary import MemberSummary, member_summary
 from loyalty.validation import check_text, is_ascii_digits
-from pos_agent.exceptions import MemberNotFound, StoreError
+from pos_agent.exceptions import MemberNotFound, SeveralMembers, StoreError
 from pos_agent.keys import sign_member_card, verify_member_payload
 from pos_agent.ledger import build_state, record
 
@@ -33,7 +47,7 @@ if TYPE_CHECKING:
     from pos_agent.ledger import Recorder
     from pos_agent.store import Store
 
-FoundBy = Literal["card", "phone", "qr"]
+FoundBy = Literal["card", "phone", "qr", "name", "email"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_NAME = 80
 
@@ -44,7 +58,8 @@ class MemberMatch:
     card_number: str | None
     name: str
     found_by: FoundBy
-    """How the cashier identified the member: a phone number is not enough to spend."""
+    """How the cashier identified the member: only "qr" (or a PIN) is enough to spend;
+    a phone number, a name or an e-mail never is (pos_agent.pins.prove_possession)."""
 
 
 @dataclass(frozen=True)
@@ -57,15 +72,24 @@ class Enrolment:
     state: MemberState
 
 
-def normalise_phone(text: str) -> str:
-    """Digits only, a leading + kept: '+33 (0)6 12-34' -> '+330612...'. Refuses too short."""
+def normalise_phone(text: str, region: str = "") -> str:
+    """E.164 with the store's region (loyalty.contact.normalise_phone), a StoreError for
+    what cannot be a phone number.
+
+        >>> normalise_phone("06 11 22 33 44", "FR")
+        '+33611223344'
+    """
+    try:
+        return _e164(text, region)
+    except PhoneError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def _legacy_phone(text: str) -> str:
+    # The rule before migration 14 (digits, a leading + kept): a stored number phonenumbers
+    # could not read was kept in this form, and is still found by it.
     raw = text.strip()
-    digits = re.sub(r"\D", "", raw)
-    if not digits.isascii():  # \D keeps "٣٣٦..." (Arabic-Indic digits): refuse, not guess
-        raise StoreError(f"'{text}' is not a phone number: type the digits 0-9, e.g. +33612345678")
-    if not 6 <= len(digits) <= 15:
-        raise StoreError(f"'{text}' is not a phone number: type 6 to 15 digits, e.g. +33612345678")
-    return ("+" if raw.startswith("+") else "") + digits
+    return ("+" if raw.startswith("+") else "") + re.sub(r"\D", "", raw)
 
 
 def looks_like_card(text: str) -> bool:
@@ -74,10 +98,18 @@ def looks_like_card(text: str) -> bool:
 
 
 def find_member(store: Store, text: str) -> MemberMatch:
-    """The member for a card number, a phone number or a member QR payload."""
+    """The member for a card number, a phone number (any usual format, read with
+    `[terminal] region`), a member QR payload, an e-mail address (case-insensitive) or a
+    name (prefix of any word, accents and case ignored). A name that fits several
+    members raises SeveralMembers with the candidates (`search_members`) to choose from.
+
+        >>> find_member(store, "dupónt").found_by
+        'name'
+    """
     text = text.strip()
     if not text:
-        raise MemberNotFound("no member given: scan the QR code or type the card or phone number")
+        raise MemberNotFound("no member given: scan the QR code or type the card or phone "
+                             "number, a name or an e-mail")
     if looks_like_payload(text):
         try:
             card = verify_member_payload(store, text)  # public keys only (pos_agent.keys)
@@ -91,22 +123,98 @@ def find_member(store: Store, text: str) -> MemberMatch:
                 f"card number {card} is not valid (check digit): retype it or scan the card"
             )
         return _by_card(store, card, "card")
-    phone = normalise_phone(text)
+    if "@" in text:
+        return _by_email(store, text)
+    if not looks_like_phone(text):
+        return _by_name(store, text)
+    phone = normalise_phone(text, store.settings.terminal.region)
     rows = store.conn.execute(
         "SELECT m.member_id, m.name, (SELECT c.card_number FROM cards c WHERE c.member_id = "
-        "m.member_id ORDER BY c.added_at LIMIT 1) FROM members m WHERE m.phone = ? LIMIT 2",
-        (phone,),
+        "m.member_id ORDER BY c.added_at LIMIT 1) FROM members m WHERE m.phone IN (?, ?) "
+        "LIMIT 2",
+        (phone, _legacy_phone(text)),
     ).fetchall()
     if not rows:
         raise MemberNotFound(
             f"no member with phone {phone}: check the number, use the card, or enrol them"
         )
     if len(rows) > 1:
-        raise MemberNotFound(
-            f"several members share phone {phone}: use the card number or QR code instead"
-        )
+        raise SeveralMembers(
+            f"several members share phone {phone}: use the card number or QR code instead",
+            [MemberMatch(r[0], r[2], r[1], "phone") for r in rows])
     member_id, name, card = rows[0]
     return MemberMatch(member_id, card, name, "phone")
+
+
+_FIRST_CARD = ("(SELECT c.card_number FROM cards c WHERE c.member_id = m.member_id "
+               "ORDER BY c.added_at LIMIT 1)")
+
+
+def _by_email(store: Store, text: str) -> MemberMatch:
+    email = normalise_email(text)
+    # The index is NOCASE (ASCII); the casefold compare below settles the rest.
+    rows = [r for r in store.conn.execute(
+        f"SELECT m.member_id, m.name, {_FIRST_CARD}, m.email FROM members m "
+        "WHERE m.email = ? COLLATE NOCASE LIMIT 3", (email,),
+    ) if normalise_email(r[3] or "") == email]
+    if not rows:
+        raise MemberNotFound(f"no member with e-mail {email}: check it, use the card, or "
+                             "enrol them")
+    if len(rows) > 1:
+        raise SeveralMembers(
+            f"several members share e-mail {email}: use the card number or QR code",
+            [MemberMatch(r[0], r[2], r[1], "email") for r in rows])
+    return MemberMatch(rows[0][0], rows[0][2], rows[0][1], "email")
+
+
+def _by_name(store: Store, text: str) -> MemberMatch:
+    found = search_members(store, text, limit=10)
+    if not found:
+        raise MemberNotFound(f"no member named like '{text}': check the spelling, try the "
+                             "phone number or card, or enrol them")
+    if len(found) > 1:
+        raise SeveralMembers(
+            f"{len(found)}{'+' if len(found) == 10 else ''} members match '{text}': choose "
+            "one, or type more of the name", found)
+    return found[0]
+
+
+def search_members(store: Store, text: str, limit: int = 10) -> list[MemberMatch]:
+    """Members whose name has, for every word typed, a word starting with it (accents
+    and case ignored), by name, at most `limit`: the candidates the cashier chooses from.
+
+        >>> [m.name for m in search_members(store, "Dupónt")]
+        ['Camille Dupont']
+    """
+    words = name_words(text)
+    if not words or limit < 1:
+        return []
+    # The longest typed word drives the index range; the others are checked on the
+    # folded name (its words one space apart, so ' ' || name LIKE '% dup%').
+    lead = max(words, key=len)
+    others = [w for w in words if w is not lead]
+    sql = (f"SELECT DISTINCT m.member_id, m.name, {_FIRST_CARD} FROM member_name_words w "
+           "JOIN members m ON m.member_id = w.member_id WHERE w.word >= ? AND w.word < ?")
+    params: list[object] = [lead, lead + "\U0010ffff"]
+    for word in others:  # folded words are letters and digits only: no LIKE wildcards
+        sql += " AND (' ' || m.name_folded) LIKE ?"
+        params.append(f"% {word}%")
+    sql += " ORDER BY m.name_folded, m.member_id LIMIT ?"
+    params.append(limit)
+    return [MemberMatch(r[0], r[2], r[1], "name") for r in store.conn.execute(sql, params)]
+
+
+def index_member_name(conn: sqlite3.Connection, member_id: str, name: str) -> None:
+    """Keep a member's folded name and its words (migration 14) in step with `name`; call
+    in the transaction that writes the name.
+
+        >>> index_member_name(rec.conn, member_id, "Camille Dupont")
+    """
+    conn.execute("UPDATE members SET name_folded = ? WHERE member_id = ?",
+                 (fold_name(name), member_id))
+    conn.execute("DELETE FROM member_name_words WHERE member_id = ?", (member_id,))
+    conn.executemany("INSERT OR IGNORE INTO member_name_words (word, member_id) VALUES (?, ?)",
+                     [(word, member_id) for word in name_words(name)])
 
 
 def _by_card(store: Store, card: str, found_by: FoundBy) -> MemberMatch:
@@ -189,7 +297,7 @@ def enrol(
     name = " ".join(check_text(name, "the name").split())
     if not name or len(name) > MAX_NAME:
         raise StoreError(f"the name must be 1 to {MAX_NAME} characters")
-    phone = normalise_phone(phone)
+    phone = normalise_phone(phone, store.settings.terminal.region)
     if email is not None and not _EMAIL.match(check_text(email.strip(), "the email address")):
         raise StoreError(f"'{email}' is not an email address: leave it out or fix it")
     if birthday is not None and not date(1900, 1, 1) <= birthday <= at.date():
@@ -222,6 +330,7 @@ def enrol(
             (member_id, name, phone, profile["email"], profile["birthday"], int(consent_email),
              int(consent_sms), rec.at_text, rec.at_text),
         )
+        index_member_name(rec.conn, member_id, name)
         rec.conn.execute(
             "INSERT INTO cards (card_number, member_id, source, added_at) "
             "VALUES (?, ?, 'issued', ?)",

@@ -27,21 +27,25 @@ the hub is unreachable, so the offline rules apply and the event is marked
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Literal
 
+from loyalty.basket import Applied, Basket, Ticket, applied_voucher, price
 from loyalty.earning import earn_for_sale, visit_bonuses
 from loyalty.errors import RedemptionError, ReversalError
 from loyalty.events import Event, EventDraft, parse_instant
 from loyalty.fold import MemberState
-from loyalty.money import format_money
+from loyalty.money import format_money, parse_amount
 from loyalty.program import Program
 from loyalty.redemption import OfflineContext, redeem, use_voucher
-from loyalty.reversal import reverse_receipt
+from loyalty.reversal import _part, return_lines, reverse_receipt
 from loyalty.sale import Sale
+from loyalty.tender import Settlement, Tender, TenderKind, points_drafts, settle
 from loyalty.tiers import tier_at
 from pos_agent.exceptions import MemberNotFound, ReceiptNotFound, StoreError
 from pos_agent.ledger import (
@@ -52,6 +56,7 @@ from pos_agent.ledger import (
     record,
     unacked_streams,
 )
+from pos_agent.limits import check_sale_total
 from pos_agent.pins import prove_possession
 from pos_agent.reports import day_bounds
 from pos_agent.staff import StaffMember, require_approval
@@ -386,6 +391,344 @@ def _reverse(store: Store, receipt_no: str, amount: int | None, at: datetime,
                           events)
 
 
+# -- the checkout: a basket paid at tender -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    receipt_no: str
+    member_id: str | None
+    ticket: Ticket
+    settlement: Settlement
+    points_earned: int
+    """What the earn credited (purchase points, promotions, bonuses)."""
+    points_spent: int
+    """Rewards bought on the ticket plus the points tender."""
+    stamps: dict[str, int] = field(default_factory=dict)
+    vouchers: tuple[dict, ...] = ()
+    """Vouchers the sale issued (completed stamp cards)."""
+    balance: int | None = None
+    tier: str | None = None
+    details: dict = field(default_factory=dict)
+    """The receipt row's `details` (pos_agent.printing)."""
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class LineRefundResult:
+    receipt_no: str
+    original: str
+    amount: int
+    """Money given back, split in `refunds` (the returned lines' nets, less the part paid
+    with points: `refund_split`)."""
+    lines: tuple[dict, ...]
+    refunds: tuple[dict, ...]
+    points_reversed: int
+    stamps: dict[str, int]
+    """Stamps taken back per card (negative)."""
+    member_id: str | None
+    balance: int | None
+    events: tuple[Event, ...] = ()
+
+
+def checkout(
+    store: Store,
+    member_id: str | None,
+    basket: Basket,
+    applied: Sequence[Applied],
+    tenders: Sequence[Tender],
+    *,
+    found_by: str | None = None,
+    pin: str | None = None,
+    at: datetime | None = None,
+) -> CheckoutResult:
+    """Price `basket` with `applied` rewards, take `tenders` and record it all in one
+    transaction: each reward bought (`redeem`), each voucher used (`use_voucher`), the
+    points tender (`points_drafts`), the earn on what was paid (`points_paid` = the
+    money paid with points), the receipt with its `details` and its print job. Any
+    refusal records nothing. `Applied("", code)` is the member's voucher `code` (its
+    reward is read from the member). Spending (a reward, a voucher, points) needs the
+    proof `redeem_reward` needs (`found_by`, `pin`); the redemptions follow the offline
+    rules (approved_offline), as the CLI has no hub to ask.
+
+        >>> checkout(store, member_id, basket, [Applied("ten-off")], [cash(2000)],
+        ...          found_by="qr").settlement.change
+        1208
+    """
+    at = at or datetime.now(UTC)
+    if not basket.lines:
+        raise StoreError("the basket is empty: add an item first")
+    spends = bool(applied) or any(t.kind is TenderKind.POINTS for t in tenders)
+    if spends:
+        if member_id is None:
+            raise StoreError("rewards, vouchers and points need a member: attach the member "
+                             "first")
+        prove_possession(store, member_id, found_by or "", pin, at=at)
+    with record(store, at) as rec:
+        program = rec.program
+        receipt_no = rec.next_receipt_no()
+        state = None
+        if member_id is not None:
+            birthday = rec.birthday(member_id)  # MemberNotFound
+            state = rec.state(member_id)
+            applied = [applied_voucher(state, a.voucher) if a.voucher and not a.reward_id
+                       else a for a in applied]
+        ticket = price(program, basket, applied)
+        check_sale_total(store.settings, program, ticket)
+        settlement = settle(program, ticket, tenders,
+                            spendable=state.spendable if state is not None else None)
+        if state is None and settlement.points_spent:
+            raise StoreError("paying with points needs a member")
+        events: list[Event] = []
+        spent = 0
+        approved_offline = False
+        if state is not None:
+            for reward_id in ticket.rewards_bought:
+                draft = redeem(program, state, reward_id, at, receipt_no=receipt_no,
+                               stock_left=stock_left(rec.conn, program, reward_id),
+                               offline=_offline_context(rec.conn, program, member_id, at))
+                events.append(rec.append(draft, approved_offline=True))
+                approved_offline = True
+            for code in ticket.vouchers_used:
+                events.append(rec.append(use_voucher(program, state, code, at,
+                                                     receipt_no=receipt_no)))
+            for draft in points_drafts(program, state, settlement, at, receipt_no=receipt_no,
+                                       offline=_offline_context(rec.conn, program, member_id,
+                                                                at)):
+                events.append(rec.append(draft, approved_offline=True))
+                approved_offline = True
+            spent = -sum(e.points for e in events)
+            earn = earn_for_sale(program, state, ticket, at, receipt_no=receipt_no,
+                                 birthday=birthday, points_paid=settlement.points_value)
+            events += [rec.append(d) for d in earn.drafts]
+        details = ticket_details(program, ticket, settlement)
+        earned = 0
+        stamps: dict[str, int] = {}
+        vouchers: tuple[dict, ...] = ()
+        if state is not None:
+            earned = earn.points
+            stamps, vouchers = dict(earn.stamps), tuple(earn.vouchers)
+            details["tier"] = earn.tier
+            if earn.stamps:
+                details["stamps"] = earn.stamps
+            if earn.promotions:
+                details["promotions"] = list(earn.promotions)
+            if earn.bonuses:
+                details["bonuses"] = earn.bonuses
+            if earn.vouchers:
+                details["vouchers"] = [v["code"] for v in earn.vouchers]
+        gross = [[ln.sku, ln.category, ln.qty, ln.unit_price] for ln in ticket.lines]
+        rec.add_receipt(receipt_no, "sale", member_id=member_id, total=ticket.total,
+                        lines=gross, points_earned=earned, points_spent=spent,
+                        approved_offline=approved_offline, details=details)
+    tier = None
+    if state is not None:
+        # as record_sale: the sale's own earn is the only spend it adds to the window
+        tier = tier_at(state, program, at, spend=earn.qualifying_spend + ticket.total).name
+    return CheckoutResult(receipt_no, member_id, ticket, settlement, earned, spent, stamps,
+                          vouchers, state.balance if state is not None else None, tier,
+                          details, tuple(events))
+
+
+def ticket_details(program: Program, ticket: Ticket, settlement: Settlement) -> dict:
+    """The receipt `details` of a priced, settled ticket (keys: pos_agent.printing):
+    lines at their own (free-unit) discount, basket discounts, tax, tenders, change."""
+    free_labels = {line_no: d.label for d in ticket.discounts if d.kind == "free_product"
+                   for line_no, _ in d.shares}
+    lines = []
+    for ln in ticket.lines:
+        free = ln.free_qty * ln.unit_price
+        entry = {"line_no": ln.line_no, "sku": ln.sku, "name": ln.name,
+                 "category": ln.category, "qty": ln.qty, "unit_price": ln.unit_price,
+                 "total": ln.total - free, "net": ln.net, "tax_rate": ln.tax_rate}
+        if free:
+            entry["discount"] = free
+            entry["discount_label"] = free_labels.get(ln.line_no, "free")
+            if ln.free_qty >= ln.qty:
+                entry["free"] = True
+        if ln.override_reason:
+            entry["override_reason"] = ln.override_reason
+        lines.append(entry)
+    return {
+        "lines": lines,
+        "subtotal": ticket.subtotal,
+        "discounts": [{"label": d.label, "amount": d.amount, "reward_id": d.reward_id,
+                       **({"voucher": d.voucher} if d.voucher else {})}
+                      for d in ticket.discounts if d.kind != "free_product"],
+        "tax": [{"rate": _rate_percent(t.rate), "base": t.base, "tax": t.tax}
+                for t in ticket.taxes],
+        "tenders": [_tender_entry(t) for t in settlement.tenders],
+        "change": settlement.change,
+        "rounding": settlement.rounding,
+    }
+
+
+def _tender_entry(t: Tender) -> dict:
+    entry: dict = {"kind": t.kind.value, "amount": t.amount}
+    if t.kind is TenderKind.POINTS:
+        entry["points"] = t.points
+    if t.code:
+        entry["code_last4"] = t.code[-4:]
+    return entry
+
+
+def _rate_percent(rate: int) -> str:
+    return format(Decimal(rate) / 100, "f").rstrip("0").rstrip(".") if rate % 100 else str(
+        rate // 100)
+
+
+def refund_split(tenders: Sequence[dict], total: int, before: int, amount: int) -> list[dict]:
+    """`amount` of returned lines given back to a sale's `tenders` (its receipt's
+    `details["tenders"]`), after `before` was already returned of a ticket of `total`.
+
+    The rule: the money tenders share `M = total - points paid`: after returns totalling
+    R, M x R / total (floored) has gone back in money in all, each non-cash money tender
+    having had floor(paid x R / total) of it, cash last taking the rest (without cash, the
+    last non-cash tender), so returning every line gives each tender exactly what it paid
+    (cash net of change; the cash rounding is not given back). Points paid are not turned
+    into money: they come back as points with the return of the last line (the receipt's
+    void gives its spends back), listed then as a `points` entry.
+
+        >>> refund_split([{"kind": "card", "amount": 1000}, {"kind": "cash", "amount": 2000}],
+        ...              2080, 0, 1200)
+        [{'kind': 'card', 'amount': 576}, {'kind': 'cash', 'amount': 624}]
+    """
+    if amount <= 0 or total <= 0:
+        return []
+    points_paid = [t for t in tenders if t["kind"] == "points"]
+    money_total = total - sum(int(t["amount"]) for t in points_paid)
+    done, upto = money_total * before // total, money_total * (before + amount) // total
+    non_cash = [t for t in tenders if t["kind"] not in ("cash", "points")]
+    has_cash = any(t["kind"] == "cash" for t in tenders)
+    out: list[dict] = []
+    left = upto - done
+    for i, t in enumerate(non_cash):
+        paid = int(t["amount"])
+        if not has_cash and i == len(non_cash) - 1:
+            share = left
+        else:
+            share = min(paid * (before + amount) // total - paid * before // total, left)
+        left -= share
+        if share:
+            out.append({**t, "amount": share})
+    if left:
+        out.append({"kind": "cash", "amount": left})
+    if before + amount >= total:
+        out += [dict(t) for t in points_paid]
+    return out
+
+
+def refund_lines(
+    store: Store,
+    receipt_no: str,
+    returns: Sequence[tuple[int, int]],
+    *,
+    reason: str,
+    approved_by: StaffMember | None = None,
+    at: datetime | None = None,
+) -> LineRefundResult:
+    """Return `qty` units of lines `line_no` of checkout receipt `receipt_no`: with a
+    member, `loyalty.reversal.return_lines` takes back exactly those lines' points and
+    stamps (all lines back: the receipt's void); a refund receipt lists the lines and the
+    money split to the original tenders (`refund_split`), in one transaction. A reason is
+    required; above `[terminal] refund_approval_above`, on a till with staff, a manager
+    approves (`approved_by`)."""
+    at = at or datetime.now(UTC)
+    reason = (reason or "").strip()
+    if not reason:
+        raise StoreError("say why the lines are returned: --reason TEXT")
+    with record(store, at) as rec:
+        program = rec.program
+        row = rec.conn.execute(
+            "SELECT kind, member_id, total, refunded, voided_by, details FROM receipts "
+            "WHERE receipt_no = ?", (receipt_no,)).fetchone()
+        if row is None:
+            raise ReceiptNotFound(
+                f"no receipt {receipt_no} on this terminal: check the number on the receipt")
+        kind, member_id, total, refunded, voided_by, details_text = row
+        details = json.loads(details_text or "{}")
+        if kind != "sale":
+            raise StoreError(f"receipt {receipt_no} is not a sale: only a sale's lines can be "
+                             "returned")
+        if voided_by:
+            raise ReversalError(f"receipt {receipt_no} was already voided by {voided_by}")
+        sold = {int(ln["line_no"]): ln for ln in details.get("lines", ())}
+        if not sold:
+            raise ReversalError(f"receipt {receipt_no} was recorded without its lines: "
+                                "refund it by amount")
+        returned: dict[int, int] = {}
+        for (old,) in rec.conn.execute(
+                "SELECT details FROM receipts WHERE reverses = ? AND kind = 'refund'",
+                (receipt_no,)):
+            for ln in json.loads(old or "{}").get("lines", ()):
+                returned[int(ln["line_no"])] = returned.get(int(ln["line_no"]), 0) + ln["qty"]
+        if refunded and not returned:
+            raise ReversalError(f"receipt {receipt_no} was refunded by amount: refund the "
+                                "rest by amount")
+        asked: dict[int, int] = {}
+        for line_no, qty in returns:
+            if line_no not in sold:
+                raise ReversalError(f"receipt {receipt_no} has no line {line_no}")
+            if type(qty) is not int or qty <= 0:
+                raise ReversalError(f"line {line_no}: return at least 1 unit")
+            asked[line_no] = asked.get(line_no, 0) + qty
+        if not asked:
+            raise ReversalError("choose the lines to return: --line N[:QTY]")
+        for line_no, qty in asked.items():
+            bought, before = int(sold[line_no]["qty"]), returned.get(line_no, 0)
+            if before + qty > bought:
+                raise ReversalError(
+                    f"line {line_no}: {bought} bought, {before} already returned; at most "
+                    f"{bought - before} more can be returned")
+        parts = {no: _part(int(sold[no].get("net", sold[no]["total"])), int(sold[no]["qty"]),
+                           returned.get(no, 0), k) for no, k in asked.items()}
+        events: tuple[Event, ...] = ()
+        balance = None
+        stamps: dict[str, int] = {}
+        state = None
+        if member_id is not None:
+            state = rec.state(member_id)
+            draft = return_lines(state, receipt_no, sorted(asked.items()), reason=reason)
+            for entry in draft.data.get("returns", ()):
+                parts[int(entry["line_no"])] = int(entry["refund"])
+            amount = -draft.amount if draft.amount else sum(parts.values())
+        else:
+            amount = sum(parts.values())
+        limit = parse_amount(store.settings.terminal.refund_approval_above,
+                             program.currency_exponent)
+        approver = None
+        if amount > limit:
+            approver = require_approval(
+                rec.conn, approved_by,
+                f"a refund above {_money(program, limit)} ([terminal] refund_approval_above)")
+        elif approved_by is not None and approved_by.is_manager:
+            approver = approved_by.staff_id
+        if state is not None:
+            if approver is not None:
+                draft = replace(draft, data={**draft.data, "approved_by": approver})
+            events = (rec.append(draft),)
+            balance = state.balance
+            stamps = dict(events[0].stamps)
+        points_reversed = -sum(e.points for e in events)
+        new_no = rec.next_receipt_no()
+        lines = [{"line_no": no, "sku": sold[no]["sku"], "name": sold[no].get("name", ""),
+                  "qty": k, "unit_price": sold[no].get("unit_price", 0), "total": parts[no]}
+                 for no, k in sorted(asked.items())]
+        refunds = refund_split(details.get("tenders") or [{"kind": "cash", "amount": total}],
+                               total, refunded, amount)
+        money_back = sum(t["amount"] for t in refunds if t["kind"] != "points")
+        out = {"lines": lines, "refunds": refunds, "reason": reason}
+        if approver is not None:
+            out["approved_by"] = approver
+        out["returned"] = amount  # the lines' nets; `total` is the money given back
+        rec.add_receipt(new_no, "refund", member_id=member_id, total=-money_back,
+                        points_reversed=points_reversed, reverses=receipt_no, details=out)
+        rec.conn.execute("UPDATE receipts SET refunded = refunded + ? WHERE receipt_no = ?",
+                         (amount, receipt_no))
+    return LineRefundResult(new_no, receipt_no, money_back, tuple(lines), tuple(refunds),
+                            points_reversed, stamps, member_id, balance, events)
+
+
 # -- helpers ------------------------------------------------------------------------------
 
 
@@ -450,7 +793,8 @@ def _money(program: Program, minor: int) -> str:
 
 
 __all__ = [
-    "Authorization", "Authorizer", "CheckinResult", "RedeemResult", "ReversalResult",
-    "SaleResult", "check_in", "offline_authorizer", "record_sale", "redeem_reward",
+    "Authorization", "Authorizer", "CheckinResult", "CheckoutResult", "LineRefundResult",
+    "RedeemResult", "ReversalResult", "SaleResult", "check_in", "checkout", "refund_lines",
+    "refund_split", "ticket_details", "offline_authorizer", "record_sale", "redeem_reward",
     "redeem_voucher", "refund_receipt", "void_receipt",
 ]

@@ -17,15 +17,38 @@ for a QR image to be drawn nor fail because the printer side cannot render. The 
 a text preview are kept on the job with its outcome, so a reprint sends exactly what was
 printed. A job rendered late (after a crash between commit and print) shows the member's
 balance at rendering time.
+
+A reprint sends the first printing's bytes again between two COPY banners
+(`printers.render_escpos.mark_copy`); a receipt never rendered yet is rendered with
+`Receipt.copy`. Either way the paper says COPY at the top and the bottom.
+
+What a receipt row's `details` JSON may hold for a checkout (all optional; money in integer
+minor units, never floats; a receipt without them prints as before, lines from the `lines`
+column with the SKU as the description):
+
+- `lines`: list of {"line_no": int, "sku": str, "name": str, "qty": int,
+  "unit_price": int, "total": int (after the line's own discount), "discount": int
+  (positive, optional), "discount_label": str (optional), "free": bool (optional: a
+  free-product reward, the line at 0)}. On a refund: the returned lines and quantities.
+- `subtotal`: int, the lines' sum before basket discounts.
+- `discounts`: list of {"label": str, "amount": int (positive)}.
+- `tax`: list of {"rate": str (percent, "5.5"; an int is accepted), "base": int,
+  "tax": int}; `tax_included`: bool, default true ("Prices include tax").
+- `tenders`: list of {"kind": "cash" | "card" | "points" | "gift_card" | "store_credit"
+  | "voucher", "amount": int, "points": int (kind points), "code_last4": str (gift card,
+  store credit)}; `change`: int; `rounding`: int (signed cash rounding of the total).
+- `refunds`: on a refund, tender-shaped entries, the amount given back per original tender.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
 from loyalty.fold import MemberState
 from loyalty.program import Program
@@ -40,10 +63,14 @@ from printers import (
     Receipt,
     ReceiptLine,
     StampLine,
+    copy_banner,
     render_for_printer,
     render_text,
     send,
+    width_for,
 )
+from printers.receipt import DiscountLine, TaxLine, TenderLine
+from printers.render_text import blocks_to_lines
 
 Sender = Callable[[bytes, PrinterSettings], None]
 
@@ -91,6 +118,55 @@ def _voucher_reward_name(program: Program, details: dict) -> str:
     return reward.name if reward else "voucher"
 
 
+def _rate_text(rate: object) -> str:
+    # A percent as the checkout stored it ("5.5", 20); Decimal so 5.5 never prints as
+    # 5.4999 and "20.0" prints as "20".
+    try:
+        value = Decimal(str(rate)).normalize()
+    except InvalidOperation:
+        return str(rate)
+    return f"{value:f}"
+
+
+def _detail_lines(details: dict) -> list[ReceiptLine]:
+    return [
+        ReceiptLine(
+            str(line.get("name") or line.get("sku") or "Item"), int(line["qty"]),
+            int(line.get("unit_price", 0)), int(line["total"]),
+            discount_minor=int(line["discount"]) if line.get("discount") else None,
+            discount_label=line.get("discount_label"), free=bool(line.get("free")),
+        )
+        for line in sorted(details["lines"], key=lambda x: x.get("line_no", 0))
+    ]
+
+
+def _tenders(entries: list[dict]) -> list[TenderLine]:
+    return [
+        TenderLine(kind=str(t["kind"]), amount_minor=int(t["amount"]),
+                   points=int(t["points"]) if t.get("points") is not None else None,
+                   code_last4=str(t["code_last4"]) if t.get("code_last4") else None)
+        for t in entries
+    ]
+
+
+def _checkout_fields(details: dict) -> dict:
+    """The `Receipt` fields a checkout stores in `details` (see the module docstring)."""
+    fields: dict = {
+        "discounts": [DiscountLine(str(d["label"]), int(d["amount"]))
+                      for d in details.get("discounts", ())],
+        "tax": [TaxLine(_rate_text(t["rate"]), int(t["base"]), int(t["tax"]))
+                for t in details.get("tax", ())],
+        "tax_included": bool(details.get("tax_included", True)),
+        "tenders": _tenders(details.get("tenders", [])),
+        "refunds": _tenders(details.get("refunds", [])),
+    }
+    for key, name in (("subtotal", "subtotal_minor"), ("change", "change_minor"),
+                      ("rounding", "rounding_minor")):
+        if details.get(key) is not None:
+            fields[name] = int(details[key])
+    return fields
+
+
 def build_receipt(store: Store, receipt_no: str) -> Receipt:
     """The printable receipt of a `receipts` row."""
     rows = list(store.db.query("SELECT * FROM receipts WHERE receipt_no = ?", [receipt_no]))
@@ -101,8 +177,11 @@ def build_receipt(store: Store, receipt_no: str) -> Receipt:
     program = store.active_program()
     term = store.settings.terminal
     kind = row["kind"]
-    lines = [ReceiptLine(sku if sku != "OTHER" else "Items", qty, price, qty * price)
-             for sku, _cat, qty, price in json.loads(row["lines"])]
+    if details.get("lines"):
+        lines = _detail_lines(details)
+    else:
+        lines = [ReceiptLine(sku if sku != "OTHER" else "Items", qty, price, qty * price)
+                 for sku, _cat, qty, price in json.loads(row["lines"])]
     refund = -row["total"] if kind in ("void", "refund") else None
     member = None
     vouchers: list[tuple[str, str, str | None]] = []
@@ -138,6 +217,9 @@ def build_receipt(store: Store, receipt_no: str) -> Receipt:
         footer_lines=term.receipt_footer,
         voided_receipt_no=row["reverses"],
         refund_minor=refund,
+        # a sale's number as a barcode: the return desk scans it to find the receipt
+        barcode=kind == "sale",
+        **_checkout_fields(details),
     )
 
 
@@ -187,8 +269,23 @@ def reprint(store: Store, receipt_no: str) -> int:
         "SELECT payload, text_preview FROM print_jobs WHERE receipt_no = ? AND payload IS NOT "
         "NULL ORDER BY id LIMIT 1", (receipt_no,)
     ).fetchone()
-    payload, preview = last if last else _render(store, build_receipt(store, receipt_no))
+    if last:
+        payload, preview = _mark_copy(store, last[0], last[1])
+    else:
+        payload, preview = _render(store, dataclasses.replace(
+            build_receipt(store, receipt_no), copy=True))
     return _insert_job(store, receipt_no, kind[0], payload, preview)
+
+
+def _mark_copy(store: Store, payload: bytes, preview: str | None) -> tuple[bytes, str]:
+    from printers.render_escpos import mark_copy  # the ESC/POS driver loads only to print
+
+    printer = store.settings.printer
+    width = width_for(printer.paper_mm)
+    banner = blocks_to_lines(copy_banner(width), width)
+    body = (preview or "").rstrip("\n").split("\n")
+    text = "\n".join([*banner, *body, "-" * width, *banner]) + "\n"
+    return mark_copy(payload, printer.paper_mm, printer.profile), text
 
 
 def _insert_job(store: Store, receipt_no: str | None, kind: str, payload: bytes | None,

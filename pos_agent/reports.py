@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from loyalty.day_points import count_day_points
 from loyalty.events import format_instant
 from pos_agent.store import Store
 
@@ -44,7 +45,8 @@ def day_report(store: Store, day: date) -> dict:
         figures["count"] += 1
         figures["total"] += total
         member_sales += kind == "sale" and member_id is not None
-    issued = redeemed = reversed_points = enrolments = offline = 0
+    enrolments = offline = 0
+    moves: list[tuple[str, int]] = []
     rewards: dict[str | None, int] = {}
     for kind, points, approved_offline, reward in conn.execute(
         "SELECT kind, points, approved_offline, CASE WHEN kind = 'redeem' THEN "
@@ -52,15 +54,14 @@ def day_report(store: Store, day: date) -> dict:
         "END FROM events WHERE occurred_at >= ? AND occurred_at < ?", (start, end),
     ):
         offline += approved_offline
-        if kind in ("earn", "bonus"):
-            issued += points
-        elif kind == "redeem":
-            redeemed -= points
+        moves.append((kind, points))
+        if kind == "redeem":
             rewards[reward] = rewards.get(reward, 0) + 1
-        elif kind == "reverse":
-            reversed_points -= points
         elif kind == "enrol":
             enrolments += 1
+    # The hub's day report counts with the same function (loyalty.day_points: issued net
+    # of reversed credits, redeemed net of reversed spends), so the two agree.
+    points = count_day_points(moves)
     sales = by_kind.get("sale", empty)
     voids = by_kind.get("void", empty)
     refunds = by_kind.get("refund", empty)
@@ -76,7 +77,8 @@ def day_report(store: Store, day: date) -> dict:
         "net_total": sales["total"] + voids["total"] + refunds["total"],
         "enrolments": enrolments,
         "checkins": by_kind.get("checkin", empty)["count"],
-        "points": {"issued": issued, "redeemed": redeemed, "reversed": reversed_points},
+        "points": {"issued": points.issued, "redeemed": points.redeemed,
+                   "reversed": points.reversed},
         "rewards": dict(sorted(rewards.items(), key=lambda item: (item[0] is not None,
                                                                    item[0] or ""))),
         "redemptions_approved_offline": offline,

@@ -57,9 +57,17 @@ class TerminalSettings(BaseModel):
     """Lines printed at the bottom of receipts."""
     timezone: str | None = None
     """Local time zone for receipts and day reports; default: the program's."""
+    region: str = ""
+    """The store's country (ISO 3166 code such as FR): phone numbers typed or pulled are
+    stored and looked up in E.164 read with it, so 0611223344, 06 11 22 33 44 and
+    0033611223344 all find +33611223344. Empty: only numbers written with + or 00 are
+    rewritten; a national number is kept as its digits."""
     max_sale: str = Field(default="10000", pattern=r"^[0-9]+([.,][0-9]+)?$")
     """The largest sale one receipt may ring up, in currency units: above it the till
     refuses, as a typed amount that large is a typo."""
+    refund_approval_above: str = Field(default="50", pattern=r"^[0-9]+([.,][0-9]+)?$")
+    """A refund by line above this amount (currency units) needs a manager's approval
+    with their own PIN on a till with staff; a void always does."""
 
     @model_validator(mode="before")
     @classmethod
@@ -71,6 +79,12 @@ class TerminalSettings(BaseModel):
                              "their own staff PIN (`pos-hub staff add NAME --role manager`); "
                              "delete the line")
         return data
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        from loyalty.contact import check_region  # phonenumbers: only when a region is read
+        return check_region(value)
 
     @field_validator("timezone")
     @classmethod

@@ -43,7 +43,7 @@ from pos_agent.settings import PosSettings
 
 def open_store(settings: PosSettings, *, path: str | Path | None = None) -> Store:
     """Open (creating and migrating if needed) the database the settings name."""
-    db = open_database(path or settings.database_path)
+    db = open_database(path or settings.database_path, region=settings.terminal.region)
     ensure_signing_key(db.conn)  # a database from before migration 11 gets its key
     store = Store(db=db, settings=settings)
     store.register_config_program()

@@ -32,23 +32,28 @@ from printers.exceptions import (
 from printers.layout import (
     PAPER_WIDTH_CHARS,
     QR,
+    Barcode,
     Block,
     Columns,
     Cut,
     Feed,
     Rule,
     Text,
+    copy_banner,
     format_card_number,
     layout,
     width_for,
 )
 from printers.receipt import (
     RECEIPT_KINDS,
+    DiscountLine,
     MemberBlock,
     Receipt,
     ReceiptKind,
     ReceiptLine,
     StampLine,
+    TaxLine,
+    TenderLine,
     format_money,
     format_points,
 )
@@ -65,12 +70,12 @@ _LAZY = {
 }
 
 __all__ = [
-    "PAPER_WIDTH_CHARS", "QR", "RECEIPT_KINDS", "Block", "Columns", "Cut", "Feed",
-    "MemberBlock", "PrinterConfigError", "PrinterConnectionError", "PrinterError",
-    "PrinterSettings", "PrinterTimeoutError", "PrinterWriteError", "Receipt", "ReceiptKind",
-    "ReceiptLine", "ReceiptRenderError", "Rule", "StampLine", "Text", "describe_target",
-    "format_card_number", "format_money", "format_points", "layout", "render_text",
-    "width_for", *_LAZY,
+    "PAPER_WIDTH_CHARS", "QR", "RECEIPT_KINDS", "Barcode", "Block", "Columns", "Cut",
+    "DiscountLine", "Feed", "MemberBlock", "PrinterConfigError", "PrinterConnectionError",
+    "PrinterError", "PrinterSettings", "PrinterTimeoutError", "PrinterWriteError", "Receipt",
+    "ReceiptKind", "ReceiptLine", "ReceiptRenderError", "Rule", "StampLine", "TaxLine",
+    "TenderLine", "Text", "copy_banner", "describe_target", "format_card_number",
+    "format_money", "format_points", "layout", "render_text", "width_for", *_LAZY,
 ]
 
 

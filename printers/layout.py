@@ -22,18 +22,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from loyalty.validation import is_control
 from printers.exceptions import ReceiptRenderError
-from printers.receipt import MemberBlock, Receipt
+from printers.receipt import TENDER_LABELS, MemberBlock, Receipt, TenderLine
 
 __all__ = [
+    "COPY_BANNER",
     "PAPER_WIDTH_CHARS",
     "QR",
     "Align",
+    "Barcode",
     "Block",
     "Columns",
     "Cut",
     "Feed",
     "Rule",
     "Text",
+    "copy_banner",
     "format_card_number",
     "layout",
     "width_for",
@@ -43,6 +46,10 @@ PAPER_WIDTH_CHARS: dict[int, int] = {58: 32, 80: 48}
 """Characters per line in Font A for each paper width in mm (the only width table)."""
 
 OFFLINE_NOTICE = "Approved OFFLINE - subject to hub confirmation"
+
+COPY_BANNER = "*** COPY ***"
+"""Printed double size at the top and the bottom of a reprint: a copy must never pass for
+the original (a second refund, a second gift)."""
 
 KIND_TITLES: dict[str, str] = {
     "redemption": "REWARD",
@@ -102,6 +109,13 @@ class QR:
 
 
 @dataclass(frozen=True, slots=True)
+class Barcode:
+    """The receipt number as a Code128 barcode, the number printed under it."""
+
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
 class Feed:
     """Blank lines."""
 
@@ -113,7 +127,7 @@ class Cut:
     """End of the receipt: feed past the cutter and cut."""
 
 
-Block = Text | Rule | Columns | QR | Feed | Cut
+Block = Text | Rule | Columns | QR | Barcode | Feed | Cut
 
 
 def width_for(paper_mm: int) -> int:
@@ -192,8 +206,24 @@ class _Page:
         if payload:
             self.blocks.append(QR(payload, _clean(caption), large))
 
+    def barcode(self, data: str) -> None:
+        if data:
+            self.blocks.append(Barcode(_clean(data)))
+
     def cut(self) -> None:
         self.blocks.append(Cut())
+
+    def amount_row(self, label: str, amount: str, *, bold: bool = False) -> None:
+        # The label gives way (truncated), never the amount.
+        room = max(self.width - len(amount) - 1, 1)
+        self.columns(_clean(label)[:room], amount, bold=bold)
+
+
+def copy_banner(width: int) -> list[Block]:
+    """The COPY mark of a reprint, also put around bytes printed before (`printing.reprint`)."""
+    page = _Page(width)
+    page.text(COPY_BANNER, "center", bold=True, double=True)
+    return page.blocks
 
 
 def _local_time(receipt: Receipt, tz: str) -> str:
@@ -206,6 +236,8 @@ def _local_time(receipt: Receipt, tz: str) -> str:
 
 
 def _header(page: _Page, r: Receipt, tz: str) -> None:
+    if r.copy:
+        page.blocks.extend(copy_banner(page.width))
     page.text(r.store_name, "center", bold=True)
     for line in r.store_address_lines:
         page.text(line, "center")
@@ -226,21 +258,76 @@ def _reference(page: _Page, r: Receipt) -> None:
     page.rule()
 
 
+def tender_label(r: Receipt, tender: TenderLine) -> str:
+    """'Cash', 'Stars 300', 'Gift card ****1234' (the code is never printed whole)."""
+    if tender.kind == "points" and tender.points is not None:
+        return f"{r.points_name} {tender.points:,}"
+    label = TENDER_LABELS.get(tender.kind, tender.kind.replace("_", " ").capitalize())
+    if tender.code_last4:
+        label += f" ****{tender.code_last4[-4:]}"
+    return label
+
+
 def _items(page: _Page, r: Receipt) -> None:
+    money = r.money
+    if r.kind == "refund" and r.lines and (r.refunds or r.tax):
+        # A line return lists only what came back; say so (an old refund by amount keeps
+        # its layout).
+        page.text("Returned", bold=True)
     for line in r.lines:
-        amount = r.money(line.total_minor, code=False)
+        amount = money(line.total_minor, code=False)
         suffix = f" x{line.qty}"
         # Cut the description, not the quantity, when the line is too long.
         room = max(page.width - len(amount) - 1 - len(suffix), 1)
         page.columns(_clean(line.description)[:room] + suffix, amount)
+        if line.free:
+            page.text(f"  FREE: {line.discount_label or 'reward'}")
+        elif line.discount_minor:
+            page.amount_row(f"  {line.discount_label or 'Discount'}",
+                            money(-line.discount_minor, code=False))
     if r.lines:
         page.rule()
+    if r.discounts:
+        if r.subtotal_minor is not None:
+            page.amount_row("Subtotal", money(r.subtotal_minor, code=False))
+        for discount in r.discounts:
+            page.amount_row(discount.label, money(-discount.amount_minor, code=False))
+    if r.rounding_minor:
+        page.amount_row("Rounding", money(r.rounding_minor, code=False))
     if r.total_minor is not None:
-        page.columns("TOTAL", r.money(r.total_minor), bold=True)
+        page.columns("TOTAL", money(r.total_minor), bold=True)
+    for tender in r.tenders:
+        page.amount_row(tender_label(r, tender), money(tender.amount_minor, code=False))
+    if r.change_minor is not None and r.tenders:
+        page.columns("CHANGE", money(r.change_minor), bold=True)
     if r.refund_minor is not None:
-        page.columns("REFUNDED", r.money(r.refund_minor), bold=True)
-    if r.total_minor is not None or r.refund_minor is not None:
+        page.columns("REFUNDED", money(r.refund_minor), bold=True)
+    for refund in r.refunds:
+        page.amount_row(f"  to {tender_label(r, refund)}", money(refund.amount_minor, code=False))
+    if r.total_minor is not None or r.refund_minor is not None or r.tenders:
         page.rule()
+    _tax(page, r)
+
+
+def _tax(page: _Page, r: Receipt) -> None:
+    if not r.tax:
+        return
+    # Three columns: the rate flush left, base and tax right-aligned in fixed fields so the
+    # rows line up at 32, 42 and 48 characters alike.
+    field = max(len(r.money(t.base_minor, code=False)) for t in r.tax) + 1
+    field = max(field, 7)
+
+    def row(rate: str, base: str, tax: str) -> None:
+        page.columns(rate, base.rjust(field) + tax.rjust(field))
+
+    row("Tax", "Base", "Tax")
+    for t in r.tax:
+        row(f"{t.rate}%", r.money(t.base_minor, code=False), r.money(t.tax_minor, code=False))
+    if len(r.tax) > 1:
+        row("", r.money(sum(t.base_minor for t in r.tax), code=False),
+            r.money(sum(t.tax_minor for t in r.tax), code=False))
+    page.text("Prices include tax" if r.tax_included else "Tax added to prices")
+    page.rule()
 
 
 def _report(page: _Page, r: Receipt) -> None:
@@ -348,5 +435,12 @@ def layout(receipt: Receipt, width_chars: int, tz: str = "UTC") -> list[Block]:
         page.rule()
         for line in r.footer_lines:
             page.text(line, "center")
+    if r.barcode:
+        # Last before the cut: the return desk scans it without hunting through the slip.
+        page.feed()
+        page.barcode(r.receipt_no)
+    if r.copy:
+        page.rule()
+        page.blocks.extend(copy_banner(page.width))
     page.cut()
     return page.blocks

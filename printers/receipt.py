@@ -21,11 +21,15 @@ from loyalty.money import format_money
 
 __all__ = [
     "RECEIPT_KINDS",
+    "TENDER_LABELS",
+    "DiscountLine",
     "MemberBlock",
     "Receipt",
     "ReceiptKind",
     "ReceiptLine",
     "StampLine",
+    "TaxLine",
+    "TenderLine",
     "format_money",
     "format_points",
 ]
@@ -70,15 +74,78 @@ def _freeze_tuples(obj: object) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptLine:
-    """One sold (or refunded) article: 'Latte x2 ... 7.00'."""
+    """One sold (or returned) article: 'Latte x2 ... 7.00'.
+
+    `description` is the product's name (the mapping falls back to the SKU only when the
+    catalogue has no name). `total_minor` is what the line costs after its own discount;
+    `discount_minor` (a positive amount) and `discount_label` say what was taken off, and
+    `free` marks a free-product reward (the line at 0), so the member sees why.
+    """
 
     description: str
     qty: int
     unit_price_minor: int
     total_minor: int
+    discount_minor: int | None = None
+    discount_label: str | None = None
+    free: bool = False
 
     def __post_init__(self) -> None:
         _check_ints(self, ("qty", "unit_price_minor", "total_minor"), optional=False)
+        _check_ints(self, ("discount_minor",), optional=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountLine:
+    """A basket discount: printed '10% off your basket ... -1.44'; `amount_minor` > 0."""
+
+    label: str
+    amount_minor: int
+
+    def __post_init__(self) -> None:
+        _check_ints(self, ("amount_minor",), optional=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TaxLine:
+    """One VAT rate of the tax summary. `rate` is the percent as text ('5.5', '20'), so
+    no float reaches the paper; `base_minor` is the amount before tax at that rate."""
+
+    rate: str
+    base_minor: int
+    tax_minor: int
+
+    def __post_init__(self) -> None:
+        _check_ints(self, ("base_minor", "tax_minor"), optional=False)
+
+
+TENDER_LABELS: dict[str, str] = {
+    "cash": "Cash",
+    "card": "Card",
+    "points": "Points",
+    "gift_card": "Gift card",
+    "store_credit": "Store credit",
+    "voucher": "Voucher",
+}
+"""Printed names of tender kinds; an unknown kind prints as given (never dropped)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenderLine:
+    """One payment (or, on a return, one refund to an original tender).
+
+    `points` is set for pay-with-points ('Stars 300 ... 3.00'); `code_last4` for a gift
+    card or store credit, printed masked ('Gift card ****1234'), never the whole code.
+    """
+
+    kind: str
+    amount_minor: int
+    points: int | None = None
+    code_last4: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_ints(self, ("amount_minor",), optional=False)
+        _check_ints(self, ("points",), optional=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +224,22 @@ class Receipt:
     refund_minor: int | None = None
     report_rows: tuple[tuple[str, str], ...] = ()
     """(label, value) rows of a day report, already formatted."""
+    subtotal_minor: int | None = None
+    """Sum of the lines before basket discounts; printed only when there are discounts."""
+    discounts: tuple[DiscountLine, ...] = ()
+    tax: tuple[TaxLine, ...] = ()
+    tax_included: bool = True
+    """Prices include tax (the European shelf price); False prints 'Tax added'."""
+    tenders: tuple[TenderLine, ...] = ()
+    change_minor: int | None = None
+    rounding_minor: int | None = None
+    """Cash rounding applied to the total (signed: -2 rounds 14.42 down to 14.40)."""
+    refunds: tuple[TenderLine, ...] = ()
+    """A return's refund per original tender."""
+    barcode: bool = False
+    """Print the receipt number as a Code128 barcode, so a return can scan it."""
+    copy: bool = False
+    """A reprint: 'COPY' at the top and the bottom."""
 
     def __post_init__(self) -> None:
         _freeze_tuples(self)
@@ -171,7 +254,8 @@ class Receipt:
             raise ValueError("Receipt.currency_exponent must be >= 0")
         _check_ints(
             self,
-            ("total_minor", "points_earned", "points_spent", "points_reversed", "refund_minor"),
+            ("total_minor", "points_earned", "points_spent", "points_reversed", "refund_minor",
+             "subtotal_minor", "change_minor", "rounding_minor"),
             optional=True,
         )
         for name, points in self.bonuses:

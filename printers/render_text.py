@@ -4,12 +4,27 @@
 
 Each line is at most the paper's width in characters, trailing spaces removed. The QR
 code is a placeholder line `[QR: <card number>]` followed by the caption the printer puts
-under the real code; bold and double size are not shown.
+under the real code; the receipt barcode likewise is `[BARCODE: <receipt number>]` and
+the number. Bold and double size are not shown. Text the printer's code pages cannot hold
+(CJK, emoji) is shown as it is: the printer prints that line as an image of the same text
+(`render_escpos`), or, for characters no font on the till can draw, prints
+`[not printable]` in their place; the stored preview of a print job is this text.
 """
 
 from __future__ import annotations
 
-from printers.layout import QR, Block, Columns, Cut, Feed, Rule, Text, layout, width_for
+from printers.layout import (
+    QR,
+    Barcode,
+    Block,
+    Columns,
+    Cut,
+    Feed,
+    Rule,
+    Text,
+    layout,
+    width_for,
+)
 from printers.receipt import Receipt
 
 __all__ = ["blocks_to_lines", "render_text"]
@@ -34,6 +49,9 @@ def blocks_to_lines(blocks: list[Block], width: int) -> list[str]:
             case QR(caption=caption):
                 lines.append(f"[QR: {caption}]".center(width))
                 lines.append(caption.center(width))
+            case Barcode(data=data):
+                lines.append(f"[BARCODE: {data}]".center(width))
+                lines.append(data.center(width))
             case Feed(lines=n):
                 lines.extend([""] * n)
             case Cut():

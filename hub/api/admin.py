@@ -50,10 +50,20 @@ def member(member_id: str = Path(pattern=UUID),
 @router.get("/members")
 def find(card: str | None = Query(None, pattern=CARD),
          email: str | None = Query(None, max_length=254),
-         phone: str | None = Query(None, max_length=20),
+         phone: str | None = Query(None, max_length=32),
          ctx: HubContext = Depends(context)) -> dict[str, Any]:
     """Find a member by card, email or phone."""
     return service.find(ctx, card=card, email=email, phone=phone)
+
+
+@router.get("/catalog")
+def catalog(ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """The product catalogue, inactive products too (`pos-hub catalog export --json`):
+    `{"currency_exponent", "products": [{"sku", "name", "category", "price", "tax_rate",
+    "barcodes", "active"}]}`, prices in minor units, tax rates in hundredths of a percent."""
+    from hub.catalogue import catalogue_json  # issue 17
+    with ctx.db.read() as conn:
+        return catalogue_json(conn)
 
 
 @router.get("/reports/liability")

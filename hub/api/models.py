@@ -36,7 +36,9 @@ UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 ORIGIN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 REF = r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,79}$"
 CARD = r"^[0-9]{16}$"
-PHONE = r"^\+?[0-9]{6,15}$"
+# The usual ways of writing a number ("+33 6 11 22 33 44", "06.11.22.33.44",
+# "0033611223344"); the hub reads it to E.164 with [hub] region (loyalty.contact).
+PHONE = r"^\+?[0-9][0-9 ().\-/]{4,28}[0-9]$"
 # Text stored in its own column holds no control character: PostgreSQL text cannot hold
 # NUL (the insert would fail as a database error), an ESC or a bidi override in a name
 # would be obeyed by a terminal or a printer, and none belongs in a receipt number.

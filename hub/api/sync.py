@@ -23,6 +23,7 @@ from hub.store.credentials import Credential
 from hub.store.ingest import IngestResult, ingest
 from hub.store.members import member_state
 from hub.tables import events, origins
+from loyalty.day_points import count_day_points
 from loyalty.events import Event
 from loyalty.ids import HUB_ISSUERS
 from loyalty.member_qr import b64, key_id, public_key
@@ -210,14 +211,19 @@ def day_report(day: Annotated[IsoDate, Query(alias="date")],
         end = start + timedelta(days=1)
         window = (events.c.origin == cred.name, events.c.occurred_at >= now_text(start),
                   events.c.occurred_at < now_text(end))
-        rows = {r[0]: (int(r[1]), int(r[2] or 0)) for r in conn.execute(
-            select(events.c.kind, func.count(), func.sum(events.c.points))
-            .where(*window).group_by(events.c.kind))}
-        issued = conn.execute(select(func.coalesce(func.sum(events.c.points), 0))
-                              .where(*window, events.c.points > 0)).scalar()
+        # per kind and sign: count_day_points counts sums of one sign as their rows
+        credit = events.c.points > 0
+        grouped = conn.execute(
+            select(events.c.kind, credit, func.count(), func.sum(events.c.points))
+            .where(*window).group_by(events.c.kind, credit)).all()
+    counts: dict[str, int] = {}
+    for kind, _, n, _ in grouped:
+        counts[kind] = counts.get(kind, 0) + int(n)
+    # The terminal's day report counts with the same function (pos_agent.reports).
+    points = count_day_points((kind, int(total or 0)) for kind, _, _, total in grouped)
     return {"origin": cred.name, "date": day.isoformat(),
-            "sales": rows.get("earn", (0, 0))[0], "events": sum(v[0] for v in rows.values()),
-            "points_issued": int(issued or 0),
-            "points_redeemed": -rows.get("redeem", (0, 0))[1],
-            "enrolments": rows.get("enrol", (0, 0))[0],
-            "reversals": rows.get("reverse", (0, 0))[0]}
+            "sales": counts.get("earn", 0), "events": sum(counts.values()),
+            "points_issued": points.issued, "points_redeemed": points.redeemed,
+            "points_reversed": points.reversed,
+            "enrolments": counts.get("enrol", 0),
+            "reversals": counts.get("reverse", 0)}

@@ -78,6 +78,10 @@ def _page(conn: Connection, db: Database, cursor: int, limit: int,
             card_lists.setdefault(c.member_id, []).append(c.card_number)
     out: list[dict[str, Any]] = []
     keys = _terminal_keys(conn, db, [r.key for r in rows if r.kind == TERMINAL_KEY])
+    # -- product catalogue (issue 17): one query per page, not one per product
+    from hub.catalogue import KIND as PRODUCT
+    from hub.catalogue import pull_changes as product_changes
+    products = product_changes(conn, db, [r.key for r in rows if r.kind == PRODUCT])
     for r in rows:
         if r.kind == "member":
             m = member_rows.get(r.key)
@@ -102,6 +106,8 @@ def _page(conn: Connection, db: Database, cursor: int, limit: int,
             change = pull_change(conn, r.key, r.change_seq, store)
             if change is not None:
                 out.append(change)
+        elif r.kind == PRODUCT and r.key in products:
+            out.append({**products[r.key], "change_seq": r.change_seq})
         elif r.kind == "stock":
             left = conn.execute(select(reward_stock.c.units_left)
                                 .where(reward_stock.c.reward_id == r.key)).scalar()

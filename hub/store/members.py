@@ -23,6 +23,7 @@ from sqlalchemy import Connection, select
 from hub.db import Database, bulk_insert, bulk_update, now_text
 from hub.exceptions import Conflict, Invalid, NotFound, StorageError
 from hub.tables import cards, events, members
+from loyalty.contact import PhoneError, phone_lookup_forms
 from loyalty.errors import LoyaltyError
 from loyalty.events import Event
 from loyalty.fold import MemberState, fold
@@ -170,10 +171,15 @@ def rebuild_member(conn: Connection, member_id: str, upto: int | None = None) ->
 
 def find_member_id(
     conn: Connection, *, member_id: str | None = None, card: str | None = None,
-    email: str | None = None, phone: str | None = None,
+    email: str | None = None, phone: str | None = None, region: str = "",
 ) -> str:
     """The member for one identifier (the first given of member_id, card, email, phone),
-    or Invalid (none given), NotFound naming what was tried, or an ambiguity refusal."""
+    or Invalid (none given), NotFound naming what was tried, or an ambiguity refusal. A
+    phone in any usual format is read with `region` ([hub] region) to E.164, and also
+    tried as its digits: rows stored before E.164 keep that form.
+
+        >>> find_member_id(conn, phone="06 11 22 33 44", region="FR")
+    """
     if member_id:
         tried = ("member_id", member_id)
         stmt = select(members.c.member_id).where(members.c.member_id == member_id)
@@ -184,8 +190,12 @@ def find_member_id(
         tried = ("email", email)
         stmt = select(members.c.member_id).where(members.c.email == email)
     elif phone:
-        tried = ("phone", phone)
-        stmt = select(members.c.member_id).where(members.c.phone == phone)
+        try:
+            forms = phone_lookup_forms(phone, region)
+        except PhoneError as exc:
+            raise Invalid(str(exc), code="invalid_phone") from None
+        tried = ("phone", forms[0])
+        stmt = select(members.c.member_id).where(members.c.phone.in_(forms))
     else:
         raise Invalid("give member_id, card, email or phone", code="no_identifier")
     found = [r[0] for r in conn.execute(stmt.limit(2))]

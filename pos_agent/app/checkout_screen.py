@@ -1,4 +1,5 @@
-"""Checkout: one input takes a scanned or typed card number, phone or member QR; then the
+"""Checkout: one input takes a scanned or typed card number, phone, member QR, name or
+e-mail (a name that fits several lists them to choose from); then the
 member panel, the sale amount (or lines `SKU,CATEGORY,QTY,PRICE; ...`) with a live preview
 of the points it earns, Enter records the sale and prints the receipt. A sale without a
 member works too."""
@@ -22,6 +23,7 @@ from loyalty.fold import MemberState
 from loyalty.member_qr import looks_like_payload
 from loyalty.money import parse_amount
 from loyalty.pins import spend_needs_pin
+from loyalty.program import Reward
 from loyalty.redemption import eligible_rewards
 from loyalty.sale import Sale, make_sale, parse_line
 from loyalty.summary import MemberSummary, member_summary
@@ -34,8 +36,8 @@ from pos_agent.app.widgets.key_bar import KeyBar
 from pos_agent.app.widgets.member_panel import MemberPanel, member_text
 from pos_agent.app.widgets.status_bar import StatusBar
 from pos_agent.app.widgets.text import Text
-from pos_agent.exceptions import PosError
-from pos_agent.limits import check_sale_total
+from pos_agent.exceptions import PosError, SeveralMembers
+from pos_agent.limits import check_sale_total, pay_points_limit
 from pos_agent.members import MemberMatch, enrol, find_member, link_card, member_view
 from pos_agent.operations import (
     check_in,
@@ -78,8 +80,8 @@ class CheckoutScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         with Vertical(id="checkout"):
-            yield Input(placeholder="Scan the member QR or type card / phone, Enter "
-                        "(Enter on empty: sale without a member)", id="member-input")
+            yield Input(placeholder="Scan the member QR or type card / phone / name / e-mail, "
+                        "Enter (Enter on empty: sale without a member)", id="member-input")
             yield MemberPanel("No member yet.", id="member")
             yield Input(placeholder="Amount 12.50, or lines SKU,CATEGORY,QTY,PRICE; ...",
                         id="sale-input")
@@ -95,6 +97,13 @@ class CheckoutScreen(Screen):
         text = escape(text)  # error texts may hold [brackets]
         self.query_one("#message", Text).show(f"[red]{text}[/red]" if error else text)
         self.call_after_refresh(self.app.refresh_status)  # after the frame is on screen
+
+    def clear_message(self) -> None:
+        """Take the last message off: each action and each customer starts with none, so
+        an old "Sale ... recorded" or error is never read as being about what comes next
+        (issue 17). A receipt still printing then reports only a failure, as a toast."""
+        self._printing = None
+        self.query_one("#message", Text).show("")
 
     def say_and_print(self, text: str, receipt_no: str | None = None,
                       job_ids: list[int] | None = None) -> None:
@@ -157,6 +166,7 @@ class CheckoutScreen(Screen):
         field.call_later(restore)
 
     def lookup(self, text: str, scanned: bool = False) -> bool:
+        self.clear_message()
         if not text.strip():
             self.member = None
             self.view = None
@@ -165,9 +175,32 @@ class CheckoutScreen(Screen):
             return False
         try:
             self.member = find_member(self.store, text)
+        except SeveralMembers as exc:
+            # A name fits several: the cashier picks one (the typed text stays meanwhile).
+            from pos_agent.app.member_choice_screen import MemberChoiceScreen
+
+            self.say(str(exc))
+            self.app.push_screen(MemberChoiceScreen(text.strip(), exc.candidates),
+                                 self.member_chosen)
+            return False
         except (PosError, LoyaltyError) as exc:
             self.say(f"Scanned {text[:40]}: {exc}" if scanned else str(exc), error=True)
             return False  # the typed text stays in the input
+        self.member_found(scanned)
+        return True
+
+    def member_chosen(self, match: MemberMatch | None) -> None:
+        """The candidate the cashier chose from a name's list (None: Esc, keep typing)."""
+        if match is None:
+            self.say("No member chosen: type more of the name, the phone or the card.")
+            self.query_one("#member-input", Input).focus()
+            return
+        self.clear_message()
+        self.member = match
+        self.member_found(False)
+
+    def member_found(self, scanned: bool) -> None:
+        assert self.member is not None
         self.show_member()
         if not scanned:
             self.query_one("#member-input", Input).value = ""
@@ -176,7 +209,6 @@ class CheckoutScreen(Screen):
         self.update_preview(sale_input.value)
         self.say(f"Member found by {self.member.found_by}"
                  + (" (scanned)." if scanned else "."))
-        return True
 
     def show_member(self, state: MemberState | None = None) -> None:
         """Show the member as the database has them now, or as `state` (what an operation
@@ -224,6 +256,7 @@ class CheckoutScreen(Screen):
         preview.update(f"Earns [b]{result.purchase_points} {pn}[/b]{promos}{bonuses}")
 
     def confirm_sale(self, text: str) -> None:
+        self.clear_message()
         try:
             sale = self.parse_sale(text)
             result = record_sale(self.store, self.member.member_id if self.member else None,
@@ -242,6 +275,7 @@ class CheckoutScreen(Screen):
 
     # -- other actions ---------------------------------------------------------------------
     def action_clear(self) -> None:
+        self.clear_message()  # the next customer: nothing of the last one stays on screen
         self.member = None
         self.view = None
         self.query_one("#member", MemberPanel).show("No member yet.")
@@ -251,6 +285,7 @@ class CheckoutScreen(Screen):
         self.query_one("#member-input", Input).focus()
 
     def action_redeem(self) -> None:
+        self.clear_message()
         if self.member is None:
             self.say("Find the member first (scan their QR or card).", error=True)
             return
@@ -260,15 +295,22 @@ class CheckoutScreen(Screen):
         program = self.store.active_program()
         rewards = [r for r in eligible_rewards(program, state, datetime.now(UTC))
                    if (left := stock_left(self.store.conn, program, r.id)) is None or left > 0]
+        spendable = summary.balance - summary.held
+        # Offline (no hub, or the last sync failed): the offline limit caps the pre-fill.
+        offline = self.app.agent is None or self.app.agent.status.online is False
+
+        def pay_limit(reward: Reward) -> int:
+            return pay_points_limit(program, reward, spendable, offline=offline)
+
         self.app.push_screen(
             # what can be spent: points held for HQ review are in the balance but not here
             RedeemScreen(self.member.name, summary.balance - summary.held, program.points_name,
                          offers(rewards, summary.vouchers, summary.balance - summary.held,
-                                program.points_name),
+                                program.points_name, pay_limit),
                          currency=program.currency, exponent=program.currency_exponent,
                          confirm_by_scan=spend_needs_pin(program.spend_proof,
                                                          self.member.found_by),
-                         pin_allowed=program.spend_proof != "qr_only"),
+                         pin_allowed=program.spend_proof != "qr_only", pay_limit=pay_limit),
             self.redeem_chosen)
 
     def redeem_chosen(self, choice: RedeemChoice | None) -> None:
@@ -312,6 +354,7 @@ class CheckoutScreen(Screen):
                            result.receipt_no)
 
     def action_enrol(self) -> None:
+        self.clear_message()
         self.app.push_screen(EnrolScreen(), self.enrol_done)
 
     def enrol_done(self, values: dict | None) -> None:
@@ -339,6 +382,7 @@ class CheckoutScreen(Screen):
     def action_link_card(self) -> None:
         """Register a physical card the member already has (e.g. a pre-printed card from
         the counter, or a card of an old programme) to the member on screen."""
+        self.clear_message()
         if self.member is None:
             self.say("Find the member first, then F8 registers their physical card.",
                      error=True)
@@ -358,6 +402,7 @@ class CheckoutScreen(Screen):
         self.say(f"Card {card} registered to {self.member.name}: it finds them from now on.")
 
     def action_void(self) -> None:
+        self.clear_message()
         self.app.push_screen(PromptScreen("Receipt number to void:", "S001-T1-000042"),
                              self.void_done)
 
@@ -379,6 +424,7 @@ class CheckoutScreen(Screen):
                            result.receipt_no)
 
     def action_refund(self) -> None:
+        self.clear_message()
         self.app.push_screen(
             PromptScreen("Receipt number and amount to refund:", "S001-T1-000042 5.00"),
             self.refund_done)
@@ -407,6 +453,7 @@ class CheckoutScreen(Screen):
                            f"{pn} taken back.", result.receipt_no)
 
     def action_checkin(self) -> None:
+        self.clear_message()
         if self.member is None:
             self.say("Find the member first.", error=True)
             return
@@ -418,6 +465,7 @@ class CheckoutScreen(Screen):
             self.say("Checked in: " + ", ".join(f"+{p} {why}" for why, p in result.bonuses))
 
     def action_reprint(self) -> None:
+        self.clear_message()
         self.app.push_screen(PromptScreen("Receipt number to reprint:"), self.reprint_done)
 
     def reprint_done(self, receipt_no: str | None) -> None:
@@ -451,6 +499,7 @@ class CheckoutScreen(Screen):
         self.app.push_screen(ApprovalScreen(what, prefill), approved)
 
     def action_manager(self) -> None:
+        self.clear_message()
         from pos_agent.app.manager_screen import ManagerScreen
 
         self.with_approval("the manager screen",
@@ -467,6 +516,7 @@ class CheckoutScreen(Screen):
         self.app.lock()
 
     def action_sync(self) -> None:
+        self.clear_message()
         if self.app.agent is None:
             self.say("No hub configured for this terminal.", error=True)
             return

@@ -25,6 +25,26 @@ from pos_agent.printing import print_queue, queue_test_print
 from pos_agent.reports import day_report
 
 
+def hub_flags_text(flags: list[dict], details: int = 0) -> str:
+    """The one wording of the hub's flags on this screen, from the one source: the flags the
+    last good sync stored (`sync_state.flags`). A failed sync fetches none and keeps them,
+    so the identity line and the end-of-day summary can no longer disagree (issue 17: "hub
+    flags: 1" above "0 hub flag(s)").
+
+        >>> hub_flags_text([{"kind": "negative_balance", "detail": "balance -95"}], details=5)
+        'hub flags: 1 for this store\\n  - negative_balance: balance -95'
+    """
+    text = f"hub flags: {len(flags)} for this store"
+    for flag in flags[:details]:
+        text += f"\n  - {flag.get('kind')}: {flag.get('detail', '')}"
+    return text
+
+
+def stored_flags(state: dict) -> list[dict]:
+    """The hub's flags as the last good sync stored them."""
+    return json.loads(state.get("flags") or "[]")
+
+
 class ManagerScreen(Screen):
     CSS_PATH = "manager_screen.tcss"
     BINDINGS = [
@@ -52,7 +72,7 @@ class ManagerScreen(Screen):
         store = self.app.store
         ident = store.identity
         state = sync_state(store)
-        flags = json.loads(state.get("flags") or "[]")
+        flags = stored_flags(state)
         program = store.active_program()
         zone = ZoneInfo(store.settings.terminal.timezone or program.timezone)
         last = state.get("last_success_at")
@@ -61,8 +81,8 @@ class ManagerScreen(Screen):
         self.query_one("#identity", Static).update(
             f"[b]Terminal {ident.origin}[/b] (epoch {ident.epoch})  hub: "
             f"{ident.hub_url or store.settings.sync.hub_url or 'none'}\n"
-            f"Queued events: {queued_count(store.conn)}   last sync: {last}   hub flags: "
-            f"{len(flags)}\nLast error: {state.get('last_error') or '-'}")
+            f"Queued events: {queued_count(store.conn)}   last sync: {last}   "
+            f"{hub_flags_text(flags)}\nLast error: {state.get('last_error') or '-'}")
         r = day_report(store, self.app.clock().astimezone(zone).date())
         self.query_one("#report", Static).update(
             f"[b]Day report {r['date']}[/b]: {r['sales']['count']} sales, "
@@ -123,10 +143,16 @@ class ManagerScreen(Screen):
         report = self.app.agent.sync_once(progress)
         text = (f"[b]End-of-day sync[/b]: sent {report.pushed} events"
                 + (f" ({report.duplicates} already at the hub)" if report.duplicates else "")
-                + f", received {report.pulled} update(s), {report.queued} still queued, "
-                f"{len(report.flags)} hub flag(s) for this store"
+                + f", received {report.pulled} update(s), {report.queued} still queued"
                 + (f"\n[red]{report.error}[/red]" if report.error else ""))
-        for flag in report.flags[:5]:
-            text += f"\n  - {flag.get('kind')}: {flag.get('detail', '')}"
-        self.app.call_from_thread(self.query_one("#sync-summary", Static).update, text)
-        self.app.call_from_thread(self.action_refresh)
+        # The flags are read where the identity line reads them (the stored ones), on the
+        # app's thread: the store's connection is not shared with this worker.
+        self.app.call_from_thread(self.show_end_of_day, text, report.error is not None)
+
+    def show_end_of_day(self, text: str, failed: bool) -> None:
+        flags = hub_flags_text(stored_flags(sync_state(self.app.store)), details=5)
+        if failed:
+            flags = flags.replace("for this store", "for this store as of the last good sync",
+                                  1)
+        self.query_one("#sync-summary", Static).update(f"{text}\n{flags}")
+        self.action_refresh()

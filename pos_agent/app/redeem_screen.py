@@ -13,6 +13,7 @@ The dialog returns a `RedeemChoice`; the checkout screen records it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
@@ -49,15 +50,21 @@ class Offer:
     voucher: str | None = None
 
 
+PayLimit = Callable[[Reward], int]
+"""The most points a pay-with-points reward can use now (pos_agent.limits.pay_points_limit)."""
+
+
 def offers(rewards: list[Reward], vouchers: list[tuple[str, str, str]], balance: int,
-           points_name: str) -> list[Offer]:
-    """What the member can redeem now, vouchers first (they cost nothing)."""
+           points_name: str, pay_limit: PayLimit | None = None) -> list[Offer]:
+    """What the member can redeem now, vouchers first (they cost nothing); `pay_limit`
+    caps what paying with points offers (offline: the offline limit)."""
     out = [Offer(f"voucher:{code}", f"Voucher {code}: {name} (until {until})", voucher=code)
            for code, name, until in vouchers]
     for r in rewards:
         if r.kind.value == "pay_with_points":
             if balance >= max(r.min_points, 1):
-                limit = min(balance, r.max_points or balance)
+                limit = (pay_limit(r) if pay_limit
+                         else min(balance, r.max_points or balance))
                 out.append(Offer(f"reward:{r.id}", f"{r.name}  -  {r.min_points or 1} to "
                                  f"{limit:,} {points_name}", reward=r))
         elif 0 < r.cost <= balance:
@@ -75,8 +82,11 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
 
     def __init__(self, member_name: str, balance: int, points_name: str,
                  choices: list[Offer], *, currency: str = "EUR", exponent: int = 2,
-                 confirm_by_scan: bool = False, pin_allowed: bool = True) -> None:
+                 confirm_by_scan: bool = False, pin_allowed: bool = True,
+                 pay_limit: PayLimit | None = None) -> None:
         super().__init__()
+        self.pay_limit = pay_limit
+        """What paying with points may use now; None: the balance and the reward's max."""
         self.member_name = member_name
         self.balance = balance
         self.points_name = points_name
@@ -131,7 +141,7 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
         reward = self.chosen.reward
         if self.paying:
             assert reward is not None
-            points.value = str(min(self.balance, reward.max_points or self.balance))
+            points.value = str(self.limit(reward))
             self._pay_text()
             points.focus()
             return_key = "Next" if self.confirm_by_scan else "Confirm"
@@ -148,6 +158,12 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
             return_key = "Confirm"
         self._keys([("Enter", return_key)])
 
+    def limit(self, reward: Reward) -> int:
+        """The most points `reward` (pay with points) can use: what is pre-filled."""
+        if self.pay_limit is not None:
+            return self.pay_limit(reward)
+        return min(self.balance, reward.max_points or self.balance)
+
     @property
     def note(self) -> str:
         return self.PROOF_NOTE if self.pin_allowed else self.QR_ONLY_NOTE
@@ -159,7 +175,7 @@ class RedeemScreen(ModalScreen[RedeemChoice | None]):
         text = self.query_one("#points", Input).value.strip()
         worth = (format_amount(int(text) * (reward.point_value or 0), self.exponent)
                  if is_ascii_digits(text) else "-")
-        limit = min(self.balance, reward.max_points or self.balance)
+        limit = self.limit(reward)
         self.query_one("#confirm", Label).update(
             f"{reward.name}: how many {self.points_name}? ({reward.min_points or 1} to "
             f"{limit:,}) = {worth} {self.currency} off"

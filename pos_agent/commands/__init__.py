@@ -26,7 +26,8 @@ AREAS: dict[str, dict[str, str]] = {
         "refund": "refund part of a sale",
         "checkin": "store visit without a sale",
     },
-    "catalog": {"rewards": "list the rewards catalog"},
+    "catalog": {"rewards": "list the rewards catalog",
+                "products": "list or search the product catalogue (by name, barcode, SKU)"},
     "admin": {
         "print": "the printer and the print queue",
         "report": "reports",

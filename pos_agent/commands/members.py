@@ -43,8 +43,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("member", parents=[common], help=HELP["member"],
                        description="Balance, tier, stamps, progress, expiring points, "
                        "vouchers and recent history of a member.")
-    p.add_argument("query", metavar="CARD|PHONE|QR",
-                   help="16-digit card number, phone number, or the scanned QR code; "
+    p.add_argument("query", metavar="CARD|PHONE|QR|NAME|EMAIL",
+                   help="16-digit card number, phone number (any usual format, read with "
+                   "[terminal] region), the scanned QR code, a name (the start of any of "
+                   "its words; several matches: the candidates, exit 2) or an e-mail; "
                    "`pos member set-pin CARD|PHONE|QR` gives the member a new PIN")
     p.add_argument("member", nargs="?", metavar="CARD|PHONE|QR", help=argparse.SUPPRESS)
     p.add_argument("--history", type=integer, default=10, help="receipts to show (default 10)")
@@ -107,8 +109,19 @@ def run_member(args: argparse.Namespace) -> int:
     if args.member is not None:
         raise StoreError(f"`pos member` takes one card, phone or QR: drop '{args.member}', or "
                          "run `pos member set-pin CARD|PHONE|QR`")
+    from pos_agent.exceptions import SeveralMembers
+
     store = open_for(args, login=False)  # reading records nothing: no staff login
-    match = find_member(store, args.query)
+    try:
+        match = find_member(store, args.query)
+    except SeveralMembers as exc:
+        # A script gets the candidates to choose from, and exit 2 with the sentence: it
+        # asked for one member and there is not one.
+        emit(args, {"candidates": [
+            {"member_id": c.member_id, "card_number": c.card_number, "name": c.name,
+             "found_by": c.found_by} for c in exc.candidates]},
+             [f"  {c.card_number or 'no card'}  {c.name}" for c in exc.candidates])
+        raise
     now = datetime.now(UTC)
     state, summary = member_view(store, match.member_id, now)
     profile = member_profile(store, match.member_id)

@@ -32,6 +32,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--amount", help="total, e.g. 12.50 (default: the lines' sum)")
     p.add_argument("--line", action="append", default=[], metavar="SKU,CATEGORY,QTY,UNIT_PRICE",
                    help="a sold line, e.g. LATTE,coffee,2,3.50 (repeatable)")
+    p.add_argument("--item", action="append", default=[], metavar="SKU_OR_BARCODE[:QTY]",
+                   help="a catalogue product by SKU or barcode, e.g. LATTE:2 (repeatable): "
+                   "the basket checkout, paid with --tender")
+    p.add_argument("--reward", action="append", default=[], metavar="ID",
+                   help="a reward bought with points and applied to the basket, e.g. "
+                   "ten-off (repeatable; needs the QR or the member's PIN)")
+    p.add_argument("--voucher", action="append", default=[], metavar="CODE",
+                   help="one of the member's vouchers applied to the basket (repeatable)")
+    p.add_argument("--points", type=integer, metavar="N",
+                   help="pay N points of the total (needs the QR or the member's PIN)")
+    p.add_argument("--tender", action="append", default=[], metavar="KIND:AMOUNT",
+                   help="a payment: cash:20.00, card:5.00, gift_card:CODE:10.00, "
+                   "store_credit:CODE:3.00 (repeatable: a split tender)")
     add_staff_args(p)
     add_pin_stdin(p)
     add_no_print(p)
@@ -62,11 +75,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(handler=run_void)
 
     p = sub.add_parser("refund", parents=[common], help=HELP["refund"],
-                       description="Refund part of a sale; points go back in proportion.")
-    p.add_argument("--receipt", required=True, metavar="NO",
+                       description="Return lines of a sale (--line N[:QTY], with --reason): "
+                       "exactly their points and stamps come back, the money to the "
+                       "original tenders. Or refund an amount (--amount): points back in "
+                       "proportion.")
+    p.add_argument("receipt_no", nargs="?", metavar="RECEIPT",
                    help="receipt number of the sale, as printed, e.g. S001-T1-000042")
-    p.add_argument("--amount", required=True, help="amount refunded, e.g. 3.50")
-    p.add_argument("--reason", default="", help="why (kept with the record)")
+    p.add_argument("--receipt", metavar="NO", help="the same, as an option")
+    p.add_argument("--line", action="append", default=[], metavar="N[:QTY]",
+                   help="return QTY units (default all) of line N of the receipt "
+                   "(repeatable): those lines' points and stamps come back, the money "
+                   "goes back to the original tenders")
+    p.add_argument("--amount", help="refund by amount instead, e.g. 3.50")
+    p.add_argument("--reason", default="", help="why (kept with the record; required for "
+                   "--line)")
     add_staff_args(p, approval=True)
     add_pin_stdin(p)
     add_no_print(p)
@@ -83,6 +105,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run_sale(args: argparse.Namespace) -> int:
+    if args.item:
+        return run_checkout(args)
+    if args.reward or args.voucher or args.points is not None or args.tender:
+        raise StoreError("--reward, --voucher, --points and --tender go with a basket: say "
+                         "what is sold with --item SKU_OR_BARCODE[:QTY]")
     from loyalty.sale import make_sale, parse_line
     from pos_agent.members import find_member
     from pos_agent.operations import record_sale
@@ -112,6 +139,94 @@ def run_sale(args: argparse.Namespace) -> int:
         text += [f"stamps:        {card} +{n}" for card, n in result.stamps.items()]
         text += [f"voucher:       {v['code']} ({v['reward_id']})" for v in result.vouchers]
         text += [f"balance:       {result.balance} {pn}", f"tier:          {result.tier}"]
+    emit(args, data, text)
+    return 0
+
+
+def _item_arg(text: str) -> tuple[str, int]:
+    code, sep, qty = text.strip().rpartition(":")
+    if not sep:
+        return text.strip(), 1
+    if not qty.isascii() or not qty.isdigit() or int(qty) < 1:
+        raise StoreError(f"--item {text}: the quantity after ':' must be a whole number, "
+                         "at least 1 (e.g. LATTE:2)")
+    return code.strip(), int(qty)
+
+
+def _tender_arg(program, text: str):
+    from loyalty import tender
+    parts = [p.strip() for p in text.split(":")]
+    kind = parts[0].lower().replace("-", "_")
+    if kind in ("cash", "card") and len(parts) == 2:
+        return getattr(tender, kind)(amount_arg(program, parts[1]))
+    if kind in ("gift_card", "store_credit") and len(parts) == 3:
+        return getattr(tender, kind)(parts[1], amount_arg(program, parts[2]))
+    if kind == "points":
+        raise StoreError("pay with points with --points N, not --tender")
+    raise StoreError(f"--tender {text}: write cash:20.00, card:5.00, gift_card:CODE:10.00 "
+                     "or store_credit:CODE:3.00")
+
+
+def run_checkout(args: argparse.Namespace) -> int:
+    """`pos sale --item ...`: the basket priced, paid and recorded at once."""
+    from loyalty.basket import Applied, Basket, add_item
+    from loyalty.tender import points as points_tender
+    from pos_agent.catalogue import product_by_code
+    from pos_agent.members import find_member
+    from pos_agent.operations import checkout
+    if args.line or args.amount is not None:
+        raise StoreError("--item sells catalogue products: leave out --line and --amount")
+    if not args.tender and args.points is None:
+        raise StoreError("say how the customer pays: --tender cash:20.00 and/or "
+                         "--tender card:12.50 (nothing was recorded)")
+    store = open_for(args)
+    program = store.active_program()
+    basket = Basket()
+    for text in args.item:
+        code, qty = _item_arg(text)
+        product = product_by_code(store, code)
+        basket = add_item(basket, sku=product.sku, name=product.name,
+                          category=product.category, unit_price=product.price,
+                          tax_rate=product.tax_rate, qty=qty)
+    tenders = [_tender_arg(program, t) for t in args.tender]
+    if args.points is not None:
+        tenders.insert(0, points_tender(program, args.points))
+    applied = ([Applied(r.strip()) for r in args.reward]
+               + [Applied("", v.strip()) for v in args.voucher])
+    member = find_member(store, args.member) if args.member else None
+    if member is None and (applied or args.points is not None):
+        raise StoreError("--reward, --voucher and --points need the member: add --member")
+    pin = None
+    if member is not None and (applied or args.points is not None):
+        pin = spend_pin(store, member, pin_reader(args))
+    result = checkout(store, member.member_id if member else None, basket, applied, tenders,
+                      found_by=member.found_by if member else None, pin=pin)
+    printed = print_receipt(store, args, result.receipt_no)
+    d = result.details
+    pn = program.points_name
+    data = {"receipt_no": result.receipt_no, "member_id": result.member_id,
+            "lines": d["lines"], "subtotal": d["subtotal"], "discounts": d["discounts"],
+            "tax": d["tax"], "total": result.ticket.total, "tenders": d["tenders"],
+            "change": d["change"], "rounding": d["rounding"],
+            "points_earned": result.points_earned, "points_spent": result.points_spent,
+            "stamps": result.stamps, "vouchers": [v["code"] for v in result.vouchers],
+            "balance": result.balance, "tier": result.tier, "printed": printed}
+    text = [f"receipt_no:    {result.receipt_no}"]
+    text += [f"  {ln['qty']} x {ln['name']:<24} {money(program, ln['total'])}"
+             for ln in d["lines"]]
+    text += [f"subtotal:      {money(program, d['subtotal'])}"]
+    text += [f"discount:      {x['label']} -{money(program, x['amount'])}"
+             for x in d["discounts"]]
+    text += [f"total:         {money(program, result.ticket.total)}"]
+    text += [f"tender:        {t['kind']} {money(program, t['amount'])}" for t in d["tenders"]]
+    if d["change"]:
+        text += [f"change:        {money(program, d['change'])}"]
+    if member:
+        text += [f"points_earned: {result.points_earned} {pn}",
+                 f"points_spent:  {result.points_spent} {pn}"]
+        text += [f"stamps:        {card} +{n}" for card, n in result.stamps.items()]
+        text += [f"voucher:       {v['code']} ({v['reward_id']})" for v in result.vouchers]
+        text += [f"balance:       {result.balance} {pn}"]
     emit(args, data, text)
     return 0
 
@@ -177,14 +292,91 @@ def run_void(args: argparse.Namespace) -> int:
                                         approved_by=approved_by), store)
 
 
+def _line_arg(text: str) -> tuple[int, int | None]:
+    no, sep, qty = text.strip().partition(":")
+    if not (no.isascii() and no.isdigit()) or (sep and not (qty.isascii() and qty.isdigit())):
+        raise StoreError(f"--line {text}: write the line number, optionally ':' and how many "
+                         "units, e.g. --line 2 or --line 2:1")
+    return int(no), int(qty) if sep else None
+
+
+def _optional_approval(store, args: argparse.Namespace, what: str):
+    """A manager's approval when one is given (--approved-by, or a manager logged in);
+    None otherwise: `refund_lines` asks for it only above the refund limit."""
+    from pos_agent.staff import has_staff
+    if not has_staff(store.conn):
+        return None
+    if args.approved_by is None:
+        row = store.conn.execute("SELECT role FROM staff WHERE staff_id = ?",
+                                 (store.staff_id,)).fetchone()
+        if row is None or row[0] != "manager":
+            return None
+    return manager_approval(store, args, what)
+
+
 def run_refund(args: argparse.Namespace) -> int:
     from pos_agent.operations import refund_receipt
+    receipt_no = (args.receipt_no or args.receipt or "").strip()
+    if not receipt_no or (args.receipt_no and args.receipt):
+        raise StoreError("say which receipt: pos refund RECEIPT (as printed, e.g. "
+                         "S001-T1-000042)")
+    if bool(args.line) == (args.amount is not None):
+        raise StoreError("say what is refunded: --line N[:QTY] (repeatable) or --amount 3.50 "
+                         "(one of them)")
+    if args.line:
+        return _refund_by_line(args, receipt_no)
+    args.receipt = receipt_no
     store = open_for(args)
     amount = amount_arg(store.active_program(), args.amount)
     approved_by = manager_approval(store, args, "a refund")
     result = refund_receipt(store, args.receipt.strip(), amount, reason=args.reason,
                             approved_by=approved_by)
     return _reversal(args, result, store)
+
+
+def _refund_by_line(args: argparse.Namespace, receipt_no: str) -> int:
+    import json as _json
+
+    from pos_agent.operations import refund_lines
+    if not args.reason.strip():
+        raise StoreError("say why the lines are returned: --reason TEXT")
+    asked = [_line_arg(t) for t in args.line]
+    store = open_for(args)
+    returns = []
+    left: dict[int, int] = {}
+    if any(qty is None for _, qty in asked):
+        row = store.conn.execute("SELECT details FROM receipts WHERE receipt_no = ?",
+                                 (receipt_no,)).fetchone()
+        sold = {int(ln["line_no"]): int(ln["qty"])
+                for ln in _json.loads(row[0] or "{}").get("lines", ())} if row else {}
+        left = dict(sold)
+        for (old,) in store.conn.execute(
+                "SELECT details FROM receipts WHERE reverses = ? AND kind = 'refund'",
+                (receipt_no,)):
+            for ln in _json.loads(old or "{}").get("lines", ()):
+                left[int(ln["line_no"])] = left.get(int(ln["line_no"]), 0) - int(ln["qty"])
+    for no, qty in asked:
+        # without :QTY, what is left of the line (refund_lines names an unknown line)
+        returns.append((no, qty if qty is not None else max(left.get(no, 1), 1)))
+    approved_by = _optional_approval(store, args, "a refund")
+    result = refund_lines(store, receipt_no, returns, reason=args.reason,
+                          approved_by=approved_by)
+    printed = print_receipt(store, args, result.receipt_no)
+    program = store.active_program()
+    emit(args, {"receipt_no": result.receipt_no, "original": result.original,
+                "kind": "refund", "amount": result.amount, "lines": list(result.lines),
+                "refunds": list(result.refunds), "points_reversed": result.points_reversed,
+                "stamps": result.stamps, "member_id": result.member_id,
+                "balance": result.balance, "printed": printed},
+         [f"receipt_no:      {result.receipt_no} (refund of {result.original})"]
+         + [f"  {ln['qty']} x {ln['name']:<24} {money(program, ln['total'])}"
+            for ln in result.lines]
+         + [f"refund:          {t['kind']} {money(program, t['amount'])}"
+            for t in result.refunds]
+         + [f"points_reversed: {result.points_reversed}"]
+         + ([f"balance:         {result.balance} {program.points_name}"]
+            if result.balance is not None else []))
+    return 0
 
 
 def run_checkin(args: argparse.Namespace) -> int:

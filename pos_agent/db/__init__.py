@@ -25,8 +25,10 @@ from pos_agent.exceptions import StoreError
 BUSY_TIMEOUT_MS = 10_000
 
 
-def open_database(path: str | Path, *, create: bool = True) -> Database:
-    """Open (and migrate) the terminal database at `path` with WAL and synchronous=FULL."""
+def open_database(path: str | Path, *, create: bool = True, region: str = "") -> Database:
+    """Open (and migrate) the terminal database at `path` with WAL and synchronous=FULL.
+    `region` is the store's country (`[terminal] region`): migration 14 reads the phone
+    numbers already stored with it."""
     path = Path(path)
     if not create and not path.exists():
         raise StoreError(f"no terminal database at {path}: run `pos init` first")
@@ -40,6 +42,7 @@ def open_database(path: str | Path, *, create: bool = True) -> Database:
                                check_same_thread=False, isolation_level=None)
         db = Database(conn, execute_plugins=False)
         _configure(db)
+        _add_functions(conn, region)
         migrate(db)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the terminal database {path}: {exc}") from exc
@@ -57,6 +60,17 @@ def _create_private(path: Path) -> None:
     except OSError as exc:
         raise StoreError(f"cannot create the terminal database {path}: {exc.strerror}") from exc
     os.close(fd)
+
+
+def _add_functions(conn: sqlite3.Connection, region: str) -> None:
+    # Migration 14 folds the names and re-reads the phones already stored with the same
+    # Python functions new rows go through (loyalty.contact), so old and new rows match.
+    from loyalty.contact import fold_name, normalise_phone_or_keep
+
+    conn.create_function("loyalty_fold_name", 1, lambda t: fold_name(t or ""),
+                         deterministic=True)
+    conn.create_function("loyalty_phone", 1, lambda t: normalise_phone_or_keep(t, region),
+                         deterministic=True)
 
 
 def _configure(db: Database) -> None:

@@ -22,6 +22,7 @@ holds; money is integer minor units, instants are ISO-8601 UTC text, JSON is tex
 | acked_marks | per origin and epoch, the origin_seq up to which the hub acknowledged all |
 | terminal_keys | every till's Ed25519 public key as the hub certified it, and revocations |
 | staff | this store's cashiers and managers from the hub: PIN hash, role, wrong tries |
+| member_name_words | each folded word of each member's name, for name search (migration 14) |
 
 Migrations 6-9 traded this plainness for fewer pages per commit (print jobs written after
 the sale, receipts and balances keyed by packed integers, triggers); migration 10 undid
@@ -568,16 +569,63 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         13,
-        "product catalogue (placeholder until filled)",
+        "product catalogue pulled from the hub: products and their barcodes",
+        # As the hub last sent them (pos_agent.catalogue). A product the hub deactivated
+        # stays (active = 0) so old receipts and returns still find its name. name_folded
+        # is the name without accents, casefolded, with a leading space before each word
+        # (" cafe creme"), so a word-prefix search is instr(name_folded, ' ' || prefix).
+        # A barcode is keyed by its GTIN (a UPC-A as its 13-digit form): one scan, one row.
         """
-        SELECT 1;
+        CREATE TABLE products (
+            sku TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            name_folded TEXT NOT NULL,
+            category TEXT NOT NULL,
+            price INTEGER NOT NULL,
+            tax_rate INTEGER NOT NULL,
+            barcodes TEXT NOT NULL DEFAULT '',
+            active INTEGER NOT NULL DEFAULT 1,
+            change_seq INTEGER,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE product_barcodes (
+            gtin TEXT PRIMARY KEY,
+            code TEXT NOT NULL,
+            sku TEXT NOT NULL
+        );
+        CREATE INDEX product_barcodes_by_sku ON product_barcodes (sku);
+        CREATE INDEX products_by_sku_nocase ON products (sku COLLATE NOCASE);
         """,
     ),
     Migration(
         14,
-        "member search by name and e-mail (placeholder until filled)",
+        "member search: folded names and their words, e-mail without case, E.164 phones",
+        # members.name_folded is the name with accents off and case folded, its words one
+        # space apart (loyalty.contact.fold_name); member_name_words holds each word once
+        # per member, so "prefix of any word" is an index range, not a scan. Phones are
+        # re-read with the store's region (`loyalty_phone`, pos_agent.db): one that does not
+        # parse is kept exactly as it was, and still found by its digits.
         """
-        SELECT 1;
+        ALTER TABLE members ADD COLUMN name_folded TEXT NOT NULL DEFAULT '';
+        UPDATE members SET name_folded = loyalty_fold_name(name);
+        CREATE INDEX members_by_name_folded ON members (name_folded);
+        CREATE TABLE member_name_words (
+            word TEXT NOT NULL,
+            member_id TEXT NOT NULL REFERENCES members (member_id),
+            PRIMARY KEY (word, member_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX member_name_words_by_member ON member_name_words (member_id);
+        WITH RECURSIVE split (member_id, rest, word) AS (
+            SELECT member_id, name_folded || ' ', '' FROM members
+            UNION ALL
+            SELECT member_id, substr(rest, instr(rest, ' ') + 1),
+                   substr(rest, 1, instr(rest, ' ') - 1)
+            FROM split WHERE rest <> ''
+        )
+        INSERT OR IGNORE INTO member_name_words (word, member_id)
+            SELECT word, member_id FROM split WHERE word <> '';
+        CREATE INDEX members_by_email ON members (email COLLATE NOCASE);
+        UPDATE members SET phone = loyalty_phone(phone) WHERE phone IS NOT NULL;
         """,
     ),
 )

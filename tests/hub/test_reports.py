@@ -88,11 +88,12 @@ def test_day_report_counts_what_was_pushed(hub: Hub):
         bad = c.get("/v1/sync/day-report", params={"date": "yesterday"})
     assert day.status_code == 200, day.text
     assert day.json() == {"origin": term.origin, "date": today.isoformat(), "sales": 1,
-                          "events": 4, "points_issued": 425, "points_redeemed": 150,
-                          "enrolments": 0, "reversals": 1}
+                          "events": 4, "points_issued": 425 - 210, "points_redeemed": 150,
+                          "points_reversed": 210, "enrolments": 0, "reversals": 1}
     assert before.json() == {"origin": term.origin, "date": yesterday.isoformat(),
                              "sales": 1, "events": 2, "points_issued": 105,
-                             "points_redeemed": 0, "enrolments": 0, "reversals": 0}
+                             "points_redeemed": 0, "points_reversed": 0, "enrolments": 0,
+                             "reversals": 0}
     assert empty.json()["events"] == 0 and empty.json()["points_issued"] == 0
     assert bad.status_code == 422 and bad.json()["error"] == "invalid"
     # another terminal's day report holds none of these

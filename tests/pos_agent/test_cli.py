@@ -268,7 +268,9 @@ def test_print_test_reprint_and_queue(ann, capsys):
     code, out, _ = run(capsys, "print", "reprint", "S001-T1-000001", "--json")
     assert code == 0
     again = rows("SELECT payload FROM print_jobs WHERE id = ?", out["job_id"])[0][0]
-    assert again == first and b"S001-T1-000001" in first
+    # the first printing's bytes (all but the cut), marked COPY top and bottom (issue 17)
+    assert first[:-5] in again and again.count(b"*** COPY ***") == 2
+    assert b"S001-T1-000001" in first
     code, out, _ = run(capsys, "print", "queue", "--all", "--json")
     assert [j["status"] for j in out["jobs"]] == ["printed"] * 3
     code, text, _ = run(capsys, "print", "queue", "--preview", "1")

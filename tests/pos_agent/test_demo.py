@@ -34,9 +34,15 @@ def test_demo_walk_through(tmp_path: Path):
     assert "0 still queued" in out and "-> SAME" in out
     db = sqlite3.connect(tmp_path / "demo" / "pos-terminal.db")
     kinds = dict(db.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())
-    assert kinds["earn"] == 4 and kinds["redeem"] == 1 and kinds["reverse"] == 1
+    # the basket (7b: a reward, a split tender) and its line return (7c) add a redeem, an
+    # earn and a reverse, and two receipts
+    assert re.search(r"^7b\. Basket \S+: 3 lines 13\.80 EUR, 10% off your basket -1\.38 EUR "
+                     r"-> 12\.42 EUR; card 5\.00 \+ cash 10\.00, change 2\.58 EUR", out, re.M)
+    assert re.search(r"^7c\. Returned the madeleines \(\S+\): card \S+ EUR \+ cash", out,
+                     re.M)
+    assert kinds["earn"] == 5 and kinds["redeem"] == 2 and kinds["reverse"] == 2
     assert kinds["stamp"] == 1 and kinds["enrol"] == 2
     # every slip and receipt the walk-through made went to the file printer, each cut
     jobs = db.execute("SELECT status, COUNT(*) FROM print_jobs GROUP BY status").fetchall()
-    assert jobs == [("printed", 8)]
-    assert (tmp_path / "demo" / "receipts.escpos").read_bytes().count(b"\x1dV") == 8
+    assert jobs == [("printed", 10)]
+    assert (tmp_path / "demo" / "receipts.escpos").read_bytes().count(b"\x1dV") == 10

@@ -65,13 +65,20 @@ def test_a_sale_commits_its_job_and_is_printed_after(store):
     assert waiting_count(store.conn) == 1
     assert [o.receipt_no for o in print_pending(store, sender=printer)] == [ann.receipt_no]
     assert waiting_count(store.conn) == 0 and printer_text(store) == "printer ok"
-    # The bytes sent are kept on the job, and a reprint sends them again, byte for byte.
+    # The bytes sent are kept on the job, and a reprint sends them again, byte for byte,
+    # between COPY banners at the top and the bottom (issue 17).
     payload = store.conn.execute("SELECT payload FROM print_jobs WHERE receipt_no = ?",
                                  (sale.receipt_no,)).fetchone()[0]
     assert payload == printer.jobs[0]
     job_id = reprint(store, sale.receipt_no)
     print_pending(store, [job_id], sender=printer)
-    assert printer.jobs[-1] == payload
+    cut = b"\x1bd\x06\x1dV\x00"
+    assert payload.endswith(cut) and payload[: -len(cut)] in printer.jobs[-1]
+    assert printer.jobs[-1].count(b"*** COPY ***") == 2
+    assert printer.jobs[-1].rindex(b"*** COPY ***") > printer.jobs[-1].index(payload[:-len(cut)])
+    preview = store.conn.execute("SELECT text_preview FROM print_jobs WHERE id = ?",
+                                 (job_id,)).fetchone()[0].splitlines()
+    assert preview[0].strip() == preview[-1].strip() == "*** COPY ***"
 
 
 def test_a_failed_print_keeps_its_bytes_for_the_retry(store):
@@ -99,6 +106,8 @@ def test_reprinting_a_receipt_not_printed_yet_prints_it_and_a_copy(store):
     printer = Printer()
     assert [o.job_id for o in print_pending(store, sender=printer)] == [copy - 1, copy]
     assert printer.receipts(sale.receipt_no) == [[sale.receipt_no]] * 2
+    # the first is the original, the second says COPY although it was never printed before
+    assert b"COPY" not in printer.jobs[0] and printer.jobs[1].count(b"*** COPY ***") == 2
 
 
 def test_a_cancelled_redemption_is_never_printed(store):
@@ -249,7 +258,9 @@ def test_a_version_7_database_keeps_its_receipts_and_print_jobs(tmp_path):
         # A reprint sends the stored bytes, a void finds its receipt, numbering goes on.
         printer = Printer()
         print_pending(store, [reprint(store, first.receipt_no)], sender=printer)
-        assert printer.jobs == [f"bytes of {first.receipt_no}".encode()]
+        # (marked COPY: these fake bytes end with no cut, so only the top banner is added)
+        assert len(printer.jobs) == 1 and printer.jobs[0].endswith(
+            f"*** COPY ***\nbytes of {first.receipt_no}".encode())
         void = void_receipt(store, second.receipt_no)
         assert void.receipt_no == "S001-T1-E2-000004"
         assert conn.execute("SELECT voided_by FROM receipts WHERE receipt_no = ?",

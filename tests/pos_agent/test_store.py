@@ -108,8 +108,10 @@ def test_phone_lookup_normalises(store):
     ann = enrol(store, name="Ann", phone="+33 (6) 12-34-56-78")
     assert find_member(store, "+33612345678").found_by == "phone"
     assert find_member(store, " +33 6 12 34 56 78 ").member_id == ann.member_id
+    # the example config's [terminal] region is FR: the national form is the same number
+    assert find_member(store, "0612345678").member_id == ann.member_id
     with pytest.raises(MemberNotFound):
-        find_member(store, "0612345678")  # no country rewriting: a different number
+        find_member(store, "0712345678")
 
 
 def test_member_view_is_snapshot_plus_own_events_not_in_it(store):

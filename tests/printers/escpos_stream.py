@@ -19,12 +19,13 @@ ESC, GS = 0x1B, 0x1D
 # ESC commands with one parameter byte, and ones with none.
 _ESC_ONE_ARG = {ord(c) for c in "taE!dM-{3"}
 _ESC_NO_ARG = {ord("@"), ord("2")}
-_GS_ONE_ARG = {ord(c) for c in "!Bb"}
+# GS h/w/H/f: barcode height, module width, number position, number font.
+_GS_ONE_ARG = {ord(c) for c in "!BbhwHf"}
 
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # "text", "lf", "esc", "gs(", "raster", "cut"
+    kind: str  # "text", "lf", "esc", "gs(", "raster", "cut", "barcode"
     data: bytes = b""
     arg: int = 0
     fn: int = 0
@@ -77,6 +78,14 @@ def tokenize(data: bytes) -> list[Token]:
                 assert len(body) == wb * h, "truncated raster image"
                 tokens.append(Token("raster", body, arg=mode, width_bytes=wb, height=h))
                 i += 8 + wb * h
+            elif c == ord("k"):
+                m = data[i + 2]
+                assert m >= 65, "only GS k function B (m >= 65) is expected"
+                length = data[i + 3]
+                body = data[i + 4 : i + 4 + length]
+                assert len(body) == length, "truncated barcode"
+                tokens.append(Token("barcode", body, arg=m))
+                i += 4 + length
             elif c == ord("V"):
                 m = data[i + 2]
                 size = 4 if m in (65, 66, 97, 98, 103, 104) else 3
@@ -119,9 +128,30 @@ def qr_setting(tokens: list[Token], fn: int) -> list[bytes]:
     return [t.data[2:] for t in tokens if t.kind == "gs(" and t.data[:2] == bytes([0x31, fn])]
 
 
+def code128_text(data: bytes) -> str:
+    """The text of GS k m=73 (Code128) data: '{B' ASCII, '{C' one byte per digit pair."""
+    out, code_set, i = [], None, 0
+    while i < len(data):
+        if data[i] == ord("{"):
+            code_set = chr(data[i + 1])
+            i += 2
+            continue
+        assert code_set in ("B", "C"), f"Code128 data outside a code set at {i}"
+        out.append(chr(data[i]) if code_set == "B" else f"{data[i]:02d}")
+        i += 1
+    return "".join(out)
+
+
+def barcodes(data: bytes) -> list[tuple[int, str]]:
+    """(m, decoded text) of every GS k barcode; m = 73 is Code128."""
+    return [(t.arg, code128_text(t.data) if t.arg == 73 else t.data.decode("ascii"))
+            for t in tokenize(data) if t.kind == "barcode"]
+
+
 def printed_lines(data: bytes, profile: str = "default") -> list[str]:
     """What the printer prints, as text lines: code pages applied, QR codes as '[QR]',
-    raster images as '[IMAGE]'. Feeds and cuts (ESC d, GS V) produce no lines."""
+    raster images as '[IMAGE]', barcodes as '[BARCODE]'. Feeds and cuts (ESC d, GS V)
+    produce no lines."""
     lines: list[str] = []
     current = ""
     codec: str | None = None
@@ -149,6 +179,11 @@ def printed_lines(data: bytes, profile: str = "default") -> list[str]:
                 lines.append(current)
                 current = ""
             lines.append("[IMAGE]")
+        elif t.kind == "barcode":
+            if current:
+                lines.append(current)
+                current = ""
+            lines.append("[BARCODE]")
     if current:
         lines.append(current)
     return lines
