@@ -14,7 +14,7 @@ balance may go negative (no "refund and keep the points").
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
@@ -130,6 +130,32 @@ def reverse_receipt(
     )
 
 
+def returnable(receipt_no: str, bought: dict[int, int], returned: dict[int, int],
+               returns: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """The units to return per line, checked against what each line bought and what
+    earlier returns took; the one rule for returns with or without a member.
+
+        >>> returnable("R1", {1: 2, 2: 1}, {1: 1}, [(1, 1), (2, 1)])
+        {1: 1, 2: 1}
+    """
+    asked: dict[int, int] = {}
+    for line_no, qty in returns:
+        if line_no not in bought:
+            raise ReversalError(f"receipt {receipt_no} has no line {line_no}")
+        if type(qty) is not int or qty <= 0:
+            raise ReversalError(f"line {line_no}: return at least 1 unit")
+        asked[line_no] = asked.get(line_no, 0) + qty
+    if not asked:
+        raise ReversalError("choose the lines to return")
+    for line_no, qty in asked.items():
+        before = returned.get(line_no, 0)
+        if before + qty > bought[line_no]:
+            raise ReversalError(
+                f"line {line_no}: {bought[line_no]} bought, {before} already returned; at "
+                f"most {bought[line_no] - before} more can be returned")
+    return asked
+
+
 def return_lines(state: MemberState, receipt_no: str, returns: Sequence[tuple[int, int]],
                  *, reason: str = "") -> EventDraft:
     """The `reverse` event of returning `qty` units of lines `line_no` of a receipt:
@@ -163,21 +189,8 @@ def return_lines(state: MemberState, receipt_no: str, returns: Sequence[tuple[in
         raise ReversalError(f"receipt {receipt_no} was refunded by amount: refund the rest "
                             "by amount")
     lines = {item[0]: item for item in rec.items}
-    asked: dict[int, int] = {}
-    for line_no, qty in returns:
-        if line_no not in lines:
-            raise ReversalError(f"receipt {receipt_no} has no line {line_no}")
-        if type(qty) is not int or qty <= 0:
-            raise ReversalError(f"line {line_no}: return at least 1 unit")
-        asked[line_no] = asked.get(line_no, 0) + qty
-    if not asked:
-        raise ReversalError("choose the lines to return")
-    for line_no, qty in asked.items():
-        bought, before = lines[line_no][1], rec.returned.get(str(line_no), 0)
-        if before + qty > bought:
-            raise ReversalError(
-                f"line {line_no}: {bought} bought, {before} already returned; at most "
-                f"{bought - before} more can be returned")
+    asked = returnable(receipt_no, {no: item[1] for no, item in lines.items()},
+                       {int(no): n for no, n in rec.returned.items()}, returns)
     entries = []
     for line_no in sorted(asked):
         _, qty, net, _, _, stamps = lines[line_no]

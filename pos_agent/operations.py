@@ -43,7 +43,7 @@ from loyalty.fold import MemberState
 from loyalty.money import format_money, parse_amount
 from loyalty.program import Program
 from loyalty.redemption import OfflineContext, redeem, use_voucher
-from loyalty.reversal import _part, return_lines, reverse_receipt
+from loyalty.reversal import _part, return_lines, returnable, reverse_receipt
 from loyalty.sale import Sale
 from loyalty.tender import Settlement, Tender, TenderKind, points_drafts, settle
 from loyalty.tiers import tier_at
@@ -665,21 +665,8 @@ def refund_lines(
         if refunded and not returned:
             raise ReversalError(f"receipt {receipt_no} was refunded by amount: refund the "
                                 "rest by amount")
-        asked: dict[int, int] = {}
-        for line_no, qty in returns:
-            if line_no not in sold:
-                raise ReversalError(f"receipt {receipt_no} has no line {line_no}")
-            if type(qty) is not int or qty <= 0:
-                raise ReversalError(f"line {line_no}: return at least 1 unit")
-            asked[line_no] = asked.get(line_no, 0) + qty
-        if not asked:
-            raise ReversalError("choose the lines to return: --line N[:QTY]")
-        for line_no, qty in asked.items():
-            bought, before = int(sold[line_no]["qty"]), returned.get(line_no, 0)
-            if before + qty > bought:
-                raise ReversalError(
-                    f"line {line_no}: {bought} bought, {before} already returned; at most "
-                    f"{bought - before} more can be returned")
+        asked = returnable(receipt_no, {no: int(ln["qty"]) for no, ln in sold.items()},
+                           returned, returns)
         parts = {no: _part(int(sold[no].get("net", sold[no]["total"])), int(sold[no]["qty"]),
                            returned.get(no, 0), k) for no, k in asked.items()}
         events: tuple[Event, ...] = ()
