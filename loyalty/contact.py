@@ -19,9 +19,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import phonenumbers
-
 from loyalty.errors import LoyaltyError
+
+# phonenumbers is imported in the functions that read phone numbers: a lookup by card, QR
+# or name never does, and `pos member` must start in <= 3x a bare python (issue 15).
 
 
 class PhoneError(LoyaltyError, ValueError):
@@ -54,7 +55,10 @@ def check_region(region: str) -> str:
         'FR'
     """
     region = region.strip().upper()
-    if region and region not in phonenumbers.SUPPORTED_REGIONS:
+    if not region:
+        return region
+    import phonenumbers
+    if region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(f"unknown region {region!r}: use an ISO country code such as FR")
     return region
 
@@ -82,6 +86,7 @@ def normalise_phone(text: str, region: str = "") -> str:
     plain = ("+" if raw.startswith("+") else "") + digits
     if not region and raw.startswith("00"):
         plain = "+" + digits[2:]  # 00 is the international prefix almost everywhere
+    import phonenumbers
     try:
         number = phonenumbers.parse(raw, region or None)
     except phonenumbers.NumberParseException:

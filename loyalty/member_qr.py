@@ -40,11 +40,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from loyalty.errors import QRError
 from loyalty.ids import is_valid_card_number
+
+# cryptography is imported in the functions that sign or verify: `pos member CARD` and
+# most commands never do, and must start in <= 3x a bare python (issue 15).
 
 PREFIX = "LOY2"
 LEGACY_PREFIX = "LOY1"
@@ -82,11 +82,13 @@ def unb64(text: str) -> bytes:
 # -- keys -----------------------------------------------------------------------------------
 def new_private_key() -> bytes:
     """A fresh Ed25519 private key: its raw 32 bytes."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     return Ed25519PrivateKey.generate().private_bytes_raw()
 
 
 def public_key(private_key: bytes) -> bytes:
     """The raw 32-byte public key of a raw private key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     return Ed25519PrivateKey.from_private_bytes(private_key).public_key().public_bytes_raw()
 
 
@@ -98,6 +100,8 @@ def key_id(public: bytes) -> str:
 
 
 def _verify(public: bytes, signature: bytes, message: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     try:
         Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
     except (InvalidSignature, ValueError):
@@ -112,6 +116,7 @@ def _card_message(card: str, kid: str) -> bytes:
 
 def sign_card(card_number: str, private_key: bytes) -> str:
     """The QR payload of a card, signed with `private_key` (a terminal's or the hub's)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     kid = key_id(public_key(private_key))
     signature = Ed25519PrivateKey.from_private_bytes(private_key).sign(
         _card_message(card_number, kid))
@@ -231,6 +236,7 @@ def certify(hub_private_key: bytes, terminal: str, public: bytes, issued_at: str
     """The hub signs a terminal's public key (`POST /v1/terminal/certificate`)."""
     if ":" in terminal or len(public) != 32:
         raise QRError("a terminal id has no ':' and an Ed25519 public key is 32 bytes")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     signature = Ed25519PrivateKey.from_private_bytes(hub_private_key).sign(
         _certificate_message(terminal, public, issued_at))
     return Certificate(terminal, public, issued_at, signature)

@@ -6,6 +6,7 @@
      │    ├── MemberNotFound       no member for that card, phone, QR, name or e-mail
  │    │    └── SeveralMembers  a name matches several: `.candidates` to choose from
      │    ├── ReceiptNotFound      no receipt with that number on this terminal
+     │    ├── ApprovalRequired     a void or refund needs a manager's own PIN first
      │    ├── NotInitialised       `pos init` has not been run for this database
      │    └── CorruptRow           a row of the database does not decode (`pos check`)
      └── SyncError                 talking to the hub failed
@@ -50,6 +51,11 @@ class SeveralMembers(MemberNotFound):
 
 class ReceiptNotFound(StoreError):
     """No receipt with that number on this terminal."""
+
+
+class ApprovalRequired(StoreError):
+    """A void, or a refund above `[terminal] refund_approval_above`, on a till with staff:
+    a manager approves with their own staff number and PIN, then it is tried again."""
 
 
 class NotInitialised(StoreError):

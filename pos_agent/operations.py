@@ -59,6 +59,7 @@ from pos_agent.ledger import (
 from pos_agent.limits import check_sale_total
 from pos_agent.pins import prove_possession
 from pos_agent.reports import day_bounds
+from pos_agent.returns import returned_quantities
 from pos_agent.staff import StaffMember, require_approval
 from pos_agent.store import Store
 
@@ -656,12 +657,7 @@ def refund_lines(
         if not sold:
             raise ReversalError(f"receipt {receipt_no} was recorded without its lines: "
                                 "refund it by amount")
-        returned: dict[int, int] = {}
-        for (old,) in rec.conn.execute(
-                "SELECT details FROM receipts WHERE reverses = ? AND kind = 'refund'",
-                (receipt_no,)):
-            for ln in json.loads(old or "{}").get("lines", ()):
-                returned[int(ln["line_no"])] = returned.get(int(ln["line_no"]), 0) + ln["qty"]
+        returned = returned_quantities(rec.conn, [receipt_no]).get(receipt_no, {})
         if refunded and not returned:
             raise ReversalError(f"receipt {receipt_no} was refunded by amount: refund the "
                                 "rest by amount")

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from loyalty.events import format_instant, parse_instant
 from loyalty.pins import MAX_FAILURES, PinError, lock_wait, locked_until, verify_pin
 from pos_agent.db import joined
-from pos_agent.exceptions import StoreError
+from pos_agent.exceptions import ApprovalRequired, StoreError
 
 if TYPE_CHECKING:
     from pos_agent.store import Store
@@ -121,12 +121,12 @@ def require_approval(conn: sqlite3.Connection, approved_by: StaffMember | None,
     staff; StoreError when staff exist and no manager approved."""
     if approved_by is None:
         if has_staff(conn):
-            raise StoreError(f"{what} needs a manager's approval: a manager enters their own "
-                             "staff number and PIN")
+            raise ApprovalRequired(f"{what} needs a manager's approval: a manager enters "
+                                   "their own staff number and PIN")
         return None
     if not approved_by.is_manager:
-        raise StoreError(f"{approved_by} is a {approved_by.role}: {what} needs a manager's "
-                         "approval")
+        raise ApprovalRequired(f"{approved_by} is a {approved_by.role}: {what} needs a "
+                               "manager's approval")
     return approved_by.staff_id
 
 

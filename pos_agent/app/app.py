@@ -23,6 +23,7 @@ from pos_agent.app.login_screen import LoginScreen
 from pos_agent.app.prompt_screen import PromptScreen
 from pos_agent.app.receipts import ReceiptPrinter
 from pos_agent.app.redeem_screen import RedeemScreen
+from pos_agent.app.return_screen import ReturnScreen
 from pos_agent.app.widgets.key_bar import KeyBar
 from pos_agent.app.widgets.status_bar import StatusBar, status_text, store_zone
 from pos_agent.scanner import ScannerReader, WedgeDetector, open_scanner
@@ -124,8 +125,9 @@ class PosApp(App):
         """A code from the serial scanner: the same lookup as a wedge scan."""
         if isinstance(self.screen, CheckoutScreen):
             self.screen.scanned(code, None)
-        elif isinstance(self.screen, PromptScreen | RedeemScreen):
-            self.screen.scanned(code)  # the card to register; a member's confirming scan
+        elif isinstance(self.screen, PromptScreen | RedeemScreen | ReturnScreen):
+            # the card to register; a member's confirming scan; the receipt to return
+            self.screen.scanned(code)
         else:
             self.notify("Scanned a code while a window is open: close it (Esc) and scan "
                         "again.", severity="warning")

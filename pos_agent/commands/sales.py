@@ -338,6 +338,8 @@ def _refund_by_line(args: argparse.Namespace, receipt_no: str) -> int:
     import json as _json
 
     from pos_agent.operations import refund_lines
+    from pos_agent.returns import returned_quantities
+
     if not args.reason.strip():
         raise StoreError("say why the lines are returned: --reason TEXT")
     asked = [_line_arg(t) for t in args.line]
@@ -349,12 +351,8 @@ def _refund_by_line(args: argparse.Namespace, receipt_no: str) -> int:
                                  (receipt_no,)).fetchone()
         sold = {int(ln["line_no"]): int(ln["qty"])
                 for ln in _json.loads(row[0] or "{}").get("lines", ())} if row else {}
-        left = dict(sold)
-        for (old,) in store.conn.execute(
-                "SELECT details FROM receipts WHERE reverses = ? AND kind = 'refund'",
-                (receipt_no,)):
-            for ln in _json.loads(old or "{}").get("lines", ()):
-                left[int(ln["line_no"])] = left.get(int(ln["line_no"]), 0) - int(ln["qty"])
+        back = returned_quantities(store.conn, [receipt_no]).get(receipt_no, {})
+        left = {no: qty - back.get(no, 0) for no, qty in sold.items()}
     for no, qty in asked:
         # without :QTY, what is left of the line (refund_lines names an unknown line)
         returns.append((no, qty if qty is not None else max(left.get(no, 1), 1)))

@@ -628,4 +628,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         UPDATE members SET phone = loyalty_phone(phone) WHERE phone IS NOT NULL;
         """,
     ),
+    Migration(
+        15,
+        "parked baskets",
+        # A basket the cashier parks (the customer went back for their wallet) is kept in
+        # the database, not in the app: a restart or a crash does not lose it, and another
+        # cashier on this till can recall it (pos_agent.parked).
+        """
+        CREATE TABLE parked_baskets (
+            id INTEGER PRIMARY KEY,
+            parked_at TEXT NOT NULL,
+            staff_id TEXT,
+            member_id TEXT,
+            label TEXT NOT NULL,
+            basket TEXT NOT NULL
+        );
+        """,
+    ),
 )

@@ -23,17 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    config = tmp_path / "pos.toml"
-    write_example_config(config)
-    config.write_text(config.read_text().replace('kind = "file"', 'kind = "dummy"'))
-    settings = load_settings(str(config))
-    store = open_store(settings)
-    init_terminal(store.db, "S001", "T1")
-    return store
-
-
 def rows(store, sql: str, *params) -> list[tuple]:
     return store.conn.execute(sql, params).fetchall()
 
@@ -57,6 +46,12 @@ def cashier_app(store, clock: KeyClock | None = None) -> PosApp:
 
 async def type_text(pilot, text: str) -> None:
     await pilot.press(*list(text))
+
+
+async def pay_exact(pilot) -> None:
+    """F10 then Enter on the empty amount: the exact cash left; the sale is recorded."""
+    await pilot.press("f10", "enter")
+    await pilot.pause()
 
 
 async def open_redeem(pilot, app, member: str) -> list[str]:
@@ -85,17 +80,22 @@ async def test_scan_member_and_ring_up_a_sale(store):
         panel = str(app.screen.query_one("#member").render())
         assert "Ann Lee" in panel and "50 Stars" in panel
         await type_text(pilot, "12.50")
+        await pilot.press("enter")  # an item without a barcode, by its amount
         await pilot.pause()
         preview = str(app.screen.query_one("#preview").render())
-        assert "125 Stars" in preview
-        await pilot.press("enter")
-        await pilot.pause()
+        assert "Earns 125 Stars" in preview
+        assert "TOTAL 12.50 EUR" in str(app.screen.query_one("#totals").render())
+        await pay_exact(pilot)
         message = str(app.screen.query_one("#message").render())
         assert "Sale S001-T1-000002 recorded, +130 Stars" in message
         app.receipts.wait()  # the receipt goes out in the background, then the line says so
         await pilot.pause()
         message = str(app.screen.query_one("#message").render())
-        assert message == "Sale S001-T1-000002 recorded, +130 Stars. Receipt printed."
+        assert message == ("Sale S001-T1-000002 recorded, +130 Stars. Total 12.50, paid cash "
+                           "12.50. Balance 180 Stars. Receipt printed.")
+        # the basket and the member are cleared for the next customer
+        assert app.screen.member is None and not app.screen.basket.lines
+        assert "No member yet." in str(app.screen.query_one("#member").render())
     assert rows(store, "SELECT kind, points, amount FROM events WHERE ref = 'S001-T1-000002' "
                        "ORDER BY origin_seq") == [("earn", 125, 1250), ("bonus", 5, 0)]
     assert rows(store, "SELECT status FROM print_jobs WHERE receipt_no = 'S001-T1-000002'") == [
@@ -119,16 +119,30 @@ async def test_redeem_enrol_void_and_checkin(store):
     sale = record_sale(store, ann.member_id, make_sale(total=2000))  # 200 + 5 + 50 welcome
     app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
-        labels = await open_redeem(pilot, app, ann.qr_payload)  # the QR: proof enough
+        await type_text(pilot, ann.qr_payload)  # the QR: proof enough
+        await pilot.press("enter")
+        await type_text(pilot, "latte")
+        await pilot.press("enter")
+        await type_text(pilot, "croissant")
+        await pilot.press("enter", "f2")
+        await pilot.pause()
+        options = app.screen.query_one("#rewards")
+        labels = [str(options.get_option_at_index(i).prompt)
+                  for i in range(options.option_count)]
         assert labels[0].startswith("Free latte") and all("Gold" not in x for x in labels)
         await pilot.press("enter")  # the first reward: Free latte, 150
         await pilot.pause()
         assert "Free latte for 150 Stars; balance after: 105 Stars." in str(
             app.screen.query_one("#confirm").render())
-        await pilot.press("enter")  # confirm
+        await pilot.press("enter")  # confirm: on the ticket, nothing spent yet
         await pilot.pause()
+        assert "Free latte on the ticket: -3.50 (recorded at payment, F10)." in str(
+            app.screen.query_one("#message").render())
+        assert "TOTAL 1.80 EUR" in str(app.screen.query_one("#totals").render())
+        assert balance(store, ann.member_id) == 255
+        await pay_exact(pilot)
         message = str(app.screen.query_one("#message").render())
-        assert "Free latte: 150 spent, approved OFFLINE" in message
+        assert "Sale S001-T1-000003 recorded, +18 Stars, -150 Stars. Total 1.80" in message
         # void the earlier sale
         await pilot.press("f4")
         await type_text(pilot, sale.receipt_no)
@@ -145,16 +159,17 @@ async def test_redeem_enrol_void_and_checkin(store):
         await pilot.pause()
         assert "Welcome Bob" in str(app.screen.query_one("#message").render())
     assert rows(store, "SELECT kind FROM receipts ORDER BY created_at, receipt_no")[-3:] == [
-        ("redemption",), ("void",), ("enrolment",)]
-    balance = rows(store, "SELECT balance FROM member_balances WHERE member_id = ?",
-                   ann.member_id)
-    assert balance == [(255 - 150 - 205,)]
+        ("sale",), ("void",), ("enrolment",)]
+    assert rows(store, "SELECT kind, points, json_extract(data, '$.reward_id') FROM events "
+                       "WHERE ref = 'S001-T1-000003' ORDER BY origin_seq") == [
+        ("redeem", -150, "free-latte"), ("earn", 18, None)]
+    assert balance(store, ann.member_id) == 255 - 150 + 18 - 205
     assert rows(store, "SELECT COUNT(*) FROM members WHERE name = 'Bob'") == [(1,)]
     # the two receipts queued before the app started were sent when it opened, then the
     # three made in it
     printed = rows(store, "SELECT r.kind FROM print_jobs j JOIN receipts r USING (receipt_no) "
                           "WHERE j.status = 'printed' ORDER BY j.printed_at, j.id")
-    assert printed == [("enrolment",), ("sale",), ("redemption",), ("void",), ("enrolment",)]
+    assert printed == [("enrolment",), ("sale",), ("sale",), ("void",), ("enrolment",)]
 
 
 async def test_receipts_left_queued_are_printed_at_start(store, tmp_path):
@@ -185,21 +200,6 @@ async def test_receipts_left_queued_are_printed_at_start(store, tmp_path):
     assert data.index(ann.card_number.encode()) < data.index(sale.receipt_no.encode())
 
 
-async def test_refund_by_receipt_number(store):
-    ann = enrol(store, name="Ann Lee", phone="+33612345678")
-    sale = record_sale(store, ann.member_id, make_sale(total=1000))  # 100 + 5 visit
-    app = cashier_app(store)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("f7")
-        await type_text(pilot, f"{sale.receipt_no} 4.00")
-        await pilot.press("enter")
-        await pilot.pause()
-        assert f"Refunded 4.00 of {sale.receipt_no}: 40 Stars taken back." in str(
-            app.screen.query_one("#message").render())
-    assert rows(store, "SELECT points, amount FROM events WHERE kind = 'reverse'") == [
-        (-40, -400)]
-
-
 async def test_serial_scanner_feeds_the_member_input(store):
     import serial
 
@@ -213,9 +213,9 @@ async def test_serial_scanner_feeds_the_member_input(store):
                     timeout=2.5)
         assert "Ann Lee" in str(app.screen.query_one("#member").render())
         assert app.screen.member.found_by == "qr"
-        await type_text(pilot, "5")
+        await type_text(pilot, "5.00")
         await pilot.press("enter")
-        await pilot.pause()
+        await pay_exact(pilot)
     assert rows(store, "SELECT amount FROM events WHERE kind = 'earn'") == [(500,)]
 
 
@@ -240,7 +240,7 @@ async def test_wedge_scan_while_typing_the_amount(store):
         assert app.focused.id == "sale-input"
         assert rows(store, "SELECT COUNT(*) FROM receipts WHERE kind = 'sale'") == [(0,)]
         await keys_with_gap(pilot, clock, ["0", "enter"], 0.3)
-        await pilot.pause()
+        await pay_exact(pilot)
         assert "recorded, +130 Stars" in str(app.screen.query_one("#message").render())
     assert rows(store, "SELECT member_id, kind, amount FROM events WHERE kind = 'earn'") == [
         (ann.member_id, "earn", 1250)]
@@ -256,10 +256,11 @@ async def test_fast_typing_is_not_a_scan(store):
         await pilot.pause()
         assert "Member found by card." in str(app.screen.query_one("#message").render())
         await keys_with_gap(pilot, clock, [*"3.50", "enter"], 0.01)  # 4 keys: not a scan
-        await pilot.pause()
+        await pay_exact(pilot)
         assert "recorded" in str(app.screen.query_one("#message").render())
+        await keys_with_gap(pilot, clock, [*ann.card_number, "enter"], 0.12)
         await keys_with_gap(pilot, clock, [*"9876.54", "enter"], 0.06)  # 7 keys, over the gap
-        await pilot.pause()
+        await pay_exact(pilot)
         assert "recorded" in str(app.screen.query_one("#message").render())
     assert rows(store, "SELECT amount FROM events WHERE kind = 'earn' ORDER BY origin_seq") == [
         (350,), (987654,)]
@@ -289,8 +290,8 @@ async def test_serial_scanner_from_config_on_a_pty(tmp_path):
             assert "Ann Lee" in str(app.screen.query_one("#member").render())
             assert app.screen.member.found_by == "card"
             assert app.screen.query_one("#sale-input").value == "7.5"
-            await keys_with_gap(pilot, clock, ["enter"], 0.2)
-            await pilot.pause()
+            await keys_with_gap(pilot, clock, ["0", "enter"], 0.2)
+            await pay_exact(pilot)
         assert rows(store, "SELECT member_id, amount FROM events WHERE kind = 'earn'") == [
             (ann.member_id, 750)]
     finally:
@@ -373,19 +374,33 @@ def voucher_member(store):
     return ann, sale.vouchers[0]["code"]
 
 
+TREE_SPENT = "Plant a tree (donation): 200 spent"
+"""A reward redeemed at once, not on a basket: what the proof tests spend."""
+
+
 def balance(store, member_id: str) -> int:
     return rows(store, "SELECT balance FROM member_balances WHERE member_id = ?",
                 member_id)[0][0]
 
 
 async def test_redeem_voucher_and_pay_with_points(store):
-    """The redeem list holds the member's voucher and paying with points; the cashier types
-    how many points, sees what they are worth, and confirms."""
+    """The redeem list holds the member's voucher and paying with points; the voucher goes
+    on the ticket, the cashier types how many points pay, sees what they are worth, and
+    both are recorded with the sale at payment, in its transaction."""
     ann, code = voucher_member(store)
     before = balance(store, ann.member_id)
     app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
-        labels = await open_redeem(pilot, app, ann.qr_payload)
+        await type_text(pilot, ann.qr_payload)
+        await pilot.press("enter")
+        for item in ("filter", "beans"):
+            await type_text(pilot, item)
+            await pilot.press("enter")
+        await pilot.press("f2")
+        await pilot.pause()
+        options = app.screen.query_one("#rewards")
+        labels = [str(options.get_option_at_index(i).prompt)
+                  for i in range(options.option_count)]
         assert labels[0].startswith(f"Voucher {code}: Free filter coffee (until ")
         pay = next(i for i, label in enumerate(labels) if label.startswith("Pay with Stars"))
         # no hub: offline, so at most the offline limit (300) per redemption (issue 17)
@@ -393,11 +408,12 @@ async def test_redeem_voucher_and_pay_with_points(store):
         assert labels[pay] == f"Pay with Stars  -  100 to {limit:,} Stars"
         await pilot.press("enter", "enter")  # the voucher, confirmed
         await pilot.pause()
-        assert f"Voucher {code} used: Free filter coffee." in str(
+        assert "Free filter coffee on the ticket: -2.20" in str(
             app.screen.query_one("#message").render())
+        assert "TOTAL 20.00 EUR" in str(app.screen.query_one("#totals").render())
         await pilot.press("f2")
         await pilot.pause()
-        await pilot.press(*["down"] * (pay - 1), "enter")  # the voucher is gone from the list
+        await pilot.press(*["down"] * (pay - 1), "enter")  # the voucher is off the list
         await pilot.pause()
         points = app.screen.query_one("#points")
         assert points.value == str(limit)
@@ -406,13 +422,32 @@ async def test_redeem_voucher_and_pay_with_points(store):
         assert "= 2.50 EUR off" in str(app.screen.query_one("#confirm").render())
         await pilot.press("enter")
         await pilot.pause()
-        assert "Pay with Stars: 250 spent" in str(app.screen.query_one("#message").render())
-    assert balance(store, ann.member_id) == before - 250
+        assert "250 Stars pay 2.50" in str(app.screen.query_one("#message").render())
+        assert "left to pay 17.50" in str(app.screen.query_one("#totals").render())
+        assert balance(store, ann.member_id) == before  # nothing spent before payment
+        await pilot.press("f10")
+        await pilot.pause()
+        assert "Points (250 Stars)  2.50" in str(app.screen.query_one("#tenders").render())
+        await type_text(pilot, "10.00")
+        await pilot.press("f2")  # card 10.00
+        await pilot.pause()
+        assert "Left to pay 7.50" in str(app.screen.query_one("#tenders").render())
+        await type_text(pilot, "10.00")
+        await pilot.press("enter")  # cash 10.00: 2.50 change
+        await pilot.pause()
+        message = str(app.screen.query_one("#message").render())
+        assert "-250 Stars. Total 20.00, paid points 2.50, card 10.00, cash 10.00, CHANGE " \
+               "2.50" in message
+    receipt_no = rows(store, "SELECT receipt_no FROM receipts WHERE kind = 'sale' "
+                             "ORDER BY receipt_no DESC LIMIT 1")[0][0]
     assert rows(store, "SELECT kind, points, json_extract(data, '$.voucher_used') FROM events "
-                       "WHERE kind = 'redeem' ORDER BY origin_seq") == [
+                       "WHERE kind = 'redeem' AND ref = ? ORDER BY origin_seq", receipt_no) == [
         ("redeem", 0, code), ("redeem", -250, None)]
-    assert rows(store, "SELECT kind FROM receipts WHERE kind = 'redemption'") == [
-        ("redemption",), ("redemption",)]
+    earned = rows(store, "SELECT points FROM events WHERE kind = 'earn' AND ref = ?",
+                  receipt_no)[0][0]
+    assert earned == 175  # the 17.50 paid in money; the coffee was free, points do not earn
+    assert balance(store, ann.member_id) == before - 250 + earned
+    assert rows(store, "SELECT COUNT(*) FROM receipts WHERE kind = 'redemption'") == [(0,)]
 
 
 async def test_member_found_by_phone_confirms_by_scan(store):
@@ -426,8 +461,8 @@ async def test_member_found_by_phone_confirms_by_scan(store):
     app = cashier_app(store)
     async with app.run_test(size=(120, 40)) as pilot:
         labels = await open_redeem(pilot, app, "+33612345678")
-        latte = next(i for i, label in enumerate(labels) if "Free latte" in label)
-        await pilot.press(*["down"] * latte, "enter")
+        tree = next(i for i, label in enumerate(labels) if "Plant a tree" in label)
+        await pilot.press(*["down"] * tree, "enter")
         await pilot.pause()
         assert "the member confirms with their PIN or by scanning their QR code" in str(
             app.screen.query_one("#confirm").render())
@@ -442,7 +477,7 @@ async def test_member_found_by_phone_confirms_by_scan(store):
             app.screen.query_one("#message").render())
         await pilot.press("f2")
         await pilot.pause()
-        await pilot.press(*["down"] * latte, "enter")
+        await pilot.press(*["down"] * tree, "enter")
         await type_text(pilot, "9999")  # a wrong PIN
         await pilot.press("enter")
         await pilot.pause()
@@ -451,20 +486,20 @@ async def test_member_found_by_phone_confirms_by_scan(store):
         assert balance(store, ann.member_id) == before
         await pilot.press("f2")
         await pilot.pause()
-        await pilot.press(*["down"] * latte, "enter")
+        await pilot.press(*["down"] * tree, "enter")
         await type_text(pilot, "4821")  # her PIN
         await pilot.press("enter")
         await pilot.pause()
-        assert "Free latte: 150 spent" in str(app.screen.query_one("#message").render())
-        assert balance(store, ann.member_id) == before - 150
+        assert TREE_SPENT in str(app.screen.query_one("#message").render())
+        assert balance(store, ann.member_id) == before - 200
         await pilot.press("f2")
         await pilot.pause()
-        await pilot.press(*["down"] * latte, "enter")
+        await pilot.press(*["down"] * tree, "enter")
         await type_text(pilot, ann.qr_payload)  # her own QR code
         await pilot.press("enter")
         await pilot.pause()
-        assert "Free latte: 150 spent" in str(app.screen.query_one("#message").render())
-    assert balance(store, ann.member_id) == before - 300
+        assert TREE_SPENT in str(app.screen.query_one("#message").render())
+    assert balance(store, ann.member_id) == before - 400
     assert rows(store, "SELECT COUNT(*) FROM events WHERE kind = 'redeem'") == [(2,)]
     assert rows(store, "SELECT json_extract(data, '$.action') FROM events WHERE kind = 'pin' "
                        "ORDER BY origin_seq") == [("set",), ("failed",), ("ok",)]
@@ -478,7 +513,7 @@ async def test_sale_without_a_member_offers_enrolment(store):
                                                            .render())
         await type_text(pilot, "5.00")
         await pilot.press("enter")
-        await pilot.pause()
+        await pay_exact(pilot)
         assert ("Sale S001-T1-000001 recorded without a member (F3 enrols the customer for "
                 "next time).") in str(app.screen.query_one("#message").render())
     assert rows(store, "SELECT receipt_no, member_id, total FROM receipts") == [
@@ -498,11 +533,11 @@ async def test_a_serial_scan_confirms_a_phone_found_members_redemption(store):
     async with app.run_test(size=(120, 40)) as pilot:
         app.attach_scanner(port)
         labels = await open_redeem(pilot, app, "+33612345678")
-        latte = next(i for i, label in enumerate(labels) if "Free latte" in label)
-        await pilot.press(*["down"] * latte, "enter")
+        tree = next(i for i, label in enumerate(labels) if "Plant a tree" in label)
+        await pilot.press(*["down"] * tree, "enter")
         await pilot.pause()
         port.write(ann.qr_payload.encode() + b"\r\n")
-        await until(pilot, lambda: "Free latte: 150 spent" in str(
+        await until(pilot, lambda: "Plant a tree (donation): 200 spent" in str(
             app.screen.query_one("#message").render()), timeout=3.0)
-        assert "Free latte: 150 spent" in str(app.screen.query_one("#message").render())
-    assert balance(store, ann.member_id) == before - 150
+        assert TREE_SPENT in str(app.screen.query_one("#message").render())
+    assert balance(store, ann.member_id) == before - 200

@@ -59,13 +59,17 @@ def test_pos_app_in_a_pty(tmp_path: Path):
     os.close(slave)
     try:
         screen = drain(master, 6.0)
-        assert b"Scan the member QR" in screen
+        assert b"Member: scan their QR" in screen
         for chunk in (card.encode(), b"\r"):
             os.write(master, chunk)
             drain(master, 0.5)
         os.write(master, b"12.50")
         drain(master, 0.5)
-        os.write(master, b"\r")
+        os.write(master, b"\r")  # the item goes in the basket
+        drain(master, 0.5)
+        os.write(master, b"\x1b[21~")  # F10: payment
+        drain(master, 0.5)
+        os.write(master, b"\r")  # the exact cash: the sale is recorded
         screen = drain(master, 2.0)
         os.write(master, b"\x11")  # Ctrl+Q
         proc.wait(timeout=15)

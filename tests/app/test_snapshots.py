@@ -26,6 +26,7 @@ from pos_agent.store import open_store
 from pos_agent.sync.agent import SyncAgent
 from pos_agent.sync.client import HubClient
 from pos_agent.sync.local import StoreSync
+from tests.app.catalogue_seed import seed_catalogue
 from tests.example_config import write_example_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,7 @@ def make_store(tmp_path: Path, at: datetime | None = None, **identity: str):
     ann = enrol(store, name="Ann Lee", phone="+33612345678", at=at)
     record_sale(store, ann.member_id, make_sale([SaleLine("BEANS", "retail", 2, 1000)]), at=at)
     print_pending(store)  # else the app sends them as it opens, racing the picture
+    seed_catalogue(store)
     return store, ann
 
 
@@ -96,7 +98,7 @@ def test_checkout_with_member(snap_compare, tmp_path, size):
     app, card = make_app(tmp_path)
 
     async def find_member(pilot) -> None:
-        await pilot.press(*card, "enter")
+        await pilot.press(*card, "enter", *"2*latte", "enter", *"croissant", "enter")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=find_member)

@@ -67,7 +67,7 @@ async def test_status_bar_offline_and_printer_error(tmp_path: Path):
         assert f"S001-T1 | OFFLINE since {local} (1h05m), 2 queued" in status(app)
         assert app.screen.query_one("#status").has_class("-alert")
         # a sale: recorded, its receipt refused by the printer
-        await pilot.press(*ann.card_number, "enter", *"4.20", "enter")
+        await pilot.press(*ann.card_number, "enter", *"4.20", "enter", "f10", "enter")
         await until(pilot, lambda: "Receipt NOT printed" in str(
             app.screen.query_one("#message").render()))
         await until(pilot, lambda: "4 queued" in status(app))

@@ -13,6 +13,8 @@ def key_name(key: str) -> str:
     names = {"escape": "Esc", "enter": "Enter", "ctrl+q": "Ctrl+Q"}
     if key in names:
         return names[key]
+    if key.startswith("ctrl+"):
+        return "Ctrl+" + key[5:].upper()
     return key.upper() if len(key) <= 3 else key.capitalize()
 
 
