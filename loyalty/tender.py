@@ -23,16 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 from loyalty.basket import Ticket
 from loyalty.errors import TenderError
-from loyalty.events import EventDraft
-from loyalty.fold import MemberState
 from loyalty.money import format_money
 from loyalty.program import Program, Reward, RewardKind
-from loyalty.redemption import OfflineContext, redeem
 
 
 class TenderKind(StrEnum):
@@ -205,19 +201,6 @@ def _check_points(program: Program, spent: int, spendable: int | None) -> None:
     if spendable is not None and spent > spendable:
         raise TenderError(f"the member has {max(spendable, 0):,} {name} to spend, "
                           f"not {spent:,}")
-
-
-def points_drafts(program: Program, state: MemberState, settlement: Settlement,
-                  at: datetime, *, receipt_no: str,
-                  offline: OfflineContext | None = None) -> list[EventDraft]:
-    """The `redeem` event of the points tender (none without one), through
-    loyalty.redemption.redeem (every check, offline limits included):
-    `points_drafts(program, state, settlement, at, receipt_no="S001-T1-000042")`."""
-    spent = settlement.points_spent
-    if not spent:
-        return []
-    return [redeem(program, state, pay_reward(program).id, at, receipt_no=receipt_no,
-                   points=spent, offline=offline)]
 
 
 def _money(amount: int) -> int:

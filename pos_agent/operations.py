@@ -45,11 +45,12 @@ from loyalty.program import Program
 from loyalty.redemption import OfflineContext, redeem, use_voucher
 from loyalty.reversal import _part, return_lines, returnable, reverse_receipt
 from loyalty.sale import Sale
-from loyalty.tender import Settlement, Tender, TenderKind, points_drafts, settle
+from loyalty.tender import Settlement, Tender, TenderKind, pay_reward, settle
 from loyalty.tiers import tier_at
 from pos_agent.exceptions import MemberNotFound, ReceiptNotFound, StoreError
 from pos_agent.ledger import (
     SEQ_MAX,
+    Recorder,
     event_key,
     mark_acknowledged,
     pending_events,
@@ -245,33 +246,13 @@ def redeem_reward(
                    offline=_offline_context(rec.conn, program, member_id, at))
         except RedemptionError as exc:
             offline_refusal = exc
-        # Number the event before asking the hub: if the answer is lost, the event the hub
-        # may hold and the one recorded here must be the same (same id, seq, content).
-        event = rec.append(draft)
-        pending = [e for e in pending_events(rec.conn, 10_000, rec.identity.epoch)
-                   if e.event_id != event.event_id]
-        answer = authorizer(event, pending)
-        if answer.status == "refused":
-            raise RedemptionError(answer.code or "refused",
-                                  answer.detail or "the hub refused this redemption")
-        approved_offline = answer.status != "authorized"
-        if answer.status == "authorized":
-            mark_acknowledged(rec.conn, list(answer.results))
-        elif offline_refusal is not None:
-            if not answer.sent:
-                raise offline_refusal
-            # The hub may have recorded the event before its answer was lost: keep it and
-            # cancel it, so this origin_seq means the same everywhere and no points move.
-            rec.append(reverse_receipt(state, receipt_no,
-                                       reason="not authorised: the hub did not answer"))
+        spent = _authorized(rec, state, draft, offline_refusal, authorizer, receipt_no)
+        event, approved_offline, cancelled = spent
+        if cancelled is not None:
             rec.add_receipt(receipt_no, "redemption", member_id=member_id,
                             details={"reward_id": reward_id, "cancelled": True},
                             print_job=False)
-            cancelled = offline_refusal
-        if cancelled is None:
-            if approved_offline:
-                rec.conn.execute("UPDATE events SET approved_offline = 1 WHERE event_key = ?",
-                                 (event_key(event.origin_epoch, event.origin_seq),))
+        else:
             reward = program.reward(reward_id)
             rec.add_receipt(
                 receipt_no, "redemption", member_id=member_id, points_spent=-event.points,
@@ -286,6 +267,39 @@ def redeem_reward(
     return RedeemResult(receipt_no, member_id, reward_id, reward.name if reward else reward_id,
                         -event.points, approved_offline, state.balance,
                         tuple(draft.data.get("vouchers_issued", ())), event)
+
+
+def _authorized(rec: Recorder, state: MemberState, draft: EventDraft,
+                offline_refusal: RedemptionError | None, authorizer: Authorizer,
+                receipt_no: str) -> tuple[Event, bool, RedemptionError | None]:
+    """Record the redemption `draft`, asking the hub first: (event, approved_offline,
+    cancelled). Refused by the hub: RedemptionError (the caller's transaction rolls back;
+    the hub kept nothing either). No answer: the offline rules decide (`offline_refusal`,
+    computed by the caller on the state before it); if they refuse but the request may
+    have reached the hub, the event is kept and taken back at once (`cancelled`: the
+    caller commits that, then raises it), so its origin_seq means the same everywhere and
+    no points move."""
+    # Numbered before asking the hub: if the answer is lost, the event the hub may hold
+    # and the one recorded here are the same (same id, seq, content).
+    event = rec.append(draft)
+    pending = [e for e in pending_events(rec.conn, 10_000, rec.identity.epoch)
+               if e.event_id != event.event_id]
+    answer = authorizer(event, pending)
+    if answer.status == "refused":
+        raise RedemptionError(answer.code or "refused",
+                              answer.detail or "the hub refused this redemption")
+    if answer.status == "authorized":
+        mark_acknowledged(rec.conn, list(answer.results))
+        return event, False, None
+    if offline_refusal is not None:
+        if not answer.sent:
+            raise offline_refusal
+        rec.append(reverse_receipt(state, receipt_no,
+                                   reason="not authorised: the hub did not answer"))
+        return event, True, offline_refusal
+    rec.conn.execute("UPDATE events SET approved_offline = 1 WHERE event_key = ?",
+                     (event_key(event.origin_epoch, event.origin_seq),))
+    return event, True, None
 
 
 def redeem_voucher(
@@ -441,16 +455,24 @@ def checkout(
     *,
     found_by: str | None = None,
     pin: str | None = None,
+    authorizer: Authorizer = offline_authorizer,
     at: datetime | None = None,
 ) -> CheckoutResult:
     """Price `basket` with `applied` rewards, take `tenders` and record it all in one
-    transaction: each reward bought (`redeem`), each voucher used (`use_voucher`), the
-    points tender (`points_drafts`), the earn on what was paid (`points_paid` = the
-    money paid with points), the receipt with its `details` and its print job. Any
-    refusal records nothing. `Applied("", code)` is the member's voucher `code` (its
-    reward is read from the member). Spending (a reward, a voucher, points) needs the
-    proof `redeem_reward` needs (`found_by`, `pin`); the redemptions follow the offline
-    rules (approved_offline), as the CLI has no hub to ask.
+    transaction: each voucher used (`use_voucher`), each reward bought and the points
+    tender (`redeem`; the points tender as the program's pay-with-points reward), the earn
+    on what was paid (`points_paid` = the money paid with points), the receipt with its
+    `details` and its print job. Any refusal records nothing. `Applied("", code)` is the
+    member's voucher `code` (its reward is read from the member). Spending (a reward, a
+    voucher, points) needs the proof `redeem_reward` needs (`found_by`, `pin`).
+
+    Authorisation: a ticket whose points go to one spend (one reward bought, or the points
+    tender) asks the hub through `authorizer` as `redeem_reward` does (the hub approves the
+    last redemption of a push); refused, nothing is recorded; no answer, the offline rules
+    decide. A ticket with several point spends keeps to the offline rules for all of them
+    (approved_offline): the hub authorises one redemption per request, and a refusal of
+    the second after the first was approved would leave the first at the hub alone. A
+    voucher costs no points and is not asked about (the hub flags a voucher used twice).
 
         >>> checkout(store, member_id, basket, [Applied("ten-off")], [cash(2000)],
         ...          found_by="qr").settlement.change
@@ -483,45 +505,67 @@ def checkout(
         events: list[Event] = []
         spent = 0
         approved_offline = False
+        cancelled: RedemptionError | None = None
         if state is not None:
-            for reward_id in ticket.rewards_bought:
-                draft = redeem(program, state, reward_id, at, receipt_no=receipt_no,
-                               stock_left=stock_left(rec.conn, program, reward_id),
-                               offline=_offline_context(rec.conn, program, member_id, at))
-                events.append(rec.append(draft, approved_offline=True))
-                approved_offline = True
+            offline = _offline_context(rec.conn, program, member_id, at)
+            bought = [(reward_id, None) for reward_id in ticket.rewards_bought]
+            if settlement.points_spent:
+                bought.append((pay_reward(program).id, settlement.points_spent))
+            ask_hub = len(bought) == 1 and authorizer is not offline_authorizer
             for code in ticket.vouchers_used:
                 events.append(rec.append(use_voucher(program, state, code, at,
                                                      receipt_no=receipt_no)))
-            for draft in points_drafts(program, state, settlement, at, receipt_no=receipt_no,
-                                       offline=_offline_context(rec.conn, program, member_id,
-                                                                at)):
-                events.append(rec.append(draft, approved_offline=True))
-                approved_offline = True
-            spent = -sum(e.points for e in events)
-            earn = earn_for_sale(program, state, ticket, at, receipt_no=receipt_no,
-                                 birthday=birthday, points_paid=settlement.points_value)
-            events += [rec.append(d) for d in earn.drafts]
-        details = ticket_details(program, ticket, settlement)
-        earned = 0
-        stamps: dict[str, int] = {}
-        vouchers: tuple[dict, ...] = ()
-        if state is not None:
-            earned = earn.points
-            stamps, vouchers = dict(earn.stamps), tuple(earn.vouchers)
-            details["tier"] = earn.tier
-            if earn.stamps:
-                details["stamps"] = earn.stamps
-            if earn.promotions:
-                details["promotions"] = list(earn.promotions)
-            if earn.bonuses:
-                details["bonuses"] = earn.bonuses
-            if earn.vouchers:
-                details["vouchers"] = [v["code"] for v in earn.vouchers]
-        gross = [[ln.sku, ln.category, ln.qty, ln.unit_price] for ln in ticket.lines]
-        rec.add_receipt(receipt_no, "sale", member_id=member_id, total=ticket.total,
-                        lines=gross, points_earned=earned, points_spent=spent,
-                        approved_offline=approved_offline, details=details)
+            for reward_id, points in bought:
+                stock = stock_left(rec.conn, program, reward_id)
+                if not ask_hub:
+                    draft = redeem(program, state, reward_id, at, receipt_no=receipt_no,
+                                   points=points, stock_left=stock, offline=offline)
+                    events.append(rec.append(draft, approved_offline=True))
+                    approved_offline = True
+                    continue
+                draft = redeem(program, state, reward_id, at, receipt_no=receipt_no,
+                               points=points, stock_left=stock)
+                refusal: RedemptionError | None = None
+                try:  # on the state before it, as redeem_reward: if the hub does not answer
+                    redeem(program, state, reward_id, at, receipt_no=receipt_no,
+                           points=points, stock_left=stock, offline=offline)
+                except RedemptionError as exc:
+                    refusal = exc
+                event, approved_offline, cancelled = _authorized(
+                    rec, state, draft, refusal, authorizer, receipt_no)
+                events.append(event)
+            if cancelled is not None:
+                rec.add_receipt(receipt_no, "redemption", member_id=member_id,
+                                details={"reward_id": bought[0][0], "cancelled": True},
+                                print_job=False)
+            else:
+                spent = -sum(e.points for e in events)
+                earn = earn_for_sale(program, state, ticket, at, receipt_no=receipt_no,
+                                     birthday=birthday, points_paid=settlement.points_value)
+                events += [rec.append(d) for d in earn.drafts]
+        if cancelled is None:  # else committed as it stands: the spend taken back, no sale
+            details = ticket_details(program, ticket, settlement)
+            earned = 0
+            stamps: dict[str, int] = {}
+            vouchers: tuple[dict, ...] = ()
+            if state is not None:
+                earned = earn.points
+                stamps, vouchers = dict(earn.stamps), tuple(earn.vouchers)
+                details["tier"] = earn.tier
+                if earn.stamps:
+                    details["stamps"] = earn.stamps
+                if earn.promotions:
+                    details["promotions"] = list(earn.promotions)
+                if earn.bonuses:
+                    details["bonuses"] = earn.bonuses
+                if earn.vouchers:
+                    details["vouchers"] = [v["code"] for v in earn.vouchers]
+            gross = [[ln.sku, ln.category, ln.qty, ln.unit_price] for ln in ticket.lines]
+            rec.add_receipt(receipt_no, "sale", member_id=member_id, total=ticket.total,
+                            lines=gross, points_earned=earned, points_spent=spent,
+                            approved_offline=approved_offline, details=details)
+    if cancelled is not None:
+        raise cancelled
     tier = None
     if state is not None:
         # as record_sale: the sale's own earn is the only spend it adds to the window

@@ -504,7 +504,8 @@ class CheckoutScreen(Screen):
         try:
             result = checkout(self.store, self.member.member_id if self.member else None,
                               self.basket, self.applied, list(tenders), found_by=found_by,
-                              pin=pin)
+                              pin=pin, authorizer=build_authorizer(
+                                  self.store.settings, self.store, self.app.agent))
         except (PosError, LoyaltyError) as exc:
             self.say(f"Not recorded: {exc}", error=True)
             return
@@ -625,8 +626,11 @@ class CheckoutScreen(Screen):
         rewards = [r for r in eligible_rewards(program, state, datetime.now(UTC))
                    if (left := stock_left(self.store.conn, program, r.id)) is None or left > 0]
         spendable = summary.balance - summary.held
-        # Offline (no hub, or the last sync failed): the offline limit caps the pre-fill.
-        offline = self.app.agent is None or self.app.agent.status.online is False
+        # Offline (no hub, or the last sync failed), or a ticket that already spends points
+        # (several spends keep to the offline rules: operations.checkout): the offline
+        # limit caps the pre-fill.
+        offline = (self.app.agent is None or self.app.agent.status.online is False
+                   or any(not a.voucher for a in self.applied) or self.points is not None)
         due = self.ticket.total if self.ticket is not None else None
         on_ticket = {a.voucher for a in self.applied}
 

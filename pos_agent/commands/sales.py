@@ -174,6 +174,8 @@ def run_checkout(args: argparse.Namespace) -> int:
     from pos_agent.catalogue import product_by_code
     from pos_agent.members import find_member
     from pos_agent.operations import checkout
+    from pos_agent.sync.setup import build_agent, build_authorizer
+
     if args.line or args.amount is not None:
         raise StoreError("--item sells catalogue products: leave out --line and --amount")
     if not args.tender and args.points is None:
@@ -199,8 +201,16 @@ def run_checkout(args: argparse.Namespace) -> int:
     pin = None
     if member is not None and (applied or args.points is not None):
         pin = spend_pin(store, member, pin_reader(args))
-    result = checkout(store, member.member_id if member else None, basket, applied, tenders,
-                      found_by=member.found_by if member else None, pin=pin)
+    # A spend asks the hub first (short timeout); without an answer the offline rules decide.
+    spends = member is not None and bool(applied or args.points is not None)
+    agent = build_agent(store.settings, store) if spends else None
+    try:
+        result = checkout(store, member.member_id if member else None, basket, applied,
+                          tenders, found_by=member.found_by if member else None, pin=pin,
+                          authorizer=build_authorizer(store.settings, store, agent))
+    finally:
+        if agent is not None:
+            agent.client.close()
     printed = print_receipt(store, args, result.receipt_no)
     d = result.details
     pn = program.points_name

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from loyalty.basket import Applied, Basket, add_item, price
-from loyalty.fold import MemberState
 from loyalty.program import load_program, load_program_text
 from loyalty.tender import (
     TenderError,
@@ -17,12 +16,9 @@ from loyalty.tender import (
     gift_card,
     max_points,
     points,
-    points_drafts,
     round_cash,
     settle,
 )
-
-from .conftest import utc
 
 EXAMPLE = load_program("config.example.toml")
 
@@ -116,11 +112,3 @@ def test_gift_card_is_a_tender_record():
     assert s.tenders[0].code == "GX7K2" and s.change == 0 and s.remaining == 0
 
 
-def test_points_tender_makes_its_redeem_event():
-    state = MemberState("m", balance=1000)
-    s = settle(EXAMPLE, ticket(), [points(EXAMPLE, 300), cash(2000)],
-               spendable=state.spendable)
-    [draft] = points_drafts(EXAMPLE, state, s, utc(2026, 11, 25, 10), receipt_no="R1")
-    assert (draft.points, draft.data["reward_id"], draft.data["value"]) == (-300, "pay", 300)
-    assert points_drafts(EXAMPLE, state, settle(EXAMPLE, ticket(), [cash(2080)]),
-                         utc(2026, 11, 25, 10), receipt_no="R2") == []
