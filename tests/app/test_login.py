@@ -143,3 +143,43 @@ async def test_a_till_without_staff_runs_open_until_staff_arrive(store):
         app.refresh_status()
         await pilot.pause()
         assert isinstance(app.screen, LoginScreen) and store.staff_id is None
+
+
+async def test_a_return_above_the_approval_amount_asks_a_manager(store):
+    """Returning 20.00 of beans on a till whose `refund_approval_above` is 10.00: the
+    cashier's return waits for a manager's own PIN, and the return names them."""
+    from loyalty.basket import Basket, add_item
+    from loyalty.tender import cash
+    from pos_agent.app.return_screen import ReturnScreen
+    from pos_agent.operations import checkout
+
+    pull_staff(store)
+    store.settings.terminal.refund_approval_above = "10.00"
+    store.staff_id = CATHY
+    ann = enrol(store, name="Ann Lee", phone="+33612345678")
+    basket = add_item(Basket(), sku="LATTE", name="Latte", category="coffee", unit_price=350,
+                      tax_rate=1000)
+    basket = add_item(basket, sku="BEANS", name="Beans", category="retail", unit_price=2000,
+                      tax_rate=550)
+    sale = checkout(store, ann.member_id, basket, [], [cash(2350)])
+    store.staff_id = None
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await log_in(pilot, CATHY, PINS[CATHY])
+        await pilot.press("f7", *sale.receipt_no, "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ReturnScreen)
+        await pilot.press("down", "plus", "enter", *"broken bag", "enter")  # line 2: beans
+        await pilot.pause()
+        assert isinstance(app.screen, ApprovalScreen)
+        assert f"the return on {sale.receipt_no}" in text_of(app, "#title")
+        assert rows(store, "SELECT COUNT(*) FROM events WHERE kind = 'reverse'") == [(0,)]
+        await log_in(pilot, BOSS, PINS[BOSS])
+        assert isinstance(app.screen, CheckoutScreen)
+        assert f"Returned 1 item of {sale.receipt_no}: give back cash 20.00" in \
+            text_of(app, "#message")
+    [(data,)] = rows(store, "SELECT data FROM events WHERE kind = 'reverse'")
+    assert json.loads(data)["approved_by"] == BOSS and json.loads(data)["staff_id"] == CATHY
+    [(details,)] = rows(store, "SELECT details FROM receipts WHERE kind = 'refund'")
+    assert json.loads(details)["approved_by"] == BOSS

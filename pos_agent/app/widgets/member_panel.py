@@ -27,12 +27,18 @@ def member_text(name: str, card: str | None, s: MemberSummary) -> str:
         lines.append("   ".join(f"{p.name} {p.have}/{p.need}" for p in s.stamps))
     for points, day in s.expiring:
         lines.append(f"[yellow]{points} {pn} expire on {day.isoformat()}[/yellow]")
-    for code, reward, until in s.vouchers:
-        lines.append(f"Voucher {code}: {reward} (until {until})")
+    if len(s.vouchers) <= 2:
+        for code, reward, until in s.vouchers:
+            lines.append(f"Voucher {code}: {reward} (until {until})")
+    else:  # the panel keeps its height: the basket and the message stay on screen
+        lines.append(f"{len(s.vouchers)} vouchers: "
+                     + ", ".join(escape(reward) for _, reward, _ in s.vouchers[:3])
+                     + (", ..." if len(s.vouchers) > 3 else "") + " (F2 lists them)")
     return "\n".join(lines)
 
 
 class MemberPanel(Text):
     DEFAULT_CSS = """
-    MemberPanel { border: round $accent; padding: 0 1; height: auto; min-height: 5; }
+    MemberPanel { border: round $accent; padding: 0 1; height: auto; min-height: 5;
+                  max-height: 10; }
     """
