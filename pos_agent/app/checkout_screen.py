@@ -301,6 +301,12 @@ class CheckoutScreen(Screen):
             if self.basket.lines:
                 self.say("F10 takes payment; scan or type the next item.")
             return False
+        if self.view is not None and text.upper() in self.view[0].vouchers:
+            # the member's voucher by its code (printed, or from their web page): on the
+            # ticket as if chosen with F2; a typed code alone proves nothing, so the
+            # member's proof is what found them (F2 asks for the PIN or QR otherwise)
+            self.field_done()
+            return self.voucher_typed(text.upper())
         qty, query = 1, text
         if (m := _QTY.fullmatch(text)) is not None:
             qty, query = int(m[1]), m[2].strip()
@@ -340,6 +346,21 @@ class CheckoutScreen(Screen):
         return self.add_product(product.sku, product.name, product.category, product.price,
                                 product.tax_rate, qty)
 
+    def field_done(self) -> None:
+        self.query_one("#sale-input", Input).value = ""
+
+    def voucher_typed(self, code: str) -> bool:
+        assert self.member is not None and self.view is not None
+        if code in {a.voucher for a in self.applied}:
+            self.say(f"Voucher {code} is already on the ticket.", error=True)
+            return False
+        if not self.basket.lines:
+            self.say("Add the items first: the voucher applies to the basket.", error=True)
+            return False
+        before = len(self.applied)
+        self.to_ticket(RedeemChoice(voucher=code), (self.member.found_by, None))
+        return len(self.applied) > before
+
     def add_product(self, sku: str, name: str, category: str, unit_price: int,
                     tax_rate: int, qty: int = 1) -> bool:
         try:
@@ -351,7 +372,8 @@ class CheckoutScreen(Screen):
         line = next(ln for ln in basket.lines if ln.sku == sku and ln.override_price is None
                     and ln.unit_price == unit_price)
         self.set_basket(basket, select=line.line_no)
-        self.query_one("#sale-input", Input).value = ""
+        self.field_done()
+        self.query_one("#sale-input", Input).focus()  # a scan from the member field too
         exponent = self.store.active_program().currency_exponent
         self.say(f"{qty} x {name} {format_amount(unit_price, exponent)}.")
         return True

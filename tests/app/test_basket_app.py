@@ -236,3 +236,36 @@ async def test_return_a_line_from_the_recent_receipts_and_by_its_barcode(store):
     refunds = rows(store, "SELECT total FROM receipts WHERE kind = 'refund' ORDER BY "
                           "receipt_no")
     assert refunds == [(-180,), (-700,)]
+
+
+async def test_a_wedge_scan_of_a_product_and_a_typed_voucher_code(store):
+    """A product's EAN read by a keyboard-wedge scanner lands in the basket whatever field
+    has the focus; the member's voucher typed by its code goes on the ticket (the member was
+    found by their QR: proof enough)."""
+    from tests.app.test_checkout_flows import voucher_member
+
+    ann, code = voucher_member(store)
+    codes = seed_catalogue(store)
+    clock = KeyClock()
+    app = cashier_app(store, clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await keys_with_gap(pilot, clock, [*ann.qr_payload, "enter"], 0.008)  # scanned QR
+        await pilot.pause()
+        assert app.screen.member.found_by == "qr"
+        app.screen.query_one("#member-input").focus()
+        await keys_with_gap(pilot, clock, [*codes["FILTER"], "enter"], 0.008)
+        await pilot.pause()
+        assert [(ln.sku, ln.qty) for ln in app.screen.basket.lines] == [("FILTER", 1)]
+        assert app.screen.query_one("#member-input").value == ""
+        await keys_with_gap(pilot, clock, [*code.lower(), "enter"], 0.2)  # typed by hand
+        await pilot.pause()
+        assert "Free filter coffee on the ticket: -2.20" in text_of(app, "#message")
+        assert "TOTAL 0.00 EUR" in text_of(app, "#totals")
+        await pilot.press("f10")  # nothing to pay: recorded at once
+        await pilot.pause()
+        assert "recorded" in text_of(app, "#message")
+    receipt_no = rows(store, "SELECT receipt_no FROM receipts WHERE kind = 'sale' "
+                             "ORDER BY receipt_no DESC LIMIT 1")[0][0]
+    assert rows(store, "SELECT json_extract(data, '$.voucher_used') FROM events WHERE "
+                       "ref = ? AND kind = 'redeem'", receipt_no) == [(code,)]
+    assert details(store, receipt_no)["tenders"] == []
