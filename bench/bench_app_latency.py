@@ -161,7 +161,8 @@ async def run(sales: int, folder: Path, profiler=None) -> dict[str, list[float]]
     assert statuses == [("printed", sales)], f"receipts not all printed: {statuses}"
     lines = store.conn.execute("SELECT details FROM receipts WHERE kind = 'sale'").fetchall()
     assert all(d.count('"line_no"') == LINES for (d,) in lines), "a sale lost lines"
-    return timings
+    # the floor is about every key the cashier presses, whatever it does
+    return {"every key": [ms for values in timings.values() for ms in values], **timings}
 
 
 def raw_commit_ms(folder: Path, n: int = 200) -> float:

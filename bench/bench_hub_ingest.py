@@ -164,6 +164,7 @@ def hub_rate(folder: Path, url: str, streams: dict[str, list[Event]],
                         limits=httpx.Limits(max_connections=len(clients)))
     start = threading.Barrier(len(clients) + 1)
     lags: list[float] = []
+    deferred: list[int] = []
 
     def expected_after(evs: list[Event], upto: int) -> tuple[str, int]:
         member = evs[upto - 1].member_id
@@ -172,7 +173,13 @@ def hub_rate(folder: Path, url: str, streams: dict[str, list[Event]],
     def push(client: httpx.Client, evs: list[Event], mine: list[bytes]) -> float:
         start.wait()
         for i, body in enumerate(mine):
-            r = client.post("/v1/sync/push", content=body)
+            while True:
+                r = client.post("/v1/sync/push", content=body)
+                if r.status_code != 503 or "Retry-After" not in r.headers:
+                    break
+                # deferred by admission control: come back as the agent does
+                deferred.append(1)
+                time.sleep(float(r.headers["Retry-After"]) * random.uniform(1.0, 1.5))
             assert r.status_code == 200, r.text[:300]
             answered = time.perf_counter()
             member, balance = expected_after(evs, min(len(evs), (i + 1) * batch))
@@ -206,6 +213,8 @@ def hub_rate(folder: Path, url: str, streams: dict[str, list[Event]],
             proc.kill()
             proc.wait()
     n = sum(map(len, streams.values()))
+    if deferred:
+        print(f"  pushes deferred by admission control (503 + Retry-After): {len(deferred)}")
     return n / (last - t0), max(lags) * 1000, cpu
 
 

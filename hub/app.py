@@ -21,12 +21,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.api import admin, errors, online, sync
+from hub.api import admin, errors, online, ops, sync
+from hub.api.admission import Admission
 from hub.api.errors import ErrorBody
 from hub.api.guard import Authenticate, AuthLimiter
 from hub.api.models import PushRequest
 from hub.context import HubContext
+from hub.metrics import HubMetrics, RequestMetrics
 from hub.settings import HubSettings
+from hub.web import install as install_web
 from loyalty.validation import NO_CONTROL, text_problem
 
 DESCRIPTION = """The pos-loyalty hub: the authoritative ledger.
@@ -80,13 +83,19 @@ def create_app(settings: HubSettings, ctx: HubContext | None = None,
     app.state.ctx = ctx
     app.state.auth_limiter = limiter
     errors.install(app)
-    # outermost last: control characters in the URL, the token (before any body), the body size
+    # outermost last: control characters in the URL, the token (before any body), admission
+    # of sync requests (after the token: a stranger is not told to come back), the body size
     app.add_middleware(BodyLimit, limit=settings.hub.max_body_bytes)
+    app.add_middleware(Admission, limit=settings.hub.max_sync_in_flight)
     app.add_middleware(Authenticate, routes=lambda: app.routes, limiter=limiter)
     app.add_middleware(NoNulInUrl)
+    app.state.metrics = HubMetrics(ctx)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(sync.router)
     app.include_router(online.router)
     app.include_router(admin.router)
+    app.include_router(ops.router)
+    install_web(app, ctx, settings)  # the member's pages (issue 19)
     _finish_openapi(app)
     return app
 

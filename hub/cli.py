@@ -143,17 +143,25 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
 
 
 def _cred_add(kind: str) -> Callable[[argparse.Namespace, HubSettings], int]:
+    """`pos-hub terminal|channel|admin add NAME`: the token, printed once (last line)."""
     def run(args: argparse.Namespace, settings: HubSettings) -> int:
-        from hub.store.credentials import add_credential
+        from hub.store.credentials import add_credential, credential_origin
 
         ctx = _ctx(settings)
         try:
             with ctx.db.write() as conn:
-                token = add_credential(conn, kind, args.name)
+                token = add_credential(conn, kind, args.name,
+                                       origin=getattr(args, "origin", None))
+                origin = credential_origin(conn, kind, args.name)
         finally:
             ctx.close()
-        print(f"new {kind} credential for {args.name}; the token is shown only this once, "
-              "store it now:")
+        if getattr(args, "json", False):
+            _emit(args, {"kind": kind, "name": args.name, "origin": origin,
+                         "token": token}, [])
+            return 0
+        bound = f" (origin {origin})" if origin not in (None, args.name) else ""
+        print(f"new {kind} credential for {args.name}{bound}; the token is shown only this "
+              "once, store it now:")
         print(token)
         return 0
     return run
@@ -175,9 +183,10 @@ def _cred_revoke(kind: str) -> Callable[[argparse.Namespace, HubSettings], int]:
         if not n and not keys:
             print(f"no live {kind} credential for {args.name}", file=sys.stderr)
             return EXIT_ERROR
-        print(f"revoked {n} {kind} credential(s) of {args.name}"
-              + (f" and {keys} signing key certificate(s): terminals refuse the member QR "
-                 "codes it signed once they sync" if keys else ""))
+        _emit(args, {"kind": kind, "name": args.name, "revoked": n, "signing_keys": keys},
+              [f"revoked {n} {kind} credential(s) of {args.name}"
+               + (f" and {keys} signing key certificate(s): terminals refuse the member QR "
+                  "codes it signed once they sync" if keys else "")])
         return 0
     return run
 
@@ -189,16 +198,24 @@ def cmd_cred_list(args: argparse.Namespace, settings: HubSettings) -> int:
     with ctx.db.read() as conn:
         rows = list_credentials(conn, kind=args.kind)
     ctx.close()
-    _emit(args, rows, _table(rows, ["id", "name", "created_at", "revoked_at"]))
+    columns = ["id", "name", "origin", "created_at", "revoked_at"]
+    _emit(args, rows, _table(rows, columns if args.kind == "channel"
+                             else [c for c in columns if c != "origin"]))
     return 0
 
 
 def cmd_jobs_run(args: argparse.Namespace, settings: HubSettings) -> int:
-    from hub.jobs import run_job
+    from hub.jobs import jobs_leader, run_job
 
     ctx = _ctx(settings)
     try:
-        done = run_job(ctx, args.job)
+        with jobs_leader(ctx) as leader:
+            if not leader:
+                _emit(args, {"ran": False, "reason": "another hub process is running the "
+                             "jobs now"}, ["another hub process is running the jobs now: "
+                                           "nothing done (try again when it is finished)"])
+                return 1
+            done = run_job(ctx, args.job)
     finally:
         ctx.close()
     _emit(args, done, [f"{k}: {v}" for k, v in done.items()])
@@ -216,7 +233,9 @@ def cmd_report(args: argparse.Namespace, settings: HubSettings) -> int:
                 data = reports.liability(conn)
                 lines = _table(data["stores"], ["store", "points", "credited", "debited",
                                                 "origins"])
-                lines += ["", f"online:  {data['online']}",
+                lines += ["", f"online:  {data['online']} (all channels)",
+                          *_table(data["channels"], ["channel", "origin", "points",
+                                                     "credited", "debited"]), "",
                           f"hub (expiry, adjustments): {data['hub']}",
                           f"total outstanding: {data['total']} over {data['members']} members "
                           f"(owed to the programme: {data['debt']}; held for review: "
@@ -300,7 +319,8 @@ REPORT_HELP = """reports:
   balances     members by balance; with --member ID, that member's points per origin
                (each store terminal, online, hub) that make up the balance
   liability    points outstanding: per store (net of what its terminals recorded),
-               online, the hub's own expiry and adjustments, and the total
+               per online channel (its origin; online: all channels), the hub's own
+               expiry and adjustments, and the total
   sync-health  per terminal and channel:
                  last_push_at / last_pull_at  when it last pushed / pulled
                  high_seq           the highest origin_seq the hub holds (newest epoch)
@@ -366,9 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
              "--terminal), typed at its prompt or given with --token-file or "
              "--token-stdin, never on a command line. Revoking a terminal also revokes "
              "its member-card signing keys."),
-            ("channel", "channel", "online",
-             "The token is printed once, alone on the last line, and is not stored: give "
-             "it to the web shop (Authorization: Bearer TOKEN)."),
+            ("channel", "channel", "webshop",
+             "A channel is one online sales channel HQ runs (the web shop, an app, a "
+             "marketplace); what it records carries its own origin: --origin, or "
+             "online-NAME (the channel named online has origin online). Adding a token "
+             "to an existing channel keeps its origin. The token is printed once, alone "
+             "on the last line, and is not stored: give it to the channel "
+             "(Authorization: Bearer TOKEN)."),
             ("admin", "admin", "alice",
              "The token is printed once, alone on the last line, and is not stored: it "
              "opens the /v1/admin endpoints (Authorization: Bearer TOKEN).")):
@@ -376,15 +400,21 @@ def build_parser() -> argparse.ArgumentParser:
                     f"Issue, revoke and list the tokens of {noun}s.", [config])
         ops = p.add_subparsers(dest="op", required=True, metavar="OP")
         q = command(ops, "add", "issue a new token; printed once, alone on the last line",
-                    f"Issue a new {noun} token for NAME. {use}", [config])
+                    f"Issue a new {noun} token for NAME. {use} With --json, one JSON "
+                    "object: kind, name, origin and the token.", both)
         q.add_argument("name", help=f"the {noun}'s id, e.g. {example}")
+        if kind == "channel":
+            q.add_argument("--origin", metavar="ORIGIN",
+                           help="the origin of the channel's events, for a new channel: "
+                                "online or online-SOMETHING (default: online-NAME; "
+                                "online for the channel named online)")
         q.set_defaults(func=_cred_add(kind))
         q = command(ops, "revoke", "revoke every token of this name (answers 401 from now on)",
                     f"Revoke every live token of this {noun}: its requests are refused "
                     "with 401 from now on. Its events stay in the ledger."
                     + (" Its member-card signing keys are revoked too: every till refuses "
                        "the QR codes they signed once it has synced." if kind == "terminal"
-                       else ""), [config])
+                       else ""), both)
         q.add_argument("name", help=f"the {noun}'s id, e.g. {example}")
         q.set_defaults(func=_cred_revoke(kind))
         q = command(ops, "list", f"list {noun} credentials (no tokens)",
@@ -463,6 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     staff.register(sub, command, config, both, _ctx, _emit, _table)
     from hub import catalogue  # issue 17: `pos-hub catalog import|export`
     catalogue.register(sub, command, config, both, _ctx, _emit)
+    from hub import privacy  # issue 18: `pos-hub member export|erase|duplicates`, `check`
+    privacy.register(sub, command, config, both, _ctx, _emit, _table)
+    from hub.web import hq_users  # issue 19: `pos-hub hq-user add|list|disable`
+    hq_users.register(sub, command, config, both, _ctx, _emit, _table)
     return parser
 
 

@@ -12,11 +12,12 @@ that member's lock, so a job never blocks the sync API for long.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from hub.context import HubContext
 from hub.db import now_text
@@ -152,9 +153,41 @@ def run_job(ctx: HubContext, name: str, now: datetime | None = None) -> dict[str
     return out
 
 
+JOBS_LOCK = 0x504F534A  # "POSJ": the advisory lock key of the jobs' leader
+
+
+@contextmanager
+def jobs_leader(ctx: HubContext) -> Iterator[bool]:
+    """Whether this process runs the jobs now (`with jobs_leader(ctx) as leader: ...`).
+
+    On PostgreSQL every `pos-hub serve` sharing the database (on any machine) schedules
+    the jobs, and each run first takes the session advisory lock JOBS_LOCK with
+    `pg_try_advisory_lock` on a connection of its own, held for the run: exactly one
+    process runs them at a time, the others skip that turn; a process that dies lets the
+    lock go with its connection, so another takes over at its next turn. Why a lock and
+    not a separate `pos-hub jobs` service: nothing to deploy or watch beside the hub, and
+    no leader to elect or fail over by hand. (The jobs are idempotent anyway, by
+    deterministic event ids; the lock saves the duplicate work and a notification sent
+    twice by two senders at once.) On SQLite a single process serves: always the leader."""
+    if not ctx.db.is_postgres:
+        yield True
+        return
+    with ctx.db.writer.connect() as conn:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                {"k": JOBS_LOCK}).scalar())
+        conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": JOBS_LOCK})
+                conn.commit()
+
+
 def start_scheduler(ctx: HubContext) -> Any:
     """Run all jobs every `hub.jobs_interval_s` in a background thread of this process;
-    one run at a time, missed runs coalesced."""
+    one run at a time, missed runs coalesced; among hub processes sharing a PostgreSQL
+    database, one at a time (`jobs_leader`)."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
     interval = ctx.settings.hub.jobs_interval_s
@@ -162,7 +195,11 @@ def start_scheduler(ctx: HubContext) -> Any:
 
     def tick() -> None:
         try:
-            log.info("jobs: %s", run_job(ctx, "all"))
+            with jobs_leader(ctx) as leader:
+                if leader:
+                    log.info("jobs: %s", run_job(ctx, "all"))
+                else:
+                    log.info("jobs: another hub process is running them")
         except Exception:  # keep the scheduler alive; the next run retries
             log.exception("hub jobs failed")
 

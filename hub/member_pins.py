@@ -23,9 +23,10 @@ from loyalty.pins import PinError, hash_pin, pin_set_draft
 ORIGIN = "online"
 
 
-def set_pin(ctx: HubContext, member_id: str, pin: str) -> dict[str, Any]:
-    """Give the member a new PIN; 404 for an unknown member, 422 for a PIN too easy to
-    guess or not 4-8 digits."""
+def set_pin(ctx: HubContext, member_id: str, pin: str, *,
+            origin: str = ORIGIN) -> dict[str, Any]:
+    """Give the member a new PIN, recorded as the channel `origin`; 404 for an unknown
+    member, 422 for a PIN too easy to guess or not 4-8 digits."""
     try:
         pin_hash = hash_pin(pin)  # the slow part, before any lock
     except PinError as exc:
@@ -33,5 +34,5 @@ def set_pin(ctx: HubContext, member_id: str, pin: str) -> dict[str, Any]:
     at = datetime.now(UTC)
     with ctx.db.write() as conn:
         member_store.lock_member(conn, ctx.db, member_id)
-        result = record_drafts(conn, ctx, ORIGIN, [pin_set_draft(member_id, pin_hash)], at)
+        result = record_drafts(conn, ctx, origin, [pin_set_draft(member_id, pin_hash)], at)
     return {"member_id": member_id, "pin_set": True, "events": result.results}

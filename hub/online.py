@@ -1,10 +1,19 @@
-"""The online channel (the web shop): enrol, look up, earn for orders, refund, redeem.
+"""The online channels (the web shop, an app, a marketplace): enrol, look up, earn for
+orders, refund, redeem.
 
 Each operation runs in one write transaction holding the member's lock, computes its
-events with the same domain functions the terminals use, and records them as origin
-`online` through `hub.store.ingest.record_drafts` (sealed, gap-free seq, hash chain).
+events with the same domain functions the terminals use, and records them as the
+channel's origin (`online`, `online-webshop`...: hub.store.credentials) through
+`hub.store.ingest.record_drafts` (sealed, gap-free seq, hash chain).
 
-    >>> order(ctx, member_id=m, order_id="W1001", total=4250, lines=[...])
+    >>> order(ctx, member_id=m, order_id="W1001", total=4250, lines=[...], origin="online")
+
+Retries tell the truth: an order id, or a refund's or redemption's `request_id`, names
+one request. Sent again with the same body (the member counted as the member it resolves
+to, whether named by `member_id` or `card`), it is answered with the first answer, kept
+in the same transaction (`online_orders.answer`, `online_requests.answer`), with
+`"status": "duplicate"`; with another body, or by another channel, it is 409
+`order_id_reused` / `request_id_reused` and nothing is done.
 """
 
 from __future__ import annotations
@@ -70,7 +79,7 @@ def view(program: Program, state: MemberState, at: datetime) -> dict[str, Any]:
 
 def enrol(ctx: HubContext, *, name: str, phone: str | None, email: str | None,
           birthday: date | None, referrer_card: str | None, consent_email: bool = False,
-          consent_sms: bool = False) -> dict[str, Any]:
+          consent_sms: bool = False, origin: str = ORIGIN) -> dict[str, Any]:
     at = datetime.now(UTC)
     region = ctx.settings.hub.region
     if phone:
@@ -101,10 +110,10 @@ def enrol(ctx: HubContext, *, name: str, phone: str | None, email: str | None,
                    "birthday": birthday.isoformat() if birthday else None,
                    "consent_email": consent_email, "consent_sms": consent_sms}
         drafts = enrolment_drafts(program, member_id, at, receipt_no=f"WEB-E{serial:06d}",
-                                  channel=ORIGIN, referrer=referrer)
+                                  channel=origin, referrer=referrer)
         drafts = [replace(d, data={**d.data, "card_number": card, "profile": profile})
                   if d.kind == Kind.ENROL else d for d in drafts]
-        result = record_drafts(conn, ctx, ORIGIN, drafts, at, program_version=program.version)
+        result = record_drafts(conn, ctx, origin, drafts, at, program_version=program.version)
         state = result.states[member_id]
         return {"member_id": member_id, "card_number": card,
                 "qr_payload": sign_card(card, ctx.signing_key()),  # the hub signs its cards
@@ -124,9 +133,10 @@ def lookup(ctx: HubContext, **ident: str | None) -> dict[str, Any]:
 
 def order(ctx: HubContext, *, order_id: str, total: int | None,
           lines: list[tuple[str, str, int, int]], member_id: str | None = None,
-          card: str | None = None) -> tuple[dict[str, Any], bool]:
-    """Earn for a web order; returns (answer, created). A repeat of the same order id is
-    answered again without earning twice."""
+          card: str | None = None, origin: str = ORIGIN) -> tuple[dict[str, Any], bool]:
+    """Earn for a web order; returns (answer, created). The same order again (same
+    member, total and lines, same channel) is answered with the first answer, nothing
+    earned twice; the same order id with another body is 409 `order_id_reused`."""
     at = datetime.now(UTC)
     try:
         sale = make_sale([make_line(*line) for line in lines], total)
@@ -136,26 +146,35 @@ def order(ctx: HubContext, *, order_id: str, total: int | None,
         mid = member_store.find_member_id(conn, member_id=member_id, card=card)
         snap = member_store.lock_member(conn, ctx.db, mid)
         program = _program(conn)
-        known = conn.execute(select(online_orders.c.member_id)
-                             .where(online_orders.c.order_id == order_id)).scalar()
+        body_hash = _request_hash("order", {"order_id": order_id, "member_id": mid,
+                                            "total": total,
+                                            "lines": [list(line) for line in lines]})
+        known = conn.execute(select(online_orders)
+                             .where(online_orders.c.order_id == order_id)).first()
         if known is not None:
-            if known != mid:
-                raise Conflict(f"order {order_id} belongs to another member",
-                               code="order_exists")
-            return {"order_id": order_id, "member_id": mid, "status": "duplicate",
-                    **view(program, snap.state, at)}, False
+            if known.body_hash is None and known.origin == origin and known.member_id == mid:
+                # recorded before migration 0013 kept first answers: answered as then
+                return {"order_id": order_id, "member_id": mid, "status": "duplicate",
+                        **view(program, snap.state, at)}, False
+            return _repeat(known, origin, (body_hash,), code="order_id_reused",
+                           what=f"order_id {order_id}", noun="order", order_id=order_id
+                           ), False
         birthday = conn.execute(select(member_store.members.c.birthday)
                                 .where(member_store.members.c.member_id == mid)).scalar()
         earned = earn_for_sale(program, snap.state, sale, at, receipt_no=_ref(order_id),
                                birthday=date.fromisoformat(birthday) if birthday else None)
-        result = record_drafts(conn, ctx, ORIGIN, earned.drafts, at,
+        result = record_drafts(conn, ctx, origin, earned.drafts, at,
                                program_version=program.version)
-        conn.execute(online_orders.insert().values(order_id=order_id, member_id=mid,
-                                                   created_at=now_text()))
-        return {"order_id": order_id, "member_id": mid, "status": "new",
-                "points": earned.points, "purchase_points": earned.purchase_points,
-                "promotions": list(earned.promotions), "events": result.results,
-                **view(program, result.states[mid], at)}, True
+        answer = {"order_id": order_id, "member_id": mid, "status": "new",
+                  "points": earned.points, "purchase_points": earned.purchase_points,
+                  "promotions": list(earned.promotions), "events": result.results,
+                  **view(program, result.states[mid], at)}
+        # (a concurrent first try of the same id for another member fails this insert:
+        # 409 conflict, and its retry is answered the truth)
+        conn.execute(online_orders.insert().values(
+            order_id=order_id, member_id=mid, origin=origin, body_hash=body_hash,
+            answer=json.dumps(answer), created_at=now_text()))
+        return answer, True
 
 
 def _request_hash(operation: str, fields: dict[str, Any]) -> str:
@@ -163,46 +182,75 @@ def _request_hash(operation: str, fields: dict[str, Any]) -> str:
                           ).hexdigest()
 
 
-def _answered(conn: Connection, request_id: str | None, operation: str,
-              body_hash: str) -> dict[str, Any] | None:
-    """The first answer to this request id (the caller holds the member's lock, so a
-    concurrent retry waits for the first to commit and then finds it here)."""
-    if request_id is None:
-        return None
-    row = conn.execute(select(online_requests)
-                       .where(online_requests.c.request_id == request_id)).first()
-    if row is None:
-        return None
-    if row.operation != operation or row.body_hash != body_hash:
-        raise Conflict(f"request_id {request_id} was already used for another {row.operation} "
-                       "request: make a new id for a new request", code="request_id_reused",
-                       request_id=request_id)
+def _repeat(row: Any, origin: str, hashes: tuple[str, ...], *, code: str, what: str,
+            noun: str, **extra: Any) -> dict[str, Any]:
+    """The first answer kept in `row` (an online order or request), given again with
+    status duplicate; 409 `code` if this is not the same request (another body, or
+    another channel's)."""
+    if row.origin != origin:
+        raise Conflict(f"{what} was already used by another channel: ids are one namespace "
+                       "for every channel; make a new id for a new request", code=code,
+                       **extra)
+    if row.body_hash not in hashes:
+        raise Conflict(f"{what} was already used for another {noun} "
+                       "(another member, amount or body): make a new id for a new request",
+                       code=code, **extra)
     return {**json.loads(row.answer), "status": "duplicate"}
 
 
+def _answered(conn: Connection, request_id: str | None, operation: str, origin: str,
+              *hashes: str) -> dict[str, Any] | None:
+    """The first answer to this request id (the caller holds the member's lock, so a
+    concurrent retry waits for the first to commit and then finds it here). `hashes`:
+    the body's hash, and the hash it had before migration 0013 if that differs."""
+    if request_id is None:
+        return None
+    row = _kept(conn, request_id)
+    if row is None:
+        return None
+    if row.operation != operation:
+        hashes = ()
+    return _repeat(row, origin, hashes, code="request_id_reused",
+                   what=f"request_id {request_id}", noun=f"{row.operation} request",
+                   request_id=request_id)
+
+
+def _kept(conn: Connection, key: str) -> Any:
+    return conn.execute(select(online_requests)
+                        .where(online_requests.c.request_id == key)).first()
+
+
+ORDER_REDEMPTION = "/redeem/"
+"""Key prefix of the answer to an order's redemption sent without a request_id (a
+client's request_id cannot start with "/")."""
+
+
 def _keep_answer(conn: Connection, request_id: str | None, operation: str, body_hash: str,
-                 member_id: str, answer: dict[str, Any]) -> dict[str, Any]:
+                 member_id: str, answer: dict[str, Any], origin: str) -> dict[str, Any]:
     if request_id is not None:
         conn.execute(online_requests.insert().values(
             request_id=request_id, operation=operation, body_hash=body_hash,
-            member_id=member_id, answer=json.dumps(answer), created_at=now_text()))
+            member_id=member_id, answer=json.dumps(answer), created_at=now_text(),
+            origin=origin))
     return answer
 
 
 def refund(ctx: HubContext, order_id: str, *, amount: int | None, reason: str = "",
-           request_id: str | None = None) -> dict[str, Any]:
-    """Reverse (part of) an online order's earn. With `request_id`, a repeat answers the
-    first refund again with status duplicate."""
+           request_id: str | None = None, origin: str = ORIGIN) -> dict[str, Any]:
+    """Reverse (part of) an online order's earn (an order of this channel). With
+    `request_id`, a repeat answers the first refund again with status duplicate."""
     at = datetime.now(UTC)
+    # (the order names the member: the hash is the one kept before migration 0013)
     body_hash = _request_hash("refund", {"order_id": order_id, "amount": amount,
                                          "reason": reason})
     with ctx.db.write() as conn:
-        mid = conn.execute(select(online_orders.c.member_id)
-                           .where(online_orders.c.order_id == order_id)).scalar()
+        mid = conn.execute(select(online_orders.c.member_id).where(
+            online_orders.c.order_id == order_id, online_orders.c.origin == origin)).scalar()
         if mid is None:
-            raise NotFound(f"no online order {order_id}", code="unknown_order")
+            raise NotFound(f"no online order {order_id} of this channel",
+                           code="unknown_order")
         snap = member_store.lock_member(conn, ctx.db, mid)
-        first = _answered(conn, request_id, "refund", body_hash)
+        first = _answered(conn, request_id, "refund", origin, body_hash)
         if first is not None:
             return first
         program = _program(conn)
@@ -211,25 +259,37 @@ def refund(ctx: HubContext, order_id: str, *, amount: int | None, reason: str = 
                                     reason=reason)
         except ReversalError as exc:
             raise Conflict(str(exc), code="cannot_refund") from exc
-        result = record_drafts(conn, ctx, ORIGIN, [draft], at, program_version=program.version)
+        result = record_drafts(conn, ctx, origin, [draft], at, program_version=program.version)
         return _keep_answer(conn, request_id, "refund", body_hash, mid, {
             "order_id": order_id, "member_id": mid, "status": "new", "points": draft.points,
-            "events": result.results, **view(program, result.states[mid], at)})
+            "events": result.results, **view(program, result.states[mid], at)}, origin)
 
 
 def redeem(ctx: HubContext, *, reward_id: str, points: int | None, order_id: str | None,
            member_id: str | None = None, card: str | None = None,
-           request_id: str | None = None) -> dict[str, Any]:
-    """Redeem against the hub's balance. With `request_id`, a repeat answers the first
-    redemption again with status duplicate."""
+           request_id: str | None = None, origin: str = ORIGIN) -> dict[str, Any]:
+    """Redeem against the hub's balance. With `request_id`, a repeat (the member named
+    by member_id or card alike) answers the first redemption again with status
+    duplicate. Without one, a redemption for `order_id` is named by the order: the same
+    body again is answered the same way, another is 409 `already_redeemed`."""
     at = datetime.now(UTC)
-    body_hash = _request_hash("redeem", {"reward_id": reward_id, "points": points,
-                                         "order_id": order_id, "member_id": member_id,
-                                         "card": card})
+    fields = {"reward_id": reward_id, "points": points, "order_id": order_id}
+    # before migration 0013 the hash took the member as named: a retry across the
+    # upgrade still finds its first answer
+    legacy = _request_hash("redeem", {**fields, "member_id": member_id, "card": card})
     with ctx.db.write() as conn:
         mid = member_store.find_member_id(conn, member_id=member_id, card=card)
         snap = member_store.lock_member(conn, ctx.db, mid)
-        first = _answered(conn, request_id, "redeem", body_hash)
+        body_hash = _request_hash("redeem", {**fields, "member_id": mid})
+        first = _answered(conn, request_id, "redeem", origin, body_hash, legacy)
+        key = request_id
+        if request_id is None and order_id:
+            key = f"{ORDER_REDEMPTION}{order_id}"
+            row = _kept(conn, key)
+            if row is not None:
+                first = _repeat(row, origin, (body_hash,), code="already_redeemed",
+                                what=f"order_id {order_id}", noun="redemption",
+                                order_id=order_id)
         if first is not None:
             return first
         program = _program(conn)
@@ -244,8 +304,8 @@ def redeem(ctx: HubContext, *, reward_id: str, points: int | None, order_id: str
                                   points=points, stock_left=stock)
         except RedemptionError as exc:
             raise Conflict(str(exc), code=exc.code, balance=snap.state.balance) from exc
-        result = record_drafts(conn, ctx, ORIGIN, [draft], at, program_version=program.version)
-        return _keep_answer(conn, request_id, "redeem", body_hash, mid, {
+        result = record_drafts(conn, ctx, origin, [draft], at, program_version=program.version)
+        return _keep_answer(conn, key, "redeem", body_hash, mid, {
             "member_id": mid, "status": "new", "reward_id": reward_id, "points": draft.points,
             "ref": ref, "data": draft.data, "events": result.results,
-            **view(program, result.states[mid], at)})
+            **view(program, result.states[mid], at)}, origin)

@@ -38,7 +38,9 @@ class HubSection(BaseModel):
     signing_key_file: str = "pos-hub.key"
     """The hub's Ed25519 private key (PEM, mode 0600), made by `pos-hub init`; relative to
     the config file. It certifies terminal keys and signs the cards the hub issues; every
-    hub process serving one database reads the same file. There is no built-in key."""
+    hub process serving one database reads the same file. There is no built-in key. The
+    member pages' session cookies are signed with a key derived from it (hub.web.sessions):
+    a new key signs every member out."""
     legacy_qr_key: str = Field(default="", validation_alias=AliasChoices("legacy_qr_key",
                                                                         "qr_key"))
     """The old shared HMAC key of LOY1 member QR codes (`qr_key` before issue 16), for the
@@ -66,6 +68,12 @@ class HubSection(BaseModel):
     """First retry delay; doubles with every failed attempt."""
     pool_size: int = Field(default=10, ge=1, le=200)
     """Database connections per hub process (PostgreSQL)."""
+    max_sync_in_flight: int = Field(default=8, ge=0, le=1000)
+    """Terminal pushes and pulls one hub process works on at once; the next is answered
+    503 with Retry-After (hub.api.admission) and the till comes back after it, so in a
+    storm of stores reconnecting a push answers or is deferred at once instead of waiting
+    in line, and the web shop's and member pages' reads keep their share. 0 defers every
+    sync request (maintenance)."""
     # -- authentication limits (issue 16 part 5): counted in each hub process's memory
     auth_failures_per_address: int = Field(default=20, ge=1, le=1_000_000)
     """Failed authentications from one client address (IPv6: its /64) within

@@ -294,3 +294,84 @@ product_barcodes = Table(
     Column("sku", String(40), nullable=False),
     Index("ix_product_barcodes_sku", "sku"),
 )
+
+# -- the member's own pages (issue 19)
+member_sessions = Table(
+    "member_sessions", metadata,
+    # A member's session generation: every cookie of the member pages carries the
+    # generation it was issued under, and "log out everywhere" moves it on, so every
+    # cookie issued before is refused (hub.web.sessions). No row: generation 0.
+    Column("member_id", String(36), primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+# -- online channels and retries that tell the truth (issue 18)
+channels = Table(
+    "channels", metadata,
+    # The online channels HQ runs (`pos-hub channel add NAME`): the web shop, an app, a
+    # marketplace. Each has its own tokens (credentials of kind channel whose `name` is
+    # the channel's origin) and records its events as its own origin: `online` for the
+    # channel named online, online-NAME by default (hub.store.credentials).
+    Column("name", String(24), primary_key=True),
+    Column("origin", String(64), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+)
+# Which channel recorded an order (order ids are one namespace for every channel: the
+# order's ref WEB-<order_id> is one receipt of the member's), the hash of the order's body
+# (hub.online._request_hash) and the first answer, JSON: a repeat with the same body gets
+# that answer again, another body is 409 order_id_reused. NULL for orders recorded before
+# migration 0013.
+online_orders.append_column(Column("origin", String(64), nullable=False,
+                                   server_default="online"))
+online_orders.append_column(Column("body_hash", String(64)))
+online_orders.append_column(Column("answer", Text))
+# The channel that sent a request id: another channel's request with the same id is 409.
+online_requests.append_column(Column("origin", String(64), nullable=False,
+                                     server_default="online"))
+
+# -- privacy: export and erase (issue 18)
+erasures = Table(
+    "erasures", metadata,
+    # One row per erased member (hub.privacy.erase_member): the profile was pseudonymised
+    # and the personal data of the member's events blanked (loyalty.erasure); the amounts
+    # stay, so balances and liabilities add up as before. Who asked, why, how many events.
+    Column("member_id", String(36), primary_key=True),
+    Column("pseudonym", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("erased_by", String(64), nullable=False),
+    Column("erased_at", String(40), nullable=False),
+    Column("events", Integer, nullable=False),  # events whose content was blanked
+)
+
+# -- HQ's back office pages (issue 19, HQ side)
+hq_users = Table(
+    "hq_users", metadata,
+    # People who sign in to /hq (`pos-hub hq-user add NAME --role ...`): admin (everything),
+    # finance (reads everything, changes nothing), store_manager (their `store` only). The
+    # password is only its argon2id hash; wrong tries in a row lock with the PINs' backoff
+    # (hub.web.hq_users). A disabled user's cookies stop working on their next request.
+    Column("username", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # admin | finance | store_manager
+    Column("store", String(12)),  # a store manager's store; NULL for the others
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("failed_at", String(40)),
+    Column("created_at", String(40), nullable=False),
+)
+
+hq_audit = Table(
+    "hq_audit", metadata,
+    # Every change made through the HQ pages (hub.web.hq_pages): who, when, what on what,
+    # and the numbers before and after as JSON. Rows are only ever added.
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("action", String(32), nullable=False),  # adjust | resolve_flag | add_terminal ...
+    Column("target", String(80), nullable=False),  # a member id, flag id, terminal id
+    Column("before", Text, nullable=False),  # JSON
+    Column("after", Text, nullable=False),  # JSON
+    Index("ix_hq_audit_at", "at"),
+)

@@ -299,8 +299,18 @@ def verify_chain(events: list[Event], prev_hash: str) -> bool:
     for event in events:
         if event.prev_hash != prev_hash:
             return False
-        prev_hash = event.content_hash()
+        prev_hash = chain_link(event)
     return True
+
+
+def chain_link(event: Event) -> str:
+    """The hash the next event of the origin carries as prev_hash: `content_hash()`, or
+    for an event whose personal data was erased (loyalty.erasure) the hash of its content
+    before the erasure, which the erased event keeps in `data.erased.content_hash`."""
+    erased = event.data.get("erased")
+    if isinstance(erased, dict) and isinstance(erased.get("content_hash"), str):
+        return erased["content_hash"]
+    return event.content_hash()
 
 
 def with_changes(event: Event, **changes: Any) -> Event:

@@ -31,6 +31,7 @@ from pos_agent.identity import fetch_whoami, init_terminal, is_initialised, requ
 from pos_agent.ledger import own_events
 from pos_agent.members import enrol, find_member, member_view
 from pos_agent.operations import record_sale, redeem_reward, void_receipt
+from pos_agent.pins import set_member_pin
 from pos_agent.printing import job_preview, jobs_for_receipt, print_pending, print_receipt
 from pos_agent.settings import load_settings
 from pos_agent.store import Store, open_store
@@ -38,6 +39,12 @@ from pos_agent.sync.setup import build_agent, build_authorizer
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 DEMO_CATALOGUE = Path(__file__).resolve().parent / "data" / "demo_catalogue.csv"
+
+
+DEMO_PIN = "4821"
+"""Camille's PIN in the demo: it signs her in on the hub's member page."""
+DEMO_HQ_USER, DEMO_HQ_PASSWORD = "hq", "demo-hq-password"
+"""The demo's back-office admin (`pos-hub hq-user add`): signs in at /hq."""
 
 
 def _say(text: str = "") -> None:
@@ -55,8 +62,8 @@ def _bin(name: str) -> str:
     return str(here) if here.exists() else name
 
 
-def _run(args: list[str], cwd: Path) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+def _run(args: list[str], cwd: Path, stdin: str | None = None) -> str:
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, input=stdin)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
@@ -88,6 +95,9 @@ def start_hub(folder: Path, config: Path, origin: str) -> tuple[Hub, str]:
                        folder).strip().splitlines()[-1]
     # HQ's cafe catalogue, imported as a store manager would (issue 17)
     _run([hub_cli, "catalog", "import", str(DEMO_CATALOGUE), "--config", str(config)], folder)
+    # who signs in to the back office (/hq)
+    _run([hub_cli, "hq-user", "add", DEMO_HQ_USER, "--role", "admin", "--password-stdin",
+          "--config", str(config)], folder, stdin=DEMO_HQ_PASSWORD + "\n")
     process, url = _spawn_hub(folder, config)
     return Hub(process, url, admin_token), terminal_token
 
@@ -216,7 +226,9 @@ def walk_through(store: Store, hub: Hub | None, show_receipts: bool) -> str:
          f"{len(program.tiers)} tiers, {len(program.rewards)} rewards ==")
     camille = enrol(store, name="Camille Dupont", phone="+33612345678",
                     email="camille@example.com", birthday=None, consent_email=True)
-    _say(f"1. Enrolled Camille: card {camille.card_number} (+{camille.points} {pn} welcome)")
+    set_member_pin(store, camille.member_id, DEMO_PIN)  # her PIN for the member page
+    _say(f"1. Enrolled Camille: card {camille.card_number} (+{camille.points} {pn} welcome), "
+         f"PIN {DEMO_PIN}")
     _say(f"   QR payload: {camille.qr_payload}")
     enrol(store, name="Léa Martin", phone="+33698765432")
 
@@ -324,6 +336,15 @@ def run_demo(folder: Path, *, open_app: bool, reset: bool) -> int:
                 store.db.execute("UPDATE identity SET hub_url = ?", (hub.url,))
             _say(f"Demo in {folder} (delete it, or use --reset, to start again)")
         _say(f"\nReceipts (ESC/POS bytes) are in {settings.printer.path}.")
+        if hub is not None:
+            card = store.conn.execute(
+                "SELECT c.card_number FROM cards c JOIN members m USING (member_id) "
+                "WHERE m.name = 'Camille Dupont' ORDER BY c.added_at LIMIT 1").fetchone()
+            if card is not None:
+                _say(f"Member page: {hub.url}/  (sign in with card {card[0]}, PIN "
+                     f"{DEMO_PIN}; open while the demo runs)")
+            _say(f"HQ back office: {hub.url}/hq  (user {DEMO_HQ_USER}, password "
+                 f"{DEMO_HQ_PASSWORD})")
         if open_app and sys.stdin.isatty() and sys.stdout.isatty():
             # The demo's hub has no staff: the till runs open (pos_agent.staff).
             _say("Opening the terminal app... (Ctrl+Q quits; no staff set up, so no login "

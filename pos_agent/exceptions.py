@@ -11,6 +11,7 @@
      │    └── CorruptRow           a row of the database does not decode (`pos check`)
      └── SyncError                 talking to the hub failed
           ├── HubUnreachable       network down, timeout, hub 5xx: retry later
+          │    └── HubBusy         the hub deferred the request (503/429 + Retry-After)
           ├── CredentialRejected   401: the token was revoked or is wrong; do not retry
           └── HubRefused           4xx: the hub refused the data (gap, conflict); see detail
 
@@ -76,6 +77,15 @@ class HubUnreachable(SyncError):
     def __init__(self, message: str, *, request_sent: bool = True) -> None:
         self.request_sent = request_sent
         super().__init__(message)
+
+
+class HubBusy(HubUnreachable):
+    """The hub is saturated and deferred the request (503 or 429 with Retry-After): it
+    did not act on it; `retry_after` is the seconds it asked the till to wait."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, request_sent=False)
 
 
 class CredentialRejected(SyncError):

@@ -1,6 +1,7 @@
 """What the hub sends the terminal, applied to the local store: member snapshots and
 profiles, program versions, reward stock, terminal key certificates and revocations
-(`pos_agent.keys`), with the pull cursor, in one transaction per page.
+(`pos_agent.keys`), members erased at HQ (`_apply_erase`), with the pull cursor, in one
+transaction per page.
 
     >>> apply_pull_page(store, body["changes"], body["cursor"])
     >>> pull_cursor(store), record_sync(store, ok=True)
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 import orjson
 
 from loyalty.clock import HybridClock, format_hlc, parse_hlc
+from loyalty.events import canonical_json
 from loyalty.ids import is_valid_card_number
 from loyalty.program import program_from_dict
 from pos_agent.db import transaction
@@ -59,6 +61,8 @@ def apply_pull_page(store: Store, changes: list[dict], cursor: int,
                 elif kind == "product":  # the catalogue (issue 17): pos_agent.catalogue
                     from pos_agent.catalogue import apply_product_change
                     apply_product_change(conn, change, now_text)
+                elif kind == "erase":  # a member erased at HQ (issue 18): hub.privacy
+                    _apply_erase(conn, change)
                 elif kind == "stock":
                     conn.execute(
                         "INSERT INTO reward_stock (reward_id, units_left, change_seq, updated_at) "
@@ -119,6 +123,43 @@ def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str,
         )
         # The snapshot just written, as a dict: no need to read it back and decode it.
         write_balance(conn, build_state(conn, member_id, snapshot), now_text)
+
+
+def _apply_erase(conn: sqlite3.Connection, change: dict) -> None:
+    """Pseudonymise this terminal's copy of an erased member: the profile (name, phone,
+    e-mail, birthday, consents) and the personal data of the events the hub erased, blanked
+    exactly as the hub did (`loyalty.erasure`), each keeping its stored content hash (the
+    chain link). Only the events the hub names: one it does not hold yet keeps its
+    content, so the hub can still check the chain it pushes."""
+    from loyalty.erasure import erase_event
+    from pos_agent.ledger import event_from_row
+    from pos_agent.members import index_member_name
+
+    member_id, name = change["member_id"], str(change["pseudonym"])
+    if conn.execute(
+            "UPDATE members SET name = ?, phone = NULL, email = NULL, birthday = NULL, "
+            "consent_email = 0, consent_sms = 0 WHERE member_id = ?",
+            (name, member_id)).rowcount:
+        index_member_name(conn, member_id, name)
+    # Receipts keep their renderings for reprints, with the name printed on them: a job
+    # without one is rendered again from the receipt, now with the pseudonym.
+    conn.execute(
+        "UPDATE print_jobs SET payload = NULL, text_preview = NULL WHERE receipt_no IN "
+        "(SELECT receipt_no FROM receipts WHERE member_id = ?)", (member_id,))
+    ids = [str(i) for i in change.get("event_ids") or ()]
+    if not ids:
+        return
+    marks = ", ".join("?" * len(ids))
+    rows = conn.execute(
+        "SELECT event_id, origin, origin_seq, origin_epoch, member_id, kind, points, stamps, "
+        "amount, currency, program_version, prev_hash, ref, occurred_at, hlc, data, "
+        f"event_key FROM events WHERE member_id = ? AND event_id IN ({marks})",
+        (member_id, *ids)).fetchall()
+    for row in rows:
+        erased = erase_event(event_from_row(row), str(change["erased_at"]))
+        if erased is not None:
+            conn.execute("UPDATE events SET data = ? WHERE event_key = ?",
+                         (canonical_json(erased.data), row[16]))
 
 
 def _observe(conn: sqlite3.Connection, stamp: str) -> None:

@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING
 import orjson
 
 from loyalty.clock import HybridClock, format_hlc, parse_hlc
+from loyalty.erasure import erasure_problem
 from loyalty.errors import LoyaltyError
 from loyalty.events import (
     GENESIS,
     Event,
     EventDraft,
     canonical_json,
+    chain_link,
     format_instant,
     seal,
     verify_chain,
@@ -526,8 +528,11 @@ def verify_ledger(conn: sqlite3.Connection) -> list[str]:
         if not verify_chain(events, GENESIS):
             problems.append(f"{origin} epoch {epoch}: prev_hash chain is broken")
         for event, row in zip(events, rows, strict=True):
-            if event.content_hash() != row[16]:
+            # an erased event (loyalty.erasure) keeps the hash of its content before
+            if chain_link(event) != row[16]:
                 problems.append(f"event {event.event_id}: stored content hash differs")
+            if (erased := erasure_problem(event)) is not None:
+                problems.append(erased)
     problems += _undecodable_rows(conn)
     # No index keeps event ids unique (migration 4): they are UUIDv7 made here, and a
     # repeat would be refused by the hub; this says so before.

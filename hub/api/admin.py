@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub import admin as service
 from hub.api.deps import admin, context
@@ -14,6 +15,7 @@ from hub.context import HubContext
 from hub.store import flags as flag_store
 from hub.store import reports
 from hub.store.credentials import Credential
+from loyalty.validation import NO_CONTROL
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"],
                    dependencies=[Depends(admin)])
@@ -38,6 +40,46 @@ def resolve(body: ResolveRequest, flag_id: int = Path(ge=1, le=2**62),
     `release` event) or `cancel: true` (an `adjust` takes them off, then the `release`)."""
     return service.resolve_flag(ctx, flag_id, note=body.note, points=body.points,
                                 by=cred.name, release=body.release, cancel=body.cancel)
+
+
+# -- privacy (issue 18): before /members/{member_id}, which would take "duplicates"
+class EraseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, pattern=NO_CONTROL)
+    """Why, for the record (the request's reference)."""
+
+
+@router.get("/members/duplicates")
+def duplicates(ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Groups of members sharing a phone (E.164) or an e-mail (without case):
+    `{"groups": [{"by": "phone"|"email", "value", "members": [...]}], "members"}`. Only a
+    list: nothing is merged."""
+    from hub import privacy
+    with ctx.db.read() as conn:
+        return privacy.duplicates(conn, ctx.settings.hub.region)
+
+
+@router.get("/members/{member_id}/export")
+def export(member_id: str = Path(pattern=UUID),
+           ctx: HubContext = Depends(context)) -> dict[str, Any]:
+    """Everything the hub holds about the member (`pos-hub member export`): profile,
+    consents, cards, every ledger event, balances, vouchers, receipts, online orders,
+    notifications, the erasure record."""
+    from hub import privacy
+    with ctx.db.read() as conn:
+        return privacy.export_member(conn, member_id.lower())
+
+
+@router.post("/members/{member_id}/erase")
+def erase(body: EraseRequest, member_id: str = Path(pattern=UUID),
+          ctx: HubContext = Depends(context),
+          cred: Credential = Depends(admin)) -> dict[str, Any]:
+    """Erase the member (`pos-hub member erase`): the profile pseudonymised, the personal
+    data of their events blanked, amounts kept; terminals follow on their next pull. 409
+    `already_erased` for a member erased before, 404 for an unknown one."""
+    from hub import privacy
+    return privacy.erase_member(ctx, member_id.lower(), reason=body.reason, by=cred.name)
 
 
 @router.get("/members/{member_id}")

@@ -145,10 +145,12 @@ def run_ingest(ctx: HubContext, origin: str, epoch: int, batch: list[Event],
 
 
 @router.post("/v1/sync/push", response_model=PushAnswer, openapi_extra=PUSH_BODY)
-def push(cred: Credential = Depends(terminal), body: PushRequest = Depends(push_body),
+def push(request: Request, cred: Credential = Depends(terminal),
+         body: PushRequest = Depends(push_body),
          ctx: HubContext = Depends(context)) -> Response:
     """Record a batch of this terminal's events, idempotently."""
     batch = _check_origin(ctx, cred, body)
+    request.app.state.metrics.events_pushed.inc(len(batch))
     return _json(run_ingest(ctx, body.origin, body.origin_epoch, batch).body())
 
 

@@ -82,6 +82,10 @@ def _page(conn: Connection, db: Database, cursor: int, limit: int,
     from hub.catalogue import KIND as PRODUCT
     from hub.catalogue import pull_changes as product_changes
     products = product_changes(conn, db, [r.key for r in rows if r.kind == PRODUCT])
+    # -- privacy (issue 18): an erased member's events to blank (hub.privacy)
+    from hub.privacy import ERASE
+    from hub.privacy import pull_changes as erase_changes
+    erased = erase_changes(conn, db, [r.key for r in rows if r.kind == ERASE])
     for r in rows:
         if r.kind == "member":
             m = member_rows.get(r.key)
@@ -108,6 +112,8 @@ def _page(conn: Connection, db: Database, cursor: int, limit: int,
                 out.append(change)
         elif r.kind == PRODUCT and r.key in products:
             out.append({**products[r.key], "change_seq": r.change_seq})
+        elif r.kind == ERASE and r.key in erased:
+            out.append({**erased[r.key], "change_seq": r.change_seq})
         elif r.kind == "stock":
             left = conn.execute(select(reward_stock.c.units_left)
                                 .where(reward_stock.c.reward_id == r.key)).scalar()

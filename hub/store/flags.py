@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from hub.db import Database, now_text
 from hub.store.credentials import store_of
@@ -94,6 +94,12 @@ def list_flags(
     if kind:
         stmt = stmt.where(flags.c.kind == kind)
     return [_row(r) for r in conn.execute(stmt)]
+
+
+def count_open(conn: Connection) -> int:
+    """Flags waiting for HQ: `count_open(conn)` -> 3."""
+    return int(conn.execute(select(func.count()).select_from(flags)
+                            .where(flags.c.resolved_at.is_(None))).scalar_one())
 
 
 def get_flag(conn: Connection, flag_id: int, *, lock: Database | None = None) -> dict | None:

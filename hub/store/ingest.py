@@ -26,7 +26,7 @@ from hub.context import HubContext
 from hub.db import now_text
 from hub.exceptions import Forbidden
 from hub.store import append, authorize, programs
-from hub.store.credentials import CHANNELS
+from hub.store.credentials import is_channel_origin
 from hub.store.flags import add_flags
 from hub.store.fold import HUB_ORIGIN, Folded, fold_batch, touch_feed
 from hub.tables import events
@@ -38,10 +38,11 @@ HUB_EPOCH = 1
 
 
 def role_of(origin: str) -> str:
-    """hub (jobs, admin), channel (the web shop) or terminal: what the origin may record."""
+    """hub (jobs, admin), channel (online, online-webshop...: every channel HQ runs) or
+    terminal: what the origin may record."""
     if origin == HUB_ORIGIN:
         return "hub"
-    return "channel" if origin in CHANNELS else "terminal"
+    return "channel" if is_channel_origin(origin) else "terminal"
 
 
 def check_kinds(origin: str, batch: list[Event]) -> None:

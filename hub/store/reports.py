@@ -5,8 +5,9 @@ issued vs redeemed, a member's consolidated balance.
 
 Liability is attributed to the origin that recorded each point movement (net points per
 origin: a store's sales credit it, redemptions anywhere debit where they happen); the hub's
-own events (expiry, adjustments) are shown on their own line. The totals come from
-`origin_totals`, kept per batch, so the report does not scan the ledger;
+own events (expiry, adjustments) are shown on their own line, and each online channel
+(web shop, app, marketplace: its own origin) on its own, `online` being their sum. The
+totals come from `origin_totals`, kept per batch, so the report does not scan the ledger;
 `rebuild_totals` recomputes them from the events.
 """
 
@@ -17,19 +18,31 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
-from hub.store.credentials import store_of
-from hub.tables import events, members, origin_totals, origins, streams
+from hub.store.credentials import is_channel_origin, store_of
+from hub.tables import channels, events, members, origin_totals, origins, streams
 
 
 def liability(conn: Connection) -> dict[str, Any]:
+    """Points outstanding per store, per channel (`channels`; `online` is their sum), the
+    hub's own, and in all."""
     per_store: dict[str, dict[str, int]] = defaultdict(
         lambda: {"points": 0, "credited": 0, "debited": 0, "origins": 0})
+    names = {r.origin: r.name for r in conn.execute(select(channels.c.origin,
+                                                           channels.c.name))}
+    per_channel = {origin: {"channel": name, "origin": origin, "points": 0, "credited": 0,
+                            "debited": 0} for origin, name in names.items()}
     for r in conn.execute(select(origin_totals)):
         row = per_store[store_of(r.origin)]
         row["points"] += int(r.points)
         row["credited"] += int(r.credited)
         row["debited"] += int(r.debited)
         row["origins"] += 1
+        if is_channel_origin(r.origin):
+            channel = per_channel.setdefault(r.origin, {
+                "channel": names.get(r.origin, r.origin), "origin": r.origin, "points": 0,
+                "credited": 0, "debited": 0})
+            for key in ("points", "credited", "debited"):
+                channel[key] += int(r._mapping[key])
     total, debt, held, count = conn.execute(
         select(func.coalesce(func.sum(members.c.balance), 0),
                func.coalesce(func.sum(members.c.debt), 0),
@@ -40,6 +53,7 @@ def liability(conn: Connection) -> dict[str, Any]:
         "stores": stores,
         "online": per_store.get("online", {"points": 0, "credited": 0, "debited": 0,
                                            "origins": 0})["points"],
+        "channels": [per_channel[k] for k in sorted(per_channel)],
         "hub": per_store.get("hub", {"points": 0})["points"],
         "total": int(total),
         "debt": int(debt),
@@ -91,8 +105,9 @@ def sync_health(conn: Connection) -> list[dict[str, Any]]:
 
 def rewards(conn: Connection) -> list[dict[str, Any]]:
     """Rewards issued and redeemed, by reward, tier (at the redemption) and store (of the
-    origin that recorded the event). One reward handed to a member counts once as issued
-    when the member gets it and once as redeemed when it is consumed:
+    origin that recorded the event; for an online channel, its origin). One reward handed
+    to a member counts once as issued when the member gets it and once as redeemed when it
+    is consumed:
 
     - bought with points and used at once (free product, discounts, pay with points,
       charity): issued 1 and redeemed 1, by the redemption;
@@ -112,7 +127,9 @@ def rewards(conn: Connection) -> list[dict[str, Any]]:
         .group_by(events.c.reward_id, events.c.reward_action, events.c.tier, events.c.origin))
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in rows:
-        key = (r.reward_id, r.tier or "", store_of(r.origin))
+        # a channel's rewards under its own origin (online, online-webshop...)
+        place = r.origin if is_channel_origin(r.origin) else store_of(r.origin)
+        key = (r.reward_id, r.tier or "", place)
         row = out.setdefault(key, {"reward_id": r.reward_id, "tier": r.tier or "",
                                    "store": key[2], "issued": 0, "redeemed": 0})
         if r.reward_action in ("redeem", "issue", "stamp"):

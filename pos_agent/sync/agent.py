@@ -101,6 +101,8 @@ class SyncStatus:
     """True after a 401: syncing waits for a new token instead of retrying forever."""
     failures: int = 0
     next_attempt: datetime | None = None
+    retry_after: float | None = None
+    """Seconds the hub asked to wait when it last deferred a request (HubBusy)."""
 
 
 class SyncAgent:
@@ -145,6 +147,7 @@ class SyncAgent:
                 self.status.stopped = True
             except SyncError as exc:
                 report.error = str(exc)
+                self.status.retry_after = getattr(exc, "retry_after", None)
             except Exception as exc:  # a bug must not kill the background thread silently
                 log.exception("sync failed")
                 report.error = f"sync failed: {exc}"
@@ -161,6 +164,7 @@ class SyncAgent:
             status.online, status.offline_since, status.last_error = True, None, None
             status.last_success = now
             status.failures = 0
+            status.retry_after = None
             status.flags = report.flags
         else:
             if status.online is not False:
@@ -177,9 +181,13 @@ class SyncAgent:
     def next_delay(self) -> float:
         """Seconds to the next attempt: the interval when healthy; after failures an
         exponential backoff with full jitter, so a thousand stores coming back after an
-        outage do not arrive at the same second."""
+        outage do not arrive at the same second; deferred by a busy hub, its Retry-After
+        plus up to half again."""
         if self.status.failures == 0:
             return self.interval_s * random.uniform(0.9, 1.1)
+        if self.status.retry_after is not None:
+            # the hub deferred us (admission control): come back when it said, spread out
+            return self.status.retry_after * random.uniform(1.0, 1.5)
         ceiling = min(self.max_backoff_s, self.interval_s * 2 ** min(self.status.failures, 16))
         return random.uniform(min(1.0, ceiling), ceiling)
 

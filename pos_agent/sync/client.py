@@ -4,6 +4,7 @@ One long-lived `httpx.Client` per agent (keep-alive, one TLS handshake). Every f
 mapped to the store side's error tree at this boundary:
 
 - connection errors, timeouts, 5xx  -> `HubUnreachable` (retry later)
+- 503/429 with Retry-After          -> `HubBusy` (the hub deferred it: retry after that)
 - 401                              -> `CredentialRejected` (stop: the token is wrong/revoked)
 - other 4xx                        -> `HubRefused` with the hub's JSON body
 
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
-from pos_agent.exceptions import CredentialRejected, HubRefused, HubUnreachable
+from pos_agent.exceptions import CredentialRejected, HubBusy, HubRefused, HubUnreachable
 
 REVOKED = "this terminal's credential was revoked or is wrong: ask HQ for a new token"
 
@@ -87,6 +88,10 @@ class HubClient:
             raise HubUnreachable(
                 f"lost the connection to the hub at {self.base_url}: {exc}"
             ) from exc
+        wait = response.headers.get("Retry-After", "")
+        if response.status_code in (429, 503) and wait.isascii() and wait.isdigit():
+            raise HubBusy(f"the hub is busy ({response.status_code}); it asked to come back "
+                          f"in {wait} s", retry_after=float(wait))
         if response.status_code == 401:
             raise CredentialRejected(REVOKED)
         if response.status_code >= 500:

@@ -32,6 +32,11 @@ def test_demo_walk_through(tmp_path: Path):
     assert "-> MATCH" in out
     assert "authorised online by the hub" in out
     assert "0 still queued" in out and "-> SAME" in out
+    # the hub's member page, and a sign-in that works there (her PIN reached the hub)
+    assert re.search(r"^Member page: http://127\.0\.0\.1:\d+/  \(sign in with card \d{16}, "
+                     r"PIN 4821;", out, re.M), out
+    assert re.search(r"^HQ back office: http://127\.0\.0\.1:\d+/hq  \(user hq, password "
+                     r"demo-hq-password\)", out, re.M), out
     db = sqlite3.connect(tmp_path / "demo" / "pos-terminal.db")
     kinds = dict(db.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())
     # the basket (7b: a reward, a split tender) and its line return (7c) add a redeem, an
@@ -41,7 +46,7 @@ def test_demo_walk_through(tmp_path: Path):
     assert re.search(r"^7c\. Returned the madeleines \(\S+\): card \S+ EUR \+ cash", out,
                      re.M)
     assert kinds["earn"] == 5 and kinds["redeem"] == 2 and kinds["reverse"] == 2
-    assert kinds["stamp"] == 1 and kinds["enrol"] == 2
+    assert kinds["stamp"] == 1 and kinds["enrol"] == 2 and kinds["pin"] == 1
     # every slip and receipt the walk-through made went to the file printer, each cut
     jobs = db.execute("SELECT status, COUNT(*) FROM print_jobs GROUP BY status").fetchall()
     assert jobs == [("printed", 10)]
