@@ -116,6 +116,14 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
         print("several workers need PostgreSQL: SQLite takes one writer at a time, so they "
               "would only wait for each other (leave out --workers)", file=sys.stderr)
         return EXIT_ERROR
+    logging_kwargs: dict = {}
+    if args.log_json:
+        from logging.config import dictConfig
+
+        from hub.logs import log_config
+
+        logging_kwargs["log_config"] = log_config(args.log_level)
+        dictConfig(logging_kwargs["log_config"])  # this process too (jobs, start-up)
     scheduler = None
     if settings.hub.jobs_interval_s and not args.no_jobs:
         scheduler = start_scheduler(ctx)
@@ -130,12 +138,12 @@ def cmd_serve(args: argparse.Namespace, settings: HubSettings) -> int:
             os.environ[CONFIG_ENV] = str(Path(settings.config_path).resolve())
             uvicorn.run("hub.app:app_from_environment", factory=True, workers=workers,
                         host=host, port=port, log_level=args.log_level,
-                        timeout_graceful_shutdown=5)
+                        timeout_graceful_shutdown=5, **logging_kwargs)
         else:
             app = create_app(settings, ctx)
             tune_collector()
             uvicorn.run(app, host=host, port=port, log_level=args.log_level,
-                        timeout_graceful_shutdown=5)
+                        timeout_graceful_shutdown=5, **logging_kwargs)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
@@ -370,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "notifications every jobs_interval_s seconds. Stop with Ctrl-C.", [config])
     p.add_argument("--host", help="address to listen on (default: [hub] host)")
     p.add_argument("--port", type=integer, help="port (default: [hub] port, 8750)")
+    p.add_argument("--log-json", action="store_true",
+                   help="log one JSON object a line (time, level, logger, message) for a "
+                        "log collector, uvicorn's access log included")
     p.add_argument("--no-jobs", action="store_true", help="do not run the jobs in this process")
     p.add_argument("--workers", type=integer, default=1, metavar="N",
                    help="hub processes serving requests (PostgreSQL only; default 1): one "
