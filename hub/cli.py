@@ -80,7 +80,7 @@ def _publish(settings: HubSettings) -> int:
     ctx = _ctx(settings)
     try:
         with ctx.db.write() as conn:
-            version, new = publish(conn, ctx.db, settings.program)
+            version, new = publish(conn, ctx.db, settings.program, by="cli")
     finally:
         ctx.close()
     state = "published" if new else "already the current program"

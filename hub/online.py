@@ -267,11 +267,14 @@ def refund(ctx: HubContext, order_id: str, *, amount: int | None, reason: str = 
 
 def redeem(ctx: HubContext, *, reward_id: str, points: int | None, order_id: str | None,
            member_id: str | None = None, card: str | None = None,
-           request_id: str | None = None, origin: str = ORIGIN) -> dict[str, Any]:
+           request_id: str | None = None, origin: str = ORIGIN,
+           as_voucher: bool = False) -> dict[str, Any]:
     """Redeem against the hub's balance. With `request_id`, a repeat (the member named
     by member_id or card alike) answers the first redemption again with status
     duplicate. Without one, a redemption for `order_id` is named by the order: the same
-    body again is answered the same way, another is 409 `already_redeemed`."""
+    body again is answered the same way, another is 409 `already_redeemed`.
+    `as_voucher` (the member's own page, hub.web.member_pages): a basket reward comes as
+    a voucher to use at a till (`loyalty.redemption.redeem`)."""
     at = datetime.now(UTC)
     fields = {"reward_id": reward_id, "points": points, "order_id": order_id}
     # before migration 0013 the hash took the member as named: a retry across the
@@ -301,7 +304,7 @@ def redeem(ctx: HubContext, *, reward_id: str, points: int | None, order_id: str
             raise Conflict(f"order {order_id} already has a redemption", code="already_redeemed")
         try:
             draft = domain_redeem(program, snap.state, reward_id, at, receipt_no=ref,
-                                  points=points, stock_left=stock)
+                                  points=points, stock_left=stock, as_voucher=as_voucher)
         except RedemptionError as exc:
             raise Conflict(str(exc), code=exc.code, balance=snap.state.balance) from exc
         result = record_drafts(conn, ctx, origin, [draft], at, program_version=program.version)

@@ -57,7 +57,7 @@ from hub.tables import (
 )
 from loyalty.contact import normalise_email, normalise_phone_or_keep
 from loyalty.erasure import erase_event, erasure_problem, pseudonym
-from loyalty.events import GENESIS, chain_link
+from loyalty.events import GENESIS, Kind, chain_link
 from loyalty.summary import member_summary
 
 ERASE = "erase"  # the change feed's kind (and the pull change's "type")
@@ -94,8 +94,9 @@ def export_member(conn: Connection, member_id: str,
     """Everything the hub holds about one member, as JSON-ready values: profile and
     consents, cards, every ledger event in plain fields (with hub_seq and received_at),
     balances (points, debt, held, spendable, lots, stamps, tier), vouchers, receipts, online
-    orders, notifications, and the erasure record if erased. The PIN hash is left out
-    (whether a PIN is set is said): it is a secret, not data about the person.
+    orders, notifications, and the erasure record if erased. The PIN hash is left out, of
+    the state and of the `pin` events alike (whether a PIN is set is said): it is a
+    secret, not data about the person.
 
         >>> export_member(conn, member_id)["balances"]["points"]
         120
@@ -112,9 +113,12 @@ def export_member(conn: Connection, member_id: str,
     for r in conn.execute(select(events.c.hub_seq, events.c.received_at, events.c.content)
                           .where(events.c.member_id == member_id)
                           .order_by(events.c.hub_seq)):
-        event = member_store.event_from_row(r.content)
-        ledger.append({**event.to_dict(), "hub_seq": int(r.hub_seq),
-                       "received_at": r.received_at})
+        entry = {**member_store.event_from_row(r.content).to_dict(),
+                 "hub_seq": int(r.hub_seq), "received_at": r.received_at}
+        if entry["kind"] == Kind.PIN and "hash" in entry["data"]:
+            # a hash of 4 to 8 digits is the PIN to whoever holds it for a few seconds
+            entry["data"] = {k: v for k, v in entry["data"].items() if k != "hash"}
+        ledger.append(entry)
     state = member_store.state_from_json(m["state"])
     snapshot = state.to_dict()
     program = programs.current_program(conn)

@@ -169,6 +169,7 @@ programs = Table(
     Column("version", String(32), primary_key=True),
     Column("content", Text, nullable=False),  # the [program] table as published, JSON
     Column("published_at", String(40), nullable=False),
+    Column("published_by", String(80), nullable=True),  # HQ username or "cli"; 0017
 )
 
 reward_stock = Table(
@@ -374,4 +375,18 @@ hq_audit = Table(
     Column("before", Text, nullable=False),  # JSON
     Column("after", Text, nullable=False),  # JSON
     Index("ix_hq_audit_at", "at"),
+)
+
+# -- the member's own pages: notification consent (issue 19, member side)
+consents = Table(
+    "consents", metadata,
+    # The newest consent of a member per channel (email, sms) with when and where it was
+    # given or taken back (`web`: the member's page). The members row's consent_email and
+    # consent_sms say the same (they are what the hub and its feed read); this says since
+    # when and from where (hub.web.member_data.set_consent).
+    Column("member_id", String(36), primary_key=True),
+    Column("channel", String(8), primary_key=True),  # email | sms
+    Column("granted", Boolean, nullable=False),
+    Column("changed_at", String(40), nullable=False),
+    Column("source", String(64), nullable=False),
 )

@@ -42,12 +42,11 @@ from loyalty.errors import RedemptionError, SaleError
 from loyalty.fold import MemberState
 from loyalty.money import MAX_SALE_MINOR
 from loyalty.program import Program, Reward, RewardKind
+from loyalty.redemption import BASKET_KINDS
 from loyalty.sale import MAX_QTY, make_line
 from loyalty.validation import check_text
 
 MAX_TAX_RATE = 10_000  # 100.00 %
-_BASKET_KINDS = (RewardKind.FREE_PRODUCT, RewardKind.PERCENT_DISCOUNT,
-                 RewardKind.FIXED_DISCOUNT)
 _ORDER = {RewardKind.FREE_PRODUCT: 0, RewardKind.PERCENT_DISCOUNT: 1,
           RewardKind.FIXED_DISCOUNT: 2}
 
@@ -328,7 +327,7 @@ def _basket_reward(program: Program, item: Applied) -> Reward:
     if reward.kind in (RewardKind.PAY_WITH_POINTS, RewardKind.GIFT_CARD,
                        RewardKind.STORE_CREDIT):
         raise SaleError(f"{reward.name} is a way to pay: take it as a tender at payment")
-    if reward.kind not in _BASKET_KINDS:
+    if reward.kind not in BASKET_KINDS:
         raise SaleError(f"{reward.name} is not a basket reward")
     if reward.cost == 0 and not item.voucher:
         raise SaleError(f"{reward.name} comes with a completed stamp card: "

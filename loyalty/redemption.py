@@ -30,6 +30,9 @@ from loyalty.tiers import tier_at
 
 # Rewards whose value is kept as a code to use later rather than applied at once.
 _STORED_VALUE = (RewardKind.GIFT_CARD, RewardKind.STORE_CREDIT)
+BASKET_KINDS = (RewardKind.FREE_PRODUCT, RewardKind.PERCENT_DISCOUNT, RewardKind.FIXED_DISCOUNT)
+"""Rewards applied to a basket at checkout (loyalty.basket.price): at a till they are
+applied at once; bought away from a basket (`as_voucher`) they come as a voucher."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,15 @@ def redeem(
     points: int | None = None,
     stock_left: int | None = None,
     offline: OfflineContext | None = None,
+    as_voucher: bool = False,
 ) -> EventDraft:
-    """Validate a redemption and return its event, or raise RedemptionError."""
+    """Validate a redemption and return its event, or raise RedemptionError.
+
+    `as_voucher`: the reward is bought away from any basket (the member's own page
+    online): a basket reward (free product, percent or fixed discount) then issues a
+    voucher, as a gift card does, which a till applies at checkout (`Applied("", code)`)
+    and marks used (`use_voucher`). Without it a basket reward is applied where it is
+    bought (the till's ticket, the web shop's order) and issues nothing."""
     reward = program.reward(reward_id)
     if reward is None:
         raise RedemptionError("unknown_reward", f"there is no reward '{reward_id}' in the catalog")
@@ -127,7 +137,7 @@ def redeem(
     data: dict = {"reward_id": reward.id, "reward_kind": reward.kind.value, "tier": tier}
     if value is not None:
         data["value"] = value
-    if reward.kind in _STORED_VALUE:
+    if reward.kind in _STORED_VALUE or (as_voucher and reward.kind in BASKET_KINDS):
         data["vouchers_issued"] = [
             {
                 "code": voucher_code(state.member_id, receipt_no),

@@ -1,7 +1,7 @@
 """Operations: is the process up, can it serve, and what it is doing.
 
     GET /healthz   200 {"status": "ok"}: the process answers (nothing else is asked)
-    GET /readyz    200 {"status": "ready", "schema": "0015"}: the database answers and its
+    GET /readyz    200 {"status": "ready", "schema": "0017"}: the database answers and its
                    schema is this code's newest migration; else 503 {"status":
                    "not_ready", "reason": ...} (a load balancer sends no traffic there)
     GET /metrics   the Prometheus text format (hub.metrics), with an admin token

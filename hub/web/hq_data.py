@@ -8,6 +8,8 @@ and by its JSON twin under `/v1/hq`, so a page never shows what the API would no
     >>> stores(conn, user, now)                  # GET /hq/stores      and /v1/hq/stores
     >>> audit(conn, user)                        # GET /hq/audit       and /v1/hq/audit
     >>> program_versions(conn, user)             # GET /hq/program     and /v1/hq/program
+    >>> program_preview(conn, user, read_draft(text), sample, "Gold", now)
+                                                 # POST /hq/program/preview
 
 Every function takes the signed-in `HqUser` and returns only what their role may see: a
 store manager gets their store's rows alone, and a member, flag or terminal of another
@@ -18,11 +20,16 @@ reaches beyond the role's scope. Who may change what: hub.web.hq_pages.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
+import re
+import tomllib
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, and_, case, func, or_, select
 
 from hub.exceptions import Forbidden, NotFound
@@ -30,15 +37,20 @@ from hub.store import flags as flag_store
 from hub.store import members as member_store
 from hub.store import reports
 from hub.store.credentials import TERMINAL_ID, store_of
-from hub.store.programs import current_program, program_by_version
+from hub.store.programs import current_program, current_version, program_by_version, raw_program
 from hub.tables import cards, credentials, events, flags, hq_audit, members, origins
 from hub.tables import programs as program_table
 from hub.web.hq_users import HqUser
 from hub.web.member_data import describe, where
 from loyalty.contact import PhoneError, phone_lookup_forms
+from loyalty.earning import earn_for_sale
+from loyalty.errors import ProgramError, SaleError
 from loyalty.events import parse_instant
+from loyalty.fold import MemberState
 from loyalty.money import format_money
-from loyalty.program import Program, RewardKind
+from loyalty.program import Program, RewardKind, program_from_dict
+from loyalty.sale import SaleLine, make_sale, parse_line
+from loyalty.validation import dotted
 
 CHART_DAYS = 30
 STALE_AFTER = timedelta(hours=1)
@@ -405,11 +417,21 @@ def record_audit(conn: Connection, user: HqUser, action: str, target: str,
 
 
 # -- the program ----------------------------------------------------------------------------
+EDITOR_LIMIT = 200_000
+"""Characters of the program editor's draft (the demo program is about 6,000)."""
+SAMPLE_LIMIT = 50
+"""Lines of the preview's sample basket."""
+DEFAULT_SAMPLE = "LATTE,coffee,2,3.50\nCROI,pastry,1,1.80"
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_TABLE_ORDER = ("tiers", "stamp_cards", "rewards", "promotions")
+
+
 def program_versions(conn: Connection, user: HqUser) -> dict[str, Any]:
-    """The published program versions, newest first, with what each holds (read-only: the
-    editor with a diff and a preview is not built yet; `pos-hub program publish`)."""
-    del user  # every role reads the program
-    rows = conn.execute(select(program_table.c.version, program_table.c.published_at)
+    """The published program versions, newest first, with what each holds and who
+    published it, and the current version as the editor's TOML (`draft`). Every role
+    reads it; only an admin gets the editor's form (hub.web.hq_pages)."""
+    rows = conn.execute(select(program_table.c.version, program_table.c.published_at,
+                               program_table.c.published_by)
                         .order_by(program_table.c.published_at.desc()))
     out = []
     for i, r in enumerate(rows):
@@ -417,12 +439,230 @@ def program_versions(conn: Connection, user: HqUser) -> dict[str, Any]:
         if program is None:
             continue
         out.append({
-            "version": r.version, "published_at": r.published_at, "current": i == 0,
+            "version": r.version, "published_at": r.published_at,
+            "published_by": r.published_by, "current": i == 0,
             "name": program.name, "points_name": program.points_name,
-            "currency": program.currency, "tiers": [t.name for t in program.tiers],
+            "currency": program.currency, "earn_rate": program.earn_rate,
+            "tiers": [t.name for t in program.tiers],
             "rewards": [{"id": w.id, "name": w.name, "kind": w.kind.value, "cost": w.cost}
                         for w in program.rewards],
             "stamp_cards": [c.name for c in program.stamp_cards],
-            "promotions": len(program.promotions),
+            "promotions": [{"id": p.id, "name": p.name, "multiplier": str(p.multiplier)}
+                           for p in program.promotions],
         })
-    return {"versions": out}
+    current = out[0]["version"] if out else None
+    raw = raw_program(conn, current) if current else None
+    return {"versions": out, "current": current,
+            "draft": program_toml(raw) if raw is not None else None,
+            "can_edit": user.role == "admin"}
+
+
+# the editor's text: the [program] table as TOML, keys sorted, so that two texts differ
+# only where the programs do (comments and key order are not kept)
+def normalised(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` as the hub stores it (hub.store.programs.publish: JSON, dates as text)."""
+    return json.loads(json.dumps(raw, default=_json_default, sort_keys=True))
+
+
+def _json_default(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    # JSON's escapes (\" \\ \n \t \uXXXX) are TOML's; TOML refuses a raw DEL too
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
+                                for k, v in value.items()) + " }"
+    if value is None:  # TOML has no null: a None is a key left out (its default)
+        raise ValueError("no TOML for None")
+    return _toml_string(_json_default(value))
+
+
+def _toml_table(name: str, table: dict[str, Any], out: list[str]) -> None:
+    def plain(v: Any) -> bool:
+        return not isinstance(v, dict) and not (
+            isinstance(v, list) and v and all(isinstance(x, dict) for x in v))
+
+    out.append(f"[{name}]")
+    out += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()
+            if v is not None and plain(v)]
+    for k, v in table.items():
+        if isinstance(v, dict):
+            out.append("")
+            _toml_table(f"{name}.{_toml_key(k)}", v, out)
+    arrays = [k for k, v in table.items() if not plain(v) and isinstance(v, list)]
+    arrays.sort(key=lambda k: (_TABLE_ORDER.index(k) if k in _TABLE_ORDER else 99, k))
+    for k in arrays:
+        for item in table[k]:
+            out.append("")
+            out.append(f"[[{name}.{_toml_key(k)}]]")
+            out += [f"{_toml_key(ik)} = {_toml_value(iv)}" for ik, iv in item.items()
+                    if iv is not None]
+
+
+def program_toml(raw: dict[str, Any]) -> str:
+    """The `[program]` table `raw` as TOML text (the program editor's; `tomllib` reads it
+    back to `normalised(raw)`)."""
+    out: list[str] = []
+    _toml_table("program", normalised(raw), out)
+    return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A program draft read from the editor: the `[program]` table and its Program, or
+    the errors that refuse it, each naming the key (`program.rewards[2].cost`)."""
+
+    text: str
+    raw: dict[str, Any] | None = None
+    program: Program | None = None
+    errors: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def toml(self) -> str:
+        return program_toml(self.raw) if self.raw is not None else self.text
+
+
+def read_draft(text: str) -> Draft:
+    """Validate the editor's text with the domain (`loyalty.program.program_from_dict`,
+    as `pos-hub program publish` and every terminal do): every pydantic error with its
+    key, or the domain's one (`program.tiers[1].threshold: ...`)."""
+    text = text.replace("\r\n", "\n")
+    if len(text) > EDITOR_LIMIT:
+        return Draft(text, errors=(("", f"the draft is over {EDITOR_LIMIT:,} characters"),))
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return Draft(text, errors=(("", f"not valid TOML: {exc}"),))
+    raw = doc.get("program")
+    if not isinstance(raw, dict):
+        return Draft(text, errors=(("program", "the [program] table is missing"),))
+    extra = sorted(k for k in doc if k != "program")
+    if extra:
+        return Draft(text, errors=((extra[0], "only the [program] table belongs here"),))
+    try:
+        program = program_from_dict(raw)
+    except ProgramError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ValidationError):
+            return Draft(text, errors=tuple(_pydantic_errors(cause)))
+        return Draft(text, errors=((exc.key, exc.problem),))
+    return Draft(text, raw=normalised(raw), program=program)
+
+
+def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors():
+        if err["type"] == "extra_forbidden":
+            problem = "unknown key (check its spelling against config.example.toml)"
+        elif err["type"] == "missing":
+            problem = "is required"
+        else:
+            problem = err["msg"].removeprefix("Value error, ")
+        out.append((dotted(err["loc"], "program"), problem))
+    return out
+
+
+def program_diff(before: str, after: str, version: str | None) -> list[dict[str, str]]:
+    """The unified diff (difflib) of the published version's TOML and the draft's, as
+    lines with their kind (add, remove, hunk, context) for the page to style."""
+    out = []
+    for line in difflib.unified_diff(before.splitlines(), after.splitlines(),
+                                     fromfile=f"published {version or '(none)'}",
+                                     tofile="draft", lineterm=""):
+        kind = ("file" if line.startswith(("+++", "---")) else "add" if line[:1] == "+"
+                else "remove" if line[:1] == "-" else "hunk" if line[:2] == "@@"
+                else "context")
+        out.append({"kind": kind, "text": line})
+    return out
+
+
+def read_sample(text: str, program: Program) -> tuple[list[SaleLine], str | None]:
+    """The preview's sample basket: one SKU,CATEGORY,QTY,UNIT_PRICE a line
+    (`loyalty.sale.parse_line`, as `pos sale --line`); the lines or why not."""
+    lines = []
+    for n, line in enumerate([t for t in text.splitlines() if t.strip()], 1):
+        if n > SAMPLE_LIMIT:
+            return [], f"sample basket: at most {SAMPLE_LIMIT} lines"
+        try:
+            lines.append(parse_line(line, program.currency_exponent))
+        except SaleError as exc:
+            return [], f"sample basket, line {n}: {exc}"
+    if not lines:
+        return [], "sample basket: at least one line, e.g. LATTE,coffee,2,3.50"
+    return lines, None
+
+
+def sample_state(program: Program, tier: str, at: datetime) -> MemberState:
+    """A fresh member of `tier` (a paid membership of it, so no spend is needed): what
+    the preview earns for; a tier the program lacks is its first."""
+    state = MemberState(member_id=PREVIEW_MEMBER)
+    if program.tier_named(tier) is not None:
+        state.paid_tier = [tier, at + timedelta(days=1)]
+    return state
+
+
+PREVIEW_MEMBER = "00000000-0000-4000-8000-000000000000"
+
+
+def sample_earn(program: Program, lines: list[SaleLine], tier: str,
+                at: datetime) -> dict[str, Any]:
+    """What the sample basket earns under `program` for a fresh member of `tier`:
+    `loyalty.earning.earn_for_sale`, as a till computes it."""
+    result = earn_for_sale(program, sample_state(program, tier, at), make_sale(lines), at,
+                           receipt_no="PREVIEW")
+    return {"version": program.version, "tier": result.tier,
+            "purchase_points": result.purchase_points, "points": result.points,
+            "promotions": list(result.promotions),
+            "bonuses": [{"reason": r, "points": p} for r, p in result.bonuses],
+            "stamps": dict(result.stamps), "points_name": program.points_name}
+
+
+def check_program_editor(user: HqUser) -> None:
+    """Only an admin edits and publishes the program (finance and store managers read
+    it and its history)."""
+    if user.role != "admin":
+        raise Forbidden("the program is edited by an admin", code="role")
+
+
+def program_preview(conn: Connection, user: HqUser, draft: Draft, sample: str, tier: str,
+                    at: datetime) -> dict[str, Any]:
+    """POST /hq/program/preview: the draft's errors, or its diff against the published
+    version and what the sample basket earns before and after (admin only)."""
+    check_program_editor(user)
+    version = current_version(conn)
+    raw = raw_program(conn, version) if version else None
+    published = program_by_version(conn, version) if version else None
+    out: dict[str, Any] = {"base": version, "errors": [
+        {"key": k, "problem": p} for k, p in draft.errors], "diff": [], "changed": False,
+        "sample": sample, "tier": tier, "before": None, "after": None, "sample_error": None}
+    if draft.program is None:
+        return out
+    before_text = program_toml(raw) if raw is not None else ""
+    out["diff"] = program_diff(before_text, draft.toml, version)
+    out["changed"] = draft.program.version != version
+    out["version"] = draft.program.version
+    lines, problem = read_sample(sample, draft.program)
+    if problem:
+        out["sample_error"] = problem
+        return out
+    out["after"] = sample_earn(draft.program, lines, tier, at)
+    if published is not None:
+        out["before"] = sample_earn(published, lines, tier, at)
+    return out

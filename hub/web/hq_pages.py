@@ -15,7 +15,13 @@
     POST /hq/stores/terminals        add one: its token is shown once
     POST /hq/stores/terminals/{origin}/revoke
     GET  /hq/audit                   every change made here (admin, finance)
-    GET  /hq/program                 the published program versions (read-only)
+    GET  /hq/program                 the published versions (who, when) and, for an admin,
+                                     the editor: the current version as TOML
+    POST /hq/program/preview         the draft's field errors, or its diff against the
+                                     published version and a sample basket's points
+                                     before and after (admin)
+    POST /hq/program/publish         publishes the draft as `pos-hub program publish` does
+                                     (hub.store.programs.publish), by the admin (admin)
 
 and the JSON twins, built by the same query functions (`hub.web.hq_data`), answering to
 the same session cookie (401 without, 403 for the role, 404 beyond its scope):
@@ -54,7 +60,7 @@ from hub.store import members as member_store
 from hub.store.credentials import TERMINAL_ID, add_credential, check_name, revoke
 from hub.store.fold import HUB_ORIGIN
 from hub.store.ingest import record_drafts
-from hub.store.programs import current_program
+from hub.store.programs import current_program, current_version, publish
 from hub.tables import credentials
 from hub.web import hq_data
 from hub.web.hq_users import HqUser, check_password, live_user
@@ -533,18 +539,96 @@ def audit_json(request: Request) -> JSONResponse:
     return _json(_read(request, hq_data.audit, user))
 
 
-# -- the program (read-only) ----------------------------------------------------------------
+# -- the program ----------------------------------------------------------------------------
+def _editor(request: Request, user: HqUser, *, draft: str | None = None,
+            preview: dict[str, Any] | None = None, sample: str = hq_data.DEFAULT_SAMPLE,
+            tier: str = "", status: int = 200, notice: str | None = None) -> HTMLResponse:
+    view = _read(request, hq_data.program_versions, user)
+    tiers = view["versions"][0]["tiers"] if view["versions"] else []
+    return _page(request, "hq/program.html", {
+        "title": "Program", "tab": "program", "p": view, "pv": preview,
+        "draft": view["draft"] if draft is None else draft, "sample": sample,
+        "tier": tier or (tiers[0] if tiers else ""), "tiers": tiers, "notice": notice},
+        status=status, user=user)
+
+
 @router.get("/hq/program", response_class=HTMLResponse, include_in_schema=False)
-def program_page(request: Request) -> Response:
+def program_page(request: Request, done: str = "") -> Response:
     user = _signed_in_page(request)
     if isinstance(user, Response):
         return user
-    view = _read(request, hq_data.program_versions, user)
-    return _page(request, "hq/program.html", {"title": "Program", "tab": "program",
-                                              "p": view}, user=user)
+    return _editor(request, user, notice="The new version is published: every till takes "
+                   "it on its next sync." if done == "published" else None)
 
 
 @router.get("/v1/hq/program", **TWIN, summary="What GET /hq/program shows")
 def program_json(request: Request) -> JSONResponse:
     user = _user_or_401(request)
     return _json(_read(request, hq_data.program_versions, user))
+
+
+def _editing(request: Request, csrf: str) -> HqUser | Response:
+    """The admin who may edit the program with this POST, or the answer that refuses it
+    (finance: 403 by `_posting`; a store manager reads the program and changes it not)."""
+    user = _posting(request, csrf)
+    if isinstance(user, Response):
+        return user
+    try:
+        hq_data.check_program_editor(user)
+    except ApiError as exc:
+        log.warning("HQ program POST refused for role %s: user=%s", user.role,
+                    user.username)
+        return _error(request, exc, user)
+    return user
+
+
+DRAFT = Form(default="", max_length=hq_data.EDITOR_LIMIT)
+SAMPLE = Form(default=hq_data.DEFAULT_SAMPLE, max_length=4_000)
+TIER = Form(default="", max_length=64)
+BASE = Form(default="", max_length=32)
+CSRF_FORM = Form(default="", max_length=64)
+
+
+@router.post("/hq/program/preview", response_class=HTMLResponse, include_in_schema=False)
+def program_preview(request: Request, draft: str = DRAFT, sample: str = SAMPLE,
+                    tier: str = TIER, csrf: str = CSRF_FORM) -> Response:
+    user = _editing(request, csrf)
+    if isinstance(user, Response):
+        return user
+    read = hq_data.read_draft(draft)
+    preview = _read(request, hq_data.program_preview, user, read, sample, tier, _now())
+    return _editor(request, user, draft=read.text, preview=preview, sample=sample,
+                   tier=tier, status=422 if read.errors else 200)
+
+
+@router.post("/hq/program/publish", response_class=HTMLResponse, include_in_schema=False)
+def program_publish(request: Request, draft: str = DRAFT, sample: str = SAMPLE,
+                    tier: str = TIER, base: str = BASE, csrf: str = CSRF_FORM) -> Response:
+    user = _editing(request, csrf)
+    if isinstance(user, Response):
+        return user
+    read = hq_data.read_draft(draft)
+    if read.program is None or read.raw is None:
+        preview = _read(request, hq_data.program_preview, user, read, sample, tier, _now())
+        return _editor(request, user, draft=read.text, preview=preview, sample=sample,
+                       tier=tier, status=422)
+    ctx = web(request).ctx
+    try:
+        with ctx.db.write() as conn:
+            before = current_version(conn)
+            if base and base != before:
+                raise Conflict(f"version {before} was published since your preview of "
+                               f"{base}: preview the draft again", code="stale_draft")
+            if read.program.version == before:
+                raise Conflict("the draft is the published version: nothing to publish",
+                               code="unchanged")
+            # the code of `pos-hub program publish` (hub.store.programs.publish)
+            version, new = publish(conn, ctx.db, read.raw, by=user.username)
+            hq_data.record_audit(conn, user, "publish_program", version,
+                                 {"version": before},
+                                 {"version": version, "new_version": new}, now_text())
+    except ApiError as exc:
+        return _error(request, exc, user)
+    log.info("HQ user %s published program version %s (was %s)", user.username, version,
+             before)
+    return RedirectResponse("/hq/program?done=published", status_code=303)

@@ -5,6 +5,10 @@ API would not (and the other way round).
     >>> me(conn, member_id, now)            # GET /me and GET /v1/me
     >>> history(conn, member_id)            # GET /me/history and GET /v1/me/history
     >>> card(conn, ctx, member_id)          # GET /me/card and GET /v1/me/card
+    >>> rewards(conn, member_id, now)       # GET /me/rewards and GET /v1/me/rewards
+    >>> consent(conn, member_id)            # GET /me/consent and GET /v1/me/consent
+    >>> set_consent(conn, db, member_id, email=True, sms=False, source="web", now=now)
+    >>> export(conn, member_id)              # GET /me/export (a JSON download)
 
 The member id comes from the session only (hub.web.sessions), never from the request.
 Nothing here carries the PIN hash or the folded state: only the member's summary
@@ -19,18 +23,22 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from hub import privacy
 from hub.context import HubContext
+from hub.db import Database
 from hub.exceptions import NotFound
+from hub.store import changes
 from hub.store import members as member_store
 from hub.store.credentials import TERMINAL_ID, store_of
 from hub.store.fold import HUB_ORIGIN
 from hub.store.programs import current_program, program_by_version
-from hub.tables import cards, events, members
-from loyalty.events import Event, Kind, parse_instant
+from hub.tables import cards, consents, events, members, reward_stock
+from loyalty.events import Event, Kind, format_instant, parse_instant
 from loyalty.member_qr import key_id, public_key, sign_card
 from loyalty.money import format_money
 from loyalty.pins import locked_until
 from loyalty.program import Program
+from loyalty.redemption import BASKET_KINDS, eligible_rewards
 from loyalty.summary import member_summary
 
 HISTORY_LIMIT = 200
@@ -52,7 +60,8 @@ def card_numbers(conn: Connection, member_id: str) -> list[str]:
 
 def me(conn: Connection, member_id: str, now: datetime) -> dict[str, Any]:
     """Balance, tier and progress, expiring points, stamp cards, vouchers."""
-    row = conn.execute(select(members.c.name, members.c.email)
+    row = conn.execute(select(members.c.name, members.c.email, members.c.consent_email,
+                              members.c.consent_sms)
                        .where(members.c.member_id == member_id)).first()
     state = member_store.member_state(conn, member_id)
     if row is None or state is None:
@@ -74,6 +83,8 @@ def me(conn: Connection, member_id: str, now: datetime) -> dict[str, Any]:
         "member_id": member_id,
         "name": row.name,
         "email": row.email,
+        # notification consent per channel (GET /me/consent: since when, from where)
+        "consent": {"email": bool(row.consent_email), "sms": bool(row.consent_sms)},
         "card_numbers": card_numbers(conn, member_id),
         "program": program.name,
         "currency": program.currency,
@@ -218,3 +229,102 @@ def card(conn: Connection, ctx: HubContext, member_id: str) -> dict[str, Any]:
     key = ctx.signing_key()
     return {"member_id": member_id, "card_number": numbers[0], "card_numbers": numbers,
             "qr_payload": sign_card(numbers[0], key), "key_id": key_id(public_key(key))}
+
+
+# -- rewards to redeem online ---------------------------------------------------------------
+ONLINE_KINDS = {k.value for k in BASKET_KINDS}
+"""Rewards a member may redeem on their page: basket rewards (a free product, a percent
+or fixed discount), which come as a voucher any till applies at checkout. Gift cards,
+store credit, pay-with-points and charity are redeemed at the counter."""
+
+
+def rewards(conn: Connection, member_id: str, now: datetime) -> dict[str, Any]:
+    """The rewards the member's tier may have today (`loyalty.redemption.eligible_rewards`,
+    the till's rule), each with its cost and whether it can be redeemed here and now:
+    online (a basket reward), affordable (spendable points) and in stock. The redemption
+    itself runs every check again (hub.online.redeem)."""
+    state = member_store.member_state(conn, member_id)
+    if state is None:
+        raise NotFound("this account is not at the hub", code="unknown_member")
+    program = _program(conn)
+    stock = {r.reward_id: int(r.units_left) for r in conn.execute(
+        select(reward_stock.c.reward_id, reward_stock.c.units_left))}
+    out = []
+    for reward in eligible_rewards(program, state, now):
+        if reward.cost == 0:  # a stamp card's reward: it comes as a voucher by itself
+            continue
+        online = reward.kind.value in ONLINE_KINDS
+        affordable = reward.cost <= state.spendable
+        in_stock = stock.get(reward.id, 1) > 0 if reward.stock is not None else True
+        out.append({"reward_id": reward.id, "name": reward.name, "kind": reward.kind.value,
+                    "cost": reward.cost, "value": reward.value, "percent": reward.percent,
+                    "online": online, "affordable": affordable, "in_stock": in_stock,
+                    "redeemable": online and affordable and in_stock,
+                    "voucher_days": reward.voucher_days})
+    return {"member_id": member_id, "points_name": program.points_name,
+            "currency": program.currency, "currency_exponent": program.currency_exponent,
+            "spendable": state.spendable, "balance": state.balance, "rewards": out}
+
+
+# -- notification consent -------------------------------------------------------------------
+CONSENT_CHANNELS = ("email", "sms")
+
+
+def consent(conn: Connection, member_id: str) -> dict[str, Any]:
+    """The member's consent per channel (the members row, which the hub reads), with when
+    and from where it was last changed on the hub (`consents`; None: as at enrolment)."""
+    row = conn.execute(select(members.c.consent_email, members.c.consent_sms, members.c.email,
+                              members.c.phone)
+                       .where(members.c.member_id == member_id)).first()
+    if row is None:
+        raise NotFound("this account is not at the hub", code="unknown_member")
+    changed = {r.channel: r for r in conn.execute(
+        select(consents).where(consents.c.member_id == member_id))}
+    out = {}
+    for channel, granted, address in (("email", row.consent_email, row.email),
+                                      ("sms", row.consent_sms, row.phone)):
+        last = changed.get(channel)
+        out[channel] = {"granted": bool(granted), "address": address,
+                        "changed_at": last.changed_at if last else None,
+                        "source": last.source if last else None}
+    return {"member_id": member_id, "channels": out}
+
+
+def set_consent(conn: Connection, db: Database, member_id: str, *, email: bool, sms: bool,
+                source: str, now: datetime) -> dict[str, Any]:
+    """Record the member's consent (in the caller's write transaction): the members row,
+    when and from where per channel that changed (`consents`), and a `member` change in
+    the feed the tills pull, taken last (hub.store.changes.touch)."""
+    member_store.lock_member(conn, db, member_id)
+    before = consent(conn, member_id)["channels"]
+    wanted = {"email": email, "sms": sms}
+    moved = [c for c in CONSENT_CHANNELS if before[c]["granted"] != wanted[c]]
+    if not moved:
+        return consent(conn, member_id)
+    at = format_instant(now)
+    conn.execute(members.update().where(members.c.member_id == member_id).values(
+        consent_email=email, consent_sms=sms, updated_at=at))
+    for channel in moved:
+        stmt = db.insert(consents).values(member_id=member_id, channel=channel,
+                                          granted=wanted[channel], changed_at=at,
+                                          source=source)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=[consents.c.member_id, consents.c.channel],
+            set_={"granted": wanted[channel], "changed_at": at, "source": source}))
+    changes.touch(conn, db, "member", [member_id])
+    return consent(conn, member_id)
+
+
+# -- export ---------------------------------------------------------------------------------
+def export(conn: Connection, member_id: str) -> dict[str, Any]:
+    """Everything the hub holds about the member (`hub.privacy.export_member`, HQ's
+    export, which leaves the PIN hashes out) with when and where each consent was
+    changed."""
+    data = privacy.export_member(conn, member_id)
+    # when and where each consent was last changed (migration 0016; not in HQ's export yet)
+    data["consent_changes"] = [
+        {"channel": r.channel, "granted": bool(r.granted), "changed_at": r.changed_at,
+         "source": r.source}
+        for r in conn.execute(select(consents).where(consents.c.member_id == member_id)
+                              .order_by(consents.c.channel))]
+    return data

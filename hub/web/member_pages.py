@@ -6,12 +6,19 @@ no JavaScript, one CSS file, mobile first.
     GET  /me              balance, tier and progress, expiring points, stamps, vouchers
     GET  /me/history      the member's events in words, newest first
     GET  /me/card         the member QR (inline SVG) to show at the counter
+    GET  /me/rewards      the rewards the member may redeem online, and their cost
+    POST /me/rewards/{id} redeem one (hub.online.redeem): its voucher code and QR
+    POST /me/pin          change the PIN (the current one checked as at sign-in)
+    GET  /me/consent      notification consent per channel (e-mail, SMS)
+    POST /me/consent      change it (recorded with its time and source, fed to the tills)
+    GET  /me/export       the member's own data as a JSON download (hub.privacy)
     POST /logout          this browser only
     POST /me/logout-all   every session of the member (their session generation moves on)
 
 and the JSON twins, built by the same query functions (`hub.web.member_data`):
 
-    GET  /v1/me   /v1/me/history   /v1/me/card      (the same session cookie; 401 without)
+    GET  /v1/me   /v1/me/history   /v1/me/card   /v1/me/rewards   /v1/me/consent
+    (the same session cookie; 401 without)
 
 Who the member is comes from the signed session cookie only, never from the URL or the
 form. Every POST carries the CSRF field of its page (403 without). Sessions, CSRF and the
@@ -21,6 +28,8 @@ wrong-PIN limits: hub.web.sessions.
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -34,18 +43,21 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from qrcode.image.svg import SvgPathImage
 
+from hub import member_pins, online
 from hub.api.guard import AuthLimiter, client_address
 from hub.context import HubContext
-from hub.exceptions import Unauthorized
+from hub.exceptions import ApiError, Unauthorized
 from hub.web import member_data
 from hub.web.sessions import (
     COOKIE,
     CSRF_FIELD,
     KEY_LABEL,
+    WRONG,
     Session,
     SignIn,
     check_login,
     next_generation,
+    pin_format_ok,
     session_is_live,
 )
 
@@ -290,3 +302,198 @@ def card_json(request: Request) -> JSONResponse:
     member_id = _member_or_401(request)
     ctx = web(request).ctx
     return _json(_read(request, lambda conn, m: member_data.card(conn, ctx, m), member_id))
+
+
+# -- redeeming online -----------------------------------------------------------------------
+REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+REQUEST_PREFIX = "/me/"
+"""Key of a page redemption in `online_requests` (hub.online): the form's request id
+under a prefix no channel's request_id can have (they cannot start with "/")."""
+
+
+def _rewards_page(request: Request, member_id: str, *, error: str | None = None,
+                  status: int = 200) -> HTMLResponse:
+    view = _read(request, member_data.rewards, member_id, _now())
+    return _page(request, "rewards.html", {
+        "title": "Rewards", "rewards": view, "tab": "rewards", "error": error,
+        # a new id per form and page: the form sent twice (a double tap, a reload)
+        # redeems once
+        "request_ids": {r["reward_id"]: uuid.uuid4().hex for r in view["rewards"]}},
+        status=status)
+
+
+@router.get("/me/rewards", response_class=HTMLResponse, include_in_schema=False)
+def rewards_page(request: Request) -> Response:
+    member_id = _signed_in(request)
+    if member_id is None:
+        return _to_login()
+    return _rewards_page(request, member_id)
+
+
+@router.post("/me/rewards/{reward_id}", response_class=HTMLResponse, include_in_schema=False)
+async def redeem_reward(request: Request, reward_id: str,
+                        request_id: str = Form(default="", max_length=64),
+                        csrf: str = Form(default="", max_length=64)) -> Response:
+    """Redeem one reward through the online channel's own path (hub.online.redeem: one
+    write transaction holding the member's lock, every check of the till, an `online`
+    event, the answer kept under the request id); a basket reward comes as a voucher."""
+    w = web(request)
+    if not w.codec.csrf_ok(_session(request), csrf):
+        return _csrf_refused(request)
+    member_id = await run_in_threadpool(_signed_in, request)
+    if member_id is None:
+        return _to_login()
+    view = await run_in_threadpool(_read, request, member_data.rewards, member_id, _now())
+    reward = next((r for r in view["rewards"] if r["reward_id"] == reward_id), None)
+    if reward is None or not reward["online"]:
+        return await run_in_threadpool(lambda: _rewards_page(
+            request, member_id, status=404,
+            error="This reward cannot be redeemed online: ask at the counter."))
+    if not REQUEST_ID.match(request_id):
+        return await run_in_threadpool(lambda: _rewards_page(
+            request, member_id, status=400, error="Open the page again and send it once more."))
+    try:
+        answer = await run_in_threadpool(
+            lambda: online.redeem(w.ctx, reward_id=reward_id, points=None, order_id=None,
+                                  member_id=member_id, request_id=REQUEST_PREFIX + request_id,
+                                  origin=online.ORIGIN, as_voucher=True))
+    except ApiError as exc:
+        log.info("member page redemption refused: %s", exc.code)
+        # (the domain's sentences are the cashier's: said to the member here)
+        refusal = ("This form was already sent for another reward: choose again."
+                   if exc.code == "request_id_reused"
+                   else exc.detail.replace("the member has", "you have"))
+        return await run_in_threadpool(lambda: _rewards_page(
+            request, member_id, status=409, error=refusal))
+    issued = (answer.get("data") or {}).get("vouchers_issued") or []
+    voucher = issued[0] if issued else None
+    svg = qr_svg(voucher["code"]) if voucher else None
+    return _page(request, "voucher.html", {
+        "title": "Your voucher", "tab": "rewards", "reward": reward, "voucher": voucher,
+        "qr_svg": svg, "duplicate": answer.get("status") == "duplicate",
+        "balance": answer.get("balance"), "points_name": view["points_name"]})
+
+
+@router.get("/v1/me/rewards", **TWIN,
+            summary="The rewards the signed-in member may redeem online, and their cost")
+def rewards_json(request: Request) -> JSONResponse:
+    """What `GET /me/rewards` shows, from the same query."""
+    member_id = _member_or_401(request)
+    return _json(_read(request, member_data.rewards, member_id, _now()))
+
+
+# -- the PIN --------------------------------------------------------------------------------
+def _settings_page(request: Request, member_id: str, *, error: str | None = None,
+                   notice: str | None = None, status: int = 200,
+                   session: Session | None = None) -> HTMLResponse:
+    view = _read(request, member_data.consent, member_id)
+    return _page(request, "settings.html", {"title": "Settings", "consent": view,
+                                            "tab": "settings", "error": error,
+                                            "notice": notice}, status=status, session=session)
+
+
+@router.post("/me/pin", response_class=HTMLResponse, include_in_schema=False)
+async def change_pin(request: Request, current: str = Form(default="", max_length=32),
+                     pin: str = Form(default="", max_length=32),
+                     again: str = Form(default="", max_length=32),
+                     csrf: str = Form(default="", max_length=64)) -> Response:
+    """Change the PIN: the current one is checked exactly as at sign-in (check_login, its
+    lockout and per-address limit, a wrong one counted), the new one recorded by
+    hub.member_pins.set_pin (a `pin` event every till gets)."""
+    w = web(request)
+    if not w.codec.csrf_ok(_session(request), csrf):
+        return _csrf_refused(request)
+    member_id = await run_in_threadpool(_signed_in, request)
+    if member_id is None:
+        return _to_login()
+    pin, again = pin.strip(), again.strip()
+    if not pin_format_ok(pin):
+        return await run_in_threadpool(lambda: _settings_page(
+            request, member_id, status=422, error="A PIN is 4 to 8 digits."))
+    if pin != again:
+        return await run_in_threadpool(lambda: _settings_page(
+            request, member_id, status=422, error="The two new PINs are not the same."))
+    address = client_address(request.scope)
+    wait = w.limiter.retry_after(address, None)
+    if wait is not None:
+        return await run_in_threadpool(lambda: _settings_page(
+            request, member_id, status=429,
+            error=f"Too many wrong PINs from this connection: try again in {wait} s."))
+    numbers = await run_in_threadpool(_read, request, member_data.card_numbers, member_id)
+    if not numbers:
+        return await run_in_threadpool(lambda: _settings_page(
+            request, member_id, status=409, error="Your account has no card: ask at the till."))
+    result = await run_in_threadpool(check_login, w.ctx, numbers[0], current.strip(), _now(),
+                                     w.unknown)
+    if result.refusal is not None or result.member_id != member_id:
+        if result.guess:
+            w.limiter.failed(address, None)
+        refusal = ("The current PIN is wrong." if result.refusal in (None, WRONG)
+                   else result.refusal)
+        return await run_in_threadpool(lambda: _settings_page(
+            request, member_id, status=429 if result.locked else 401, error=refusal))
+    try:
+        await run_in_threadpool(member_pins.set_pin, w.ctx, member_id, pin,
+                                origin=online.ORIGIN)
+    except ApiError as exc:
+        refusal = exc.detail
+        return await run_in_threadpool(lambda: _settings_page(
+            request, member_id, status=422, error=refusal))
+    return await run_in_threadpool(lambda: _settings_page(
+        request, member_id, notice="Your PIN is changed: use the new one here and at "
+        "every till once it has synced."))
+
+
+# -- notification consent -------------------------------------------------------------------
+@router.get("/me/consent", response_class=HTMLResponse, include_in_schema=False)
+def consent_page(request: Request) -> Response:
+    member_id = _signed_in(request)
+    if member_id is None:
+        return _to_login()
+    return _settings_page(request, member_id)
+
+
+@router.post("/me/consent", response_class=HTMLResponse, include_in_schema=False)
+async def consent_change(request: Request, email: str = Form(default="", max_length=8),
+                         sms: str = Form(default="", max_length=8),
+                         csrf: str = Form(default="", max_length=64)) -> Response:
+    """A checkbox per channel (sent as "yes" when ticked, absent when not)."""
+    w = web(request)
+    if not w.codec.csrf_ok(_session(request), csrf):
+        return _csrf_refused(request)
+    member_id = await run_in_threadpool(_signed_in, request)
+    if member_id is None:
+        return _to_login()
+
+    def save() -> None:
+        with w.ctx.db.write() as conn:
+            member_data.set_consent(conn, w.ctx.db, member_id, email=email == "yes",
+                                    sms=sms == "yes", source="web", now=_now())
+
+    await run_in_threadpool(save)
+    return await run_in_threadpool(lambda: _settings_page(
+        request, member_id, notice="Your choices are saved."))
+
+
+@router.get("/v1/me/consent", **TWIN,
+            summary="The signed-in member's notification consent per channel")
+def consent_json(request: Request) -> JSONResponse:
+    """What `GET /me/consent` shows, from the same query."""
+    member_id = _member_or_401(request)
+    return _json(_read(request, member_data.consent, member_id))
+
+
+# -- export ---------------------------------------------------------------------------------
+@router.get("/me/export", include_in_schema=False)
+def export(request: Request) -> Response:
+    """The member's own data, as HQ's export gives it (hub.privacy.export_member, less
+    the PIN hashes: member_data.export), as a JSON download."""
+    member_id = _signed_in(request)
+    if member_id is None:
+        return _to_login()
+    data = _read(request, member_data.export, member_id)
+    response = JSONResponse(data, headers={
+        "Cache-Control": "no-store",
+        "Content-Disposition": 'attachment; filename="my-loyalty-data.json"'})
+    response.headers.update(SECURITY_HEADERS)
+    return response

@@ -38,8 +38,8 @@ from loyalty.fold import MemberState
 from loyalty.member_qr import looks_like_payload
 from loyalty.money import format_amount, parse_amount
 from loyalty.pins import spend_needs_pin
-from loyalty.program import Reward, RewardKind
-from loyalty.redemption import eligible_rewards
+from loyalty.program import Reward
+from loyalty.redemption import BASKET_KINDS, eligible_rewards
 from loyalty.summary import MemberSummary, member_summary
 from loyalty.tender import Tender, max_points, settle
 from pos_agent.app.approval_screen import ApprovalScreen
@@ -82,8 +82,6 @@ from pos_agent.sync.setup import build_authorizer
 _QTY = re.compile(r"(\d{1,4})\s*[*xX]\s*(\S.*)")
 _AMOUNT = re.compile(r"\d+[.,]\d+")
 _RECEIPT = re.compile(r"[A-Za-z0-9]+-[A-Za-z0-9]+-\d{6,}")
-_BASKET_KINDS = (RewardKind.FREE_PRODUCT, RewardKind.PERCENT_DISCOUNT,
-                 RewardKind.FIXED_DISCOUNT)
 OPEN_SKU = "OTHER"
 """The SKU of an item rung up by amount (no barcode), as `make_sale(total=...)` uses."""
 
@@ -706,7 +704,7 @@ class CheckoutScreen(Screen):
             voucher = self.view[0].vouchers.get(choice.voucher)
             reward_id = voucher.reward_id if voucher is not None else None
         reward = program.reward(reward_id) if reward_id else None
-        for_basket = reward is not None and reward.kind in _BASKET_KINDS
+        for_basket = reward is not None and reward.kind in BASKET_KINDS
         if choice.points is not None or for_basket:
             if not self.basket.lines:
                 self.say("Add the items first: this applies to the basket.", error=True)

@@ -349,3 +349,22 @@ def test_duplicates_and_whole_ledger_checks(fresh_url: str, tmp_path: Path) -> N
         assert "changed after its erasure" in broken.stdout
     finally:
         server.stop()
+
+
+def test_the_export_never_holds_a_pin_hash(hub):  # noqa: ANN001
+    """A member's PIN is a `pin` event holding its argon2id hash; HQ's export says a PIN
+    is set but carries no hash (4 to 8 digits fall to a hash in seconds)."""
+    from hub.member_pins import set_pin
+    from tests.hub.conftest import new_terminal
+
+    term = new_terminal(hub)
+    member, events = term.enrol()
+    assert term.push(events).status_code == 200
+    set_pin(hub.ctx, member, "4821")
+    with hub.admin() as c:
+        r = c.get(f"/v1/admin/members/{member}/export")
+    assert r.status_code == 200
+    data = r.json()
+    assert data["pin_set"] is True
+    assert [e["kind"] for e in data["events"]].count("pin") == 1
+    assert "$argon2" not in r.text

@@ -110,6 +110,37 @@ def test_gift_card_issues_a_voucher(program):
     assert draft.data["vouchers_issued"][0]["reward_id"] == "gift"
 
 
+def test_a_basket_reward_bought_away_from_a_basket_issues_a_voucher_for_the_till(program):
+    # at a till (or in a web order) a free latte is applied where it is bought: no voucher
+    assert "vouchers_issued" not in redeem(program, rich(program), "latte", AT,
+                                           receipt_no="R").data
+    # bought on the member's page, it is a voucher a till applies and marks used
+    ledger = Ledger()
+    ledger.record(EventDraft(kind=Kind.BONUS, member_id="m", points=1000), AT)
+    draft = redeem(program, ledger.state("m"), "latte", AT, receipt_no="WEB-R1",
+                   as_voucher=True)
+    assert draft.points == -150
+    (issued,) = draft.data["vouchers_issued"]
+    assert issued["reward_id"] == "latte" and issued["valid_until"] > AT.date().isoformat()
+    ledger.record(draft, AT)
+    state = ledger.state("m")
+    assert state.vouchers[issued["code"]].status == "issued"
+    assert state.balance == 850
+    used = use_voucher(program, state, issued["code"], AT, receipt_no="S1")
+    ledger.record(used, AT)
+    assert ledger.state("m").vouchers[issued["code"]].status == "used"
+    # the checks still run first: too few points, no voucher
+    with pytest.raises(RedemptionError) as info:
+        redeem(program, rich(program, points=100), "latte", AT, receipt_no="R",
+               as_voucher=True)
+    assert info.value.code == "insufficient_points"
+    # a gift card issues its voucher either way; pay-with-points never does
+    assert redeem(program, rich(program), "gift", AT, receipt_no="R",
+                  as_voucher=True).data["vouchers_issued"]
+    assert "vouchers_issued" not in redeem(program, rich(program), "pay", AT, receipt_no="R",
+                                           points=200, as_voucher=True).data
+
+
 @pytest.mark.parametrize(
     ("ctx", "cost_reward", "code"),
     [

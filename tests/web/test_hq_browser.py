@@ -8,16 +8,25 @@ the server-drawn chart of the tills' points and the stores behind on sync (S002 
 sales it has not pushed, S003 never synced), finds a member and opens their page; a
 finance user's POST is refused. The screenshot of the dashboard is saved to
 docs/screenshots/hq-dashboard.png.
+
+And the program editor: the admin edits a promotion in the draft, sees the diff and what
+the sample basket earns before and after, publishes; a real till syncs and its next sale
+earns by the new rule, the points the preview showed.
 """
 
 from __future__ import annotations
 
 import subprocess
+import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from loyalty.earning import earn_for_sale
+from loyalty.fold import MemberState
+from loyalty.program import Program, program_from_dict
 from pos_agent.members import enrol, member_view
 from pos_agent.operations import record_sale, redeem_reward
 from pos_agent.sync.local import StoreSync
@@ -136,3 +145,67 @@ def test_an_admin_signs_in_and_sees_the_chart_and_who_is_behind(
                                 form={"terminal": "S009-T1", "csrf": csrf})
     assert refused.status == 403
     context.close()
+
+
+PROMOTION_BEFORE = 'products = ["BLEND-NEW"]'
+PROMOTION_AFTER = 'products = ["BLEND-NEW", "LATTE"]'
+
+
+def sample_points(program: Program) -> int:
+    """Purchase points of the preview's default basket (the till's SALE: two lattes and a
+    croissant) for a new Green member, by the domain's earning rule."""
+    state = MemberState(member_id="00000000-0000-4000-8000-000000000002")
+    return earn_for_sale(program, state, SALE, datetime.now(UTC),
+                         receipt_no="X").purchase_points
+
+
+def test_an_admin_edits_a_promotion_publishes_and_a_till_earns_by_it(
+        tmp_path: Path, served_hub: HubServer, chromium):
+    hq_user_add(served_hub, "ann", "admin")
+    till, token = make_terminal(tmp_path, served_hub, "S001", "T1")
+    member = enrol(till.store, name="Zoe Till", phone="+33611220099")
+    assert till.agent(served_hub.url, token).sync_once().error is None
+    published = till.store.active_program()
+
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(served_hub.url + "/hq")
+    page.fill("#username", "ann")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(served_hub.url + "/hq/dashboard")
+    page.click("nav a[href='/hq/program']")
+    page.wait_for_url(served_hub.url + "/hq/program")
+
+    # the launch promotion (x3, exclusive) now also counts lattes
+    draft = page.input_value("#draft")
+    assert draft.count(PROMOTION_BEFORE) == 1
+    edited = draft.replace(PROMOTION_BEFORE, PROMOTION_AFTER)
+    new = program_from_dict(tomllib.loads(edited)["program"])
+    page.fill("#draft", edited)
+    page.select_option("#tier", "Green")
+    page.click("#preview-button")
+    page.wait_for_url(served_hub.url + "/hq/program/preview")
+    removed = page.locator("pre.diff span.remove").all_inner_texts()
+    added = page.locator("pre.diff span.add").all_inner_texts()
+    assert (removed, added) == (["-" + PROMOTION_BEFORE], ["+" + PROMOTION_AFTER])
+    assert page.locator("pre.diff span.add").is_visible()
+    before, after = sample_points(published), sample_points(new)
+    assert (before, after) == (88, 228)  # 8.80 x 10; the lattes' 7.00 x 10 x 3 + 18
+    assert int(page.get_attribute('[data-field="published-purchase-points"]',
+                                  "data-value")) == before
+    assert int(page.get_attribute('[data-field="draft-purchase-points"]',
+                                  "data-value")) == after
+    page.click("#publish-button")
+    page.wait_for_url(served_hub.url + "/hq/program?done=published")
+    assert page.inner_text(f'[data-field="published-by-{new.version}"]') == "ann"
+    assert page.locator(f'section.version[data-version="{new.version}"] h3').inner_text() \
+        .endswith("current")
+    context.close()
+
+    # the till takes the new version on its next sync, and its next sale earns by it
+    assert till.agent(served_hub.url, token).sync_once().error is None
+    assert till.store.active_program().version == new.version
+    sale = record_sale(till.store, member.member_id, SALE)
+    assert sale.purchase_points == after
+    assert "New blend launch x3" in sale.promotions

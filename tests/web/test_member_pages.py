@@ -16,6 +16,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import httpx
@@ -299,7 +300,8 @@ def test_no_page_shows_another_members_data(hub: Hub):
     ann, bob = enrolled(hub, name="Ann Other"), enrolled(hub, name="Bob Other")
     with signed_in(hub, ann) as client:
         for path in ("/me", "/me/history", "/me/card", "/v1/me", "/v1/me/history",
-                     "/v1/me/card"):
+                     "/v1/me/card", "/me/rewards", "/v1/me/rewards", "/me/consent",
+                     "/v1/me/consent", "/me/export"):
             for query in ("", f"?member_id={bob.member_id}", f"?card={bob.card}"):
                 page = client.get(path + query)
                 assert page.status_code == 200
@@ -361,3 +363,205 @@ def test_page_time_on_loopback(hub: Hub, capsys: pytest.CaptureFixture):
         print(f"\n{hub.backend} page time on loopback (ms): "
               + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     assert timings["/me"] < 250
+
+
+# -- redeeming online -----------------------------------------------------------------------
+def redeem_form(page: httpx.Response, reward_id: str) -> dict[str, str]:
+    """The fields of the page's redeem form of `reward_id` (its CSRF and request id)."""
+    found = re.search(rf'action="/me/rewards/{re.escape(reward_id)}" method="post">\s*'
+                      r'<input type="hidden" name="csrf" value="([^"]+)">\s*'
+                      r'<input type="hidden" name="request_id" value="([^"]+)">', page.text)
+    assert found, page.text[:4000]
+    return {"csrf": found.group(1), "request_id": found.group(2)}
+
+
+def redeem_events(hub: Hub, member_id: str) -> list[dict]:
+    return [r for r in hub.rows("events", member_id=member_id, kind="redeem")]
+
+
+def test_redeem_a_basket_reward_online_gives_a_voucher_for_the_tills(hub: Hub):
+    m = enrolled(hub, spend=20_000)
+    with signed_in(hub, m) as client:
+        before = client.get("/v1/me").json()
+        listed = client.get("/v1/me/rewards").json()
+        page = client.get("/me/rewards")
+        by_id = {r["reward_id"]: r for r in listed["rewards"]}
+        # the page lists what its twin says; only basket rewards are redeemable online
+        assert listed["spendable"] == before["spendable"] == int(fields(page)["spendable"][0])
+        assert [r.group(1) for r in re.finditer(r'data-reward="([^"]+)"', page.text)] \
+            == list(by_id)
+        assert by_id["ten-off"]["redeemable"] and by_id["ten-off"]["cost"] == 250
+        assert not by_id["gift-10"]["online"] and not by_id["pay"]["online"] \
+            if "pay" in by_id else True
+        assert "gold-mug" not in by_id  # Gold members only (the till's rule)
+        assert "free-coffee" not in by_id  # a stamp card's reward
+        assert 'action="/me/rewards/gift-10"' not in page.text
+
+        form = redeem_form(page, "ten-off")
+        answer = client.post("/me/rewards/ten-off", data=form)
+        assert answer.status_code == 200, answer.text[:2000]
+        code = fields(answer)["voucher_code"][0]
+        assert "<svg" in answer.text
+        after = client.get("/v1/me").json()
+        assert after["balance"] == before["balance"] - 250 == ledger_balance(hub, m.member_id)
+        assert code in [v[0] for v in after["vouchers"]]
+        assert code in fields(client.get("/me"))["voucher"]
+        (event,) = redeem_events(hub, m.member_id)
+        assert event["origin"] == "online"
+        issued = orjson.loads(event["content"])["data"]["vouchers_issued"]
+        assert [(v["code"], v["reward_id"]) for v in issued] == [(code, "ten-off")]
+        texts = [e["text"] for e in client.get("/v1/me/history").json()["events"]]
+        assert texts[0].startswith("Spent 250 Stars on 10% off your basket online")
+
+
+def test_a_double_submitted_redeem_form_redeems_once(hub: Hub):
+    m = enrolled(hub, spend=20_000)
+    with signed_in(hub, m) as client:
+        balance = client.get("/v1/me").json()["balance"]
+        form = redeem_form(client.get("/me/rewards"), "ten-off")
+        first = client.post("/me/rewards/ten-off", data=form)
+        again = client.post("/me/rewards/ten-off", data=form)
+        assert first.status_code == again.status_code == 200
+        assert fields(first)["voucher_code"] == fields(again)["voucher_code"]
+        assert "not charged twice" in again.text and "not charged twice" not in first.text
+        assert client.get("/v1/me").json()["balance"] == balance - 250
+        assert len(redeem_events(hub, m.member_id)) == 1
+        # two sent at once (a double tap): still one
+        form = redeem_form(client.get("/me/rewards"), "ten-off")
+        cookies = dict(client.cookies)
+
+        def post() -> httpx.Response:
+            with browser_client(hub) as tap:
+                tap.cookies.update(cookies)
+                return tap.post("/me/rewards/ten-off", data=form)
+
+        with ThreadPoolExecutor(2) as pool:
+            taps = list(pool.map(lambda _: post(), range(2)))
+        assert [t.status_code for t in taps] == [200, 200]
+        assert len({fields(t)["voucher_code"][0] for t in taps}) == 1
+        assert len(redeem_events(hub, m.member_id)) == 2
+        assert client.get("/v1/me").json()["balance"] == balance - 500
+
+
+def test_redeeming_is_refused_without_csrf_or_points_or_online(hub: Hub):
+    m = enrolled(hub, spend=1250)
+    with signed_in(hub, m) as client:
+        balance = client.get("/v1/me").json()["balance"]
+        assert balance < 250
+        page = client.get("/me/rewards")
+        assert 'action="/me/rewards/ten-off"' not in page.text  # not enough points
+        request_id = uuid.uuid4().hex
+        for data in ({"request_id": request_id}, {"request_id": request_id, "csrf": "x"}):
+            assert client.post("/me/rewards/ten-off", data=data).status_code == 403
+        token = csrf_of(page)
+        short = client.post("/me/rewards/ten-off", data={"csrf": token,
+                                                         "request_id": request_id})
+        assert short.status_code == 409 and "needs 250 Stars; you have" in error_of(short)
+        counter = client.post("/me/rewards/gift-10", data={"csrf": token,
+                                                           "request_id": request_id})
+        assert counter.status_code == 404 and "at the counter" in error_of(counter)
+        assert client.post("/me/rewards/ten-off", data={"csrf": token, "request_id": "1"}
+                           ).status_code == 400
+        assert redeem_events(hub, m.member_id) == []
+        assert client.get("/v1/me").json()["balance"] == balance
+    with browser_client(hub) as anonymous:  # not signed in: to the sign-in page
+        token = csrf_of(anonymous.get("/"))
+        answer = anonymous.post("/me/rewards/ten-off", data={"csrf": token,
+                                                             "request_id": request_id})
+        assert answer.status_code == 303 and answer.headers["location"] == "/"
+        assert anonymous.get("/v1/me/rewards").status_code == 401
+
+
+# -- the PIN --------------------------------------------------------------------------------
+def test_change_the_pin_with_the_current_one(hub: Hub):
+    m = enrolled(hub)
+    with signed_in(hub, m) as client:
+        token = csrf_of(client.get("/me/consent"))
+        assert client.post("/me/pin", data={"current": "4821", "pin": "7319",
+                                            "again": "7319"}).status_code == 403
+        wrong = client.post("/me/pin", data={"current": "1111", "pin": "7319",
+                                             "again": "7319", "csrf": token})
+        assert wrong.status_code == 401 and error_of(wrong) == "The current PIN is wrong."
+        differ = client.post("/me/pin", data={"current": "4821", "pin": "7319",
+                                              "again": "7391", "csrf": token})
+        assert differ.status_code == 422
+        with browser_client(hub) as other:
+            assert sign_in(other, m.card, "7319").status_code == 401  # not changed
+        # the wrong current PIN counted as a wrong try, as at sign-in
+        with hub.ctx.db.read() as conn:
+            # (and the sign-in with the new PIN before it was set)
+            assert member_state(conn, m.member_id).pin_failures == 2
+        right = client.post("/me/pin", data={"current": "4821", "pin": "7319",
+                                             "again": "7319", "csrf": token})
+        assert right.status_code == 200 and "Your PIN is changed" in right.text
+    with browser_client(hub) as client:
+        assert sign_in(client, m.card, "4821").status_code == 401
+    with browser_client(hub) as client:
+        assert sign_in(client, m.card, "7319").status_code == 303
+    sets = [orjson.loads(r["content"])["data"] for r in
+            hub.rows("events", member_id=m.member_id, kind="pin")]
+    assert [d["action"] for d in sets].count("set") == 2
+    assert "7319" not in str(sets)
+
+
+# -- consent --------------------------------------------------------------------------------
+def test_consent_change_is_in_the_member_row_its_twin_and_the_tills_feed(hub: Hub):
+    m = enrolled(hub)
+    with signed_in(hub, m) as client:
+        data = client.get("/v1/me/consent").json()
+        assert {c: v["granted"] for c, v in data["channels"].items()} == \
+            {"email": False, "sms": False} == client.get("/v1/me").json()["consent"]
+        assert data["channels"]["email"]["changed_at"] is None
+        token = csrf_of(client.get("/me/consent"))
+        assert client.post("/me/consent", data={"email": "yes"}).status_code == 403
+        assert hub.rows("members", member_id=m.member_id)[0]["consent_email"] in (False, 0)
+        seq = hub.rows("changes", kind="member", key=m.member_id)[0]["change_seq"]
+        saved = client.post("/me/consent", data={"email": "yes", "csrf": token})
+        assert saved.status_code == 200 and "saved" in saved.text
+        assert fields(saved)["consent-email"] == ["yes"]
+        assert fields(saved)["consent-sms"] == ["no"]
+        data = client.get("/v1/me/consent").json()["channels"]
+        assert data["email"]["granted"] and not data["sms"]["granted"]
+        assert data["email"]["source"] == "web" and data["email"]["changed_at"]
+        assert data["sms"]["changed_at"] is None  # not changed
+        assert client.get("/v1/me").json()["consent"] == {"email": True, "sms": False}
+        row = hub.rows("members", member_id=m.member_id)[0]
+        assert bool(row["consent_email"]) and not bool(row["consent_sms"])
+        (kept,) = hub.rows("consents", member_id=m.member_id)
+        assert (kept["channel"], bool(kept["granted"]), kept["source"]) == ("email", True, "web")
+        # the tills pull a member change for it
+        assert hub.rows("changes", kind="member", key=m.member_id)[0]["change_seq"] > seq
+        # and HQ's export says the same
+        exported = client.get("/me/export").json()
+        assert exported["consents"] == {"email": True, "sms": False}
+        assert [(c["channel"], c["granted"], c["source"]) for c in
+                exported["consent_changes"]] == [("email", True, "web")]
+        client.post("/me/consent", data={"sms": "yes", "csrf": token})
+        data = client.get("/v1/me/consent").json()["channels"]
+        assert not data["email"]["granted"] and data["sms"]["granted"]
+        assert len(hub.rows("consents", member_id=m.member_id)) == 2
+
+
+# -- export ---------------------------------------------------------------------------------
+def test_export_downloads_the_members_own_data(hub: Hub):
+    m = enrolled(hub, spend=3000)
+    with signed_in(hub, m) as client:
+        answer = client.get("/me/export")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("application/json")
+        assert "attachment" in answer.headers["content-disposition"]
+        assert answer.headers["cache-control"] == "no-store"
+        data = answer.json()
+        assert data["member_id"] == m.member_id
+        assert [e["event_id"] for e in data["events"]] == \
+            [r["event_id"] for r in sorted(hub.rows("events", member_id=m.member_id),
+                                           key=lambda r: r["hub_seq"])]
+        assert data["balances"]["points"] == ledger_balance(hub, m.member_id)
+        assert [c["card_number"] for c in data["cards"]] == [m.card]
+        # the PIN hash is left out (4 to 8 digits: the hash would give the PIN away)
+        assert "$argon2" not in answer.text and data["pin_set"] is True
+        pins = [e for e in data["events"] if e["kind"] == "pin"]
+        assert [e["data"] for e in pins] == [{"action": "set"}]
+        assert 'href="/me/export"' in client.get("/me/consent").text
+    with browser_client(hub) as anonymous:
+        assert anonymous.get("/me/export").status_code == 303
