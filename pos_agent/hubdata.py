@@ -101,6 +101,11 @@ def _apply_member(conn: sqlite3.Connection, change: dict, now_text: str,
         (member_id, profile.get("name") or "", phone, profile.get("email"),
          profile.get("birthday"), now_text),
     )
+    if "consent_email" in profile:  # the member's own choice (their page, the shop)
+        conn.execute("UPDATE members SET consent_email = ?, consent_sms = ? "
+                     "WHERE member_id = ?", (int(bool(profile["consent_email"])),
+                                             int(bool(profile.get("consent_sms"))),
+                                             member_id))
     index_member_name(conn, member_id, profile.get("name") or "")
     for card in profile.get("card_numbers") or ():
         if is_valid_card_number(card):

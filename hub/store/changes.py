@@ -67,7 +67,8 @@ def _page(conn: Connection, db: Database, cursor: int, limit: int,
     if member_ids:
         for m in conn.execute(
             select(members.c.member_id, members.c.name, members.c.phone, members.c.email,
-                   members.c.birthday, members.c.state, members.c.hub_seq)
+                   members.c.birthday, members.c.consent_email, members.c.consent_sms,
+                   members.c.state, members.c.hub_seq)
             .where(db.among(members.c.member_id, member_ids))
         ):
             member_rows[m.member_id] = m
@@ -94,7 +95,9 @@ def _page(conn: Connection, db: Database, cursor: int, limit: int,
             out.append({
                 "type": "member", "change_seq": r.change_seq, "member_id": r.key,
                 "profile": {"card_numbers": card_lists.get(r.key, []), "phone": m.phone,
-                            "name": m.name, "email": m.email, "birthday": m.birthday},
+                            "name": m.name, "email": m.email, "birthday": m.birthday,
+                            "consent_email": bool(m.consent_email),
+                            "consent_sms": bool(m.consent_sms)},
                 "snapshot": orjson.Fragment(m.state), "hub_seq": m.hub_seq,
             })
         elif r.kind == "program":

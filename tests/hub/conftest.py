@@ -200,7 +200,9 @@ def pg_schema() -> Iterator[str]:
     if not raw:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests need a server "
                     "(e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    schema = f"hub_test_{os.getpid()}"
+    # unique per instance: tests/web re-exports these session fixtures, which makes a
+    # second instance; sharing one name, its set-up dropped the running hub's schema
+    schema = f"hub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     engine = create_engine(normalise_url(raw, Path.cwd()), poolclass=NullPool)
     with engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
