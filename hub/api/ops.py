@@ -15,8 +15,6 @@ sends it as `authorization: {credentials: ...}`.
 
 from __future__ import annotations
 
-from functools import cache
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -28,9 +26,8 @@ from hub.store.credentials import Credential
 router = APIRouter(tags=["operations"])
 
 
-@cache
 def head_revision() -> str:
-    """The newest migration this code ships (read once: it does not change while running)."""
+    """The newest migration this code ships."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""

@@ -31,7 +31,6 @@ import logging
 import re
 import uuid
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -249,11 +248,9 @@ def history_page(request: Request) -> Response:
                                            "tab": "history"})
 
 
-@lru_cache(maxsize=4096)
 def qr_svg(payload: str) -> str:
     """The member QR as an SVG element (the receipts' policy: error correction M, the
-    smallest version, a 4-module quiet zone; printers.member_qr). Ed25519 signatures are
-    deterministic, so a card's payload never changes: drawn once per process (~10 ms)."""
+    smallest version, a 4-module quiet zone; printers.member_qr)."""
     code = qrcode.QRCode(version=None, error_correction=qrcode.constants.ERROR_CORRECT_M,
                          box_size=10, border=4, image_factory=SvgPathImage)
     code.add_data(payload)
