@@ -54,7 +54,7 @@ from loyalty.fold import MemberState
 from loyalty.ids import deterministic_event_id
 from loyalty.program import Program, RewardKind, Tier
 from loyalty.reversal import return_lines, reverse_receipt
-from loyalty.sale import SaleLine
+from loyalty.sale import OTHER_SKU, SaleLine
 from loyalty.tiers import tier_at
 
 # What each kind of origin may record. A till makes sales, enrolments, its program's own
@@ -143,7 +143,7 @@ def _lines(event: Event) -> tuple[SaleLine, ...]:
             lines.append(SaleLine(*line))
     if lines and sum(line.total for line in lines) == event.amount:
         return tuple(lines)
-    return (SaleLine("OTHER", "", 1, event.amount),) if event.amount > 0 else ()
+    return (SaleLine(OTHER_SKU, "", 1, event.amount),) if event.amount > 0 else ()
 
 
 def _tier(program: Program, state: MemberState, event: Event) -> tuple[Tier, str]:

@@ -14,6 +14,8 @@ from loyalty.money import MAX_SALE_MINOR, parse_amount
 from loyalty.validation import check_text, is_ascii_digits
 
 MAX_QTY = 9999
+OTHER_SKU = "OTHER"
+"""The SKU of what is sold by amount, without a product (the rest of a total, an open item)."""
 _SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 
 
@@ -79,5 +81,5 @@ def make_sale(lines: list[SaleLine] | tuple[SaleLine, ...] = (), total: int | No
     if lines_sum > total:
         raise SaleError("the lines add up to more than the total")
     if total > lines_sum:
-        lines = (*lines, SaleLine("OTHER", "", 1, total - lines_sum))
+        lines = (*lines, SaleLine(OTHER_SKU, "", 1, total - lines_sum))
     return Sale(lines, total)

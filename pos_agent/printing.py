@@ -52,6 +52,7 @@ from decimal import Decimal, InvalidOperation
 
 from loyalty.fold import MemberState
 from loyalty.program import Program
+from loyalty.sale import OTHER_SKU
 from loyalty.summary import MemberSummary
 from pos_agent.exceptions import ReceiptNotFound
 from pos_agent.members import member_view, qr_payload_for
@@ -180,7 +181,7 @@ def build_receipt(store: Store, receipt_no: str) -> Receipt:
     if details.get("lines"):
         lines = _detail_lines(details)
     else:
-        lines = [ReceiptLine(sku if sku != "OTHER" else "Items", qty, price, qty * price)
+        lines = [ReceiptLine(sku if sku != OTHER_SKU else "Items", qty, price, qty * price)
                  for sku, _cat, qty, price in json.loads(row["lines"])]
     refund = -row["total"] if kind in ("void", "refund") else None
     member = None

@@ -40,6 +40,7 @@ from loyalty.money import format_amount, parse_amount
 from loyalty.pins import spend_needs_pin
 from loyalty.program import Reward
 from loyalty.redemption import BASKET_KINDS, eligible_rewards
+from loyalty.sale import OTHER_SKU
 from loyalty.summary import MemberSummary, member_summary
 from loyalty.tender import Tender, max_points, settle
 from pos_agent.app.approval_screen import ApprovalScreen
@@ -82,8 +83,6 @@ from pos_agent.sync.setup import build_authorizer
 _QTY = re.compile(r"(\d{1,4})\s*[*xX]\s*(\S.*)")
 _AMOUNT = re.compile(r"\d+[.,]\d+")
 _RECEIPT = re.compile(r"[A-Za-z0-9]+-[A-Za-z0-9]+-\d{6,}")
-OPEN_SKU = "OTHER"
-"""The SKU of an item rung up by amount (no barcode), as `make_sale(total=...)` uses."""
 
 
 class CheckoutScreen(Screen):
@@ -315,7 +314,7 @@ class CheckoutScreen(Screen):
             except LoyaltyError as exc:
                 self.say(str(exc), error=True)
                 return False
-            return self.add_product(OPEN_SKU, "Item", "", amount, 0, qty)
+            return self.add_product(OTHER_SKU, "Item", "", amount, 0, qty)
         try:
             product = product_by_code(self.store, query)
         except ProductNotFound as exc:
